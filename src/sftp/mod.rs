@@ -1,0 +1,1 @@
+//! SFTP: the libssh2 client, the chunk-upload workload, the russh server.

@@ -1,0 +1,85 @@
+//! Shared test support: running the `xfer` binary, reading a server's first
+//! line, and the rule that decides whether a missing peer (sshd, curl, nginx)
+//! skips a test or fails it.
+//!
+//! Peers are mandatory when `XFER_REQUIRE_PEERS=1` (CI and `scripts/test` set
+//! it); otherwise a test whose peer is missing prints why and returns early.
+#![allow(dead_code)]
+
+pub mod sshd;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+/// The `xfer` binary built for this test run.
+pub fn xfer_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xfer"))
+}
+
+/// A `Command` for the `xfer` binary.
+pub fn xfer() -> Command {
+    Command::new(xfer_bin())
+}
+
+/// Whether peers must be present (CI) or may be skipped (a developer laptop).
+pub fn peers_required() -> bool {
+    std::env::var("XFER_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// Finds an external program (`/usr/sbin/sshd`, `curl`...). When it is missing,
+/// panics if peers are required, else returns `None` after saying so.
+pub fn peer(program: &str) -> Option<PathBuf> {
+    let found = if program.contains('/') {
+        Path::new(program).exists().then(|| PathBuf::from(program))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(program))
+                .find(|p| p.is_file())
+        })
+    };
+    if found.is_none() {
+        if peers_required() {
+            panic!("peer `{program}` is missing and XFER_REQUIRE_PEERS=1");
+        }
+        eprintln!("skipping: peer `{program}` is not installed (set XFER_REQUIRE_PEERS=1 to fail instead)");
+    }
+    found
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `xfer ARGS` as a server and returns it with the first line it
+/// printed on stdout (the bound address comes first), without sleeping: the
+/// line is printed once the socket is bound.
+pub fn spawn_server(args: &[&str]) -> (KillOnDrop, String, BufReader<ChildStdout>) {
+    let mut child = xfer()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn xfer server");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read first line");
+    assert!(!line.is_empty(), "server exited before printing its address");
+    (KillOnDrop(child), line.trim_end().to_string(), out)
+}
+
+/// Extracts the first `IP:PORT` token from a line such as
+/// `xfer tcp-serve listening on 127.0.0.1:40123 ...`.
+pub fn addr_in(line: &str) -> std::net::SocketAddr {
+    line.split_whitespace()
+        .find_map(|w| w.trim_matches(|c| c == ',' || c == ';').parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+}

@@ -1,0 +1,1 @@
+//! Placeholder: the OpenSSH sshd fixture is written in a later commit.
