@@ -1,1 +1,237 @@
-//! placeholder
+//! The load engine shared by `sftp-bench` and `perf`.
+//!
+//! The engine owns threads, clocks, schedules, stop conditions and retries; a
+//! [`Workload`] only knows how to do one step (upload one chunk, send one
+//! request) for one user and which phases of it it timed. Adding a protocol
+//! means writing a `Workload`, never touching the engine.
+//!
+//! Every user is one OS thread (blocking I/O, as libssh2 wants). Each attempt of
+//! each step becomes one [`Sample`], sent over a crossbeam channel to the one
+//! thread that called [`run`], which hands it to an observer (CSV writer,
+//! histograms, progress bar). Nothing is aggregated on the user threads, so
+//! the hot loop is: wait for the schedule, do the step, send the sample.
+
+mod engine;
+mod schedule;
+mod stop;
+
+pub use engine::{run, RunOutcome};
+pub use schedule::{Pacing, Schedule};
+pub use stop::Stopper;
+
+use std::time::{Duration, Instant};
+
+/// The most phases a workload may time per step.
+pub const MAX_PHASES: usize = 8;
+
+/// What a protocol plugs into the engine.
+pub trait Workload: Sync {
+    /// Per-user state (a connection, an open file); created on the user's thread.
+    type User;
+
+    /// Names of the phases a step may time, in the order they happen. At most
+    /// [`MAX_PHASES`]; they become CSV columns and summary rows.
+    fn phases(&self) -> &'static [&'static str];
+
+    /// The phase whose time is a step's response time (`write` for chunk
+    /// uploads, `request` for HTTP).
+    fn response_phase(&self) -> usize;
+
+    /// How many steps one pass over the work takes (chunks in the file, 1 for a
+    /// request). Passes repeat until the stop condition.
+    fn steps_per_pass(&self) -> u64;
+
+    /// Creates user `user`'s state. Should not do network I/O: connecting is
+    /// part of a step so that it is timed and retried.
+    fn new_user(&self, user: u32) -> Self::User;
+
+    /// Performs step `step` (0-based within the pass) of pass `pass` for a
+    /// user, recording phase times into `timer`. Must be safe to call again
+    /// with the same arguments after an error (a retry).
+    fn step(
+        &self,
+        user: &mut Self::User,
+        pass: u64,
+        step: u64,
+        timer: &mut PhaseTimer,
+    ) -> Result<StepDone, StepError>;
+
+    /// Called once when a user stops (close sessions). Errors are not samples.
+    fn finish(&self, _user: &mut Self::User) {}
+}
+
+/// A successful step: where in the work it was and how many bytes it moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StepDone {
+    /// Offset of the step's data within the file (0 when meaningless).
+    pub offset: u64,
+    /// Bytes moved and acknowledged.
+    pub bytes: u64,
+}
+
+/// How a failed step affects the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Retry the step after a backoff (refused, dropped handshake, timeout, I/O).
+    Retry,
+    /// Configuration is wrong for everyone (bad credentials, unknown host key):
+    /// stop the whole run and report this error.
+    Fatal,
+}
+
+/// A failed attempt, with a short stable `kind` for counting (`refused`,
+/// `handshake`, `auth`, `write`, `missing_bytes`...) and the full message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    pub kind: &'static str,
+    pub message: String,
+    pub severity: Severity,
+    /// Offset the failed step was writing (for the sample row).
+    pub offset: u64,
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StepError {}
+
+/// Times the phases of one attempt. `time(i, f)` runs `f` and records how long
+/// it took as phase `i`; untouched phases stay `None` (not part of this step).
+#[derive(Debug, Clone, Default)]
+pub struct PhaseTimer {
+    phases: [Option<Duration>; MAX_PHASES],
+}
+
+impl PhaseTimer {
+    /// Runs `f`, recording its duration as phase `phase` even when it fails.
+    pub fn time<T>(&mut self, phase: usize, f: impl FnOnce() -> T) -> T {
+        let t0 = Instant::now();
+        let out = f();
+        self.record(phase, t0.elapsed());
+        out
+    }
+
+    /// Adds `d` to phase `phase` (a phase timed in several parts accumulates).
+    pub fn record(&mut self, phase: usize, d: Duration) {
+        let slot = &mut self.phases[phase];
+        *slot = Some(slot.unwrap_or_default() + d);
+    }
+
+    pub fn get(&self, phase: usize) -> Option<Duration> {
+        self.phases[phase]
+    }
+
+    fn take(&mut self) -> [Option<Duration>; MAX_PHASES] {
+        std::mem::take(&mut self.phases)
+    }
+}
+
+/// One attempt of one step of one user: the unit every report is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub user: u32,
+    /// Pass over the work (0 for the first upload of the file).
+    pub pass: u64,
+    /// Step within the pass (the chunk index).
+    pub step: u64,
+    /// 1 for the first try of a step, 2 for the first retry...
+    pub attempt: u32,
+    pub offset: u64,
+    /// Bytes acknowledged (0 for a failed attempt).
+    pub bytes: u64,
+    /// When the step was meant to start, since the run started.
+    pub intended: Duration,
+    /// When this attempt started, since the run started.
+    pub started: Duration,
+    /// Wall time of the whole attempt (sum of the phases plus glue).
+    pub elapsed: Duration,
+    pub phases: [Option<Duration>; MAX_PHASES],
+    pub error: Option<Box<(&'static str, String)>>,
+}
+
+impl Sample {
+    /// The attempt's response time: its response phase (e.g. `write`).
+    pub fn response(&self, phase: usize) -> Option<Duration> {
+        self.phases[phase]
+    }
+
+    /// Response time measured from the intended start, so that a stalled
+    /// server cannot hide behind a delayed schedule (coordinated omission).
+    pub fn response_from_intended(&self, phase: usize) -> Option<Duration> {
+        let r = self.phases[phase]?;
+        Some(self.started.saturating_sub(self.intended) + r)
+    }
+}
+
+/// What the engine reports to the observer, in order per user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A user's thread began its first step, at this time since the run started.
+    UserStarted {
+        user: u32,
+        at: Duration,
+    },
+    Sample(Sample),
+    /// A user finished: it completed its steps, hit the deadline, was stopped,
+    /// or gave up on a step after the retry limit.
+    UserFinished {
+        user: u32,
+        at: Duration,
+        gave_up: bool,
+    },
+}
+
+/// When each user stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAfter {
+    /// After this many passes over the work (1: upload the file once).
+    Passes(u64),
+    /// After this long since the run started; no step starts past it.
+    Duration(Duration),
+}
+
+/// How failed attempts are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per step, including the first; then the user gives up.
+    pub max_attempts: u32,
+    /// The pause before a retry is drawn uniformly from `[backoff, 3 * backoff)`
+    /// (the seed paused 1-3 s).
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 10,
+            backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How the engine runs users.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Number of concurrent users (one OS thread each).
+    pub users: u32,
+    /// User `i` starts at `i * ramp_up / users` (the seed started one user every 0.5 s).
+    pub ramp_up: Duration,
+    pub pacing: Pacing,
+    pub stop: StopAfter,
+    pub retry: RetryPolicy,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            users: 1,
+            ramp_up: Duration::ZERO,
+            pacing: Pacing::Delay(Duration::ZERO),
+            stop: StopAfter::Passes(1),
+            retry: RetryPolicy::default(),
+        }
+    }
+}

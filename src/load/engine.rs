@@ -1,0 +1,337 @@
+//! The engine proper: one thread per user, samples over one channel, the
+//! caller's thread as the only recorder.
+
+use super::{
+    EngineConfig, Event, PhaseTimer, Sample, Schedule, Severity, StepError, StopAfter, Stopper,
+    Workload,
+};
+use crossbeam::channel::{self, Sender};
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// From the run's start to the last user's end.
+    pub elapsed: Duration,
+    /// The first fatal error (bad credentials, host key): the run was stopped for it.
+    pub fatal: Option<StepError>,
+}
+
+/// Runs `workload` under `config`, calling `observe` on the caller's thread for
+/// every event, until every user is done or `stopper` is stopped. `origin` is
+/// the run's time zero: every `Duration` in events is measured from it.
+pub fn run<W: Workload>(
+    workload: &W,
+    config: &EngineConfig,
+    stopper: &Stopper,
+    origin: Instant,
+    mut observe: impl FnMut(Event),
+) -> RunOutcome {
+    // Unbounded on purpose: a slow observer must never throttle the users and
+    // so distort what they measure.
+    let (tx, rx) = channel::unbounded();
+    let fatal = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..config.users)
+            .map(|user| {
+                let tx = tx.clone();
+                std::thread::Builder::new()
+                    .name(format!("user-{user}"))
+                    .stack_size(256 * 1024)
+                    .spawn_scoped(scope, move || {
+                        run_user(workload, config, stopper, origin, user, &tx)
+                    })
+                    .expect("spawning a user thread")
+            })
+            .collect();
+        drop(tx);
+        for event in rx {
+            observe(event);
+        }
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().expect("a user thread panicked"))
+            .next()
+    });
+    RunOutcome {
+        elapsed: origin.elapsed(),
+        fatal,
+    }
+}
+
+/// One user's loop. Returns the fatal error that ended it, if any.
+fn run_user<W: Workload>(
+    workload: &W,
+    config: &EngineConfig,
+    stopper: &Stopper,
+    origin: Instant,
+    user: u32,
+    tx: &Sender<Event>,
+) -> Option<StepError> {
+    let start_offset = config
+        .ramp_up
+        .mul_f64(f64::from(user) / f64::from(config.users.max(1)));
+    let deadline = match config.stop {
+        StopAfter::Duration(d) => Some(origin + d),
+        StopAfter::Passes(_) => None,
+    };
+    let past_deadline = |t: Instant| deadline.is_some_and(|d| t >= d);
+    if !stopper.sleep_until(origin + start_offset) || past_deadline(origin + start_offset) {
+        return None;
+    }
+    let send = |e: Event| {
+        // The receiver lives until every user is done: a send cannot fail.
+        let _ = tx.send(e);
+    };
+    send(Event::UserStarted {
+        user,
+        at: origin.elapsed(),
+    });
+
+    let mut state = workload.new_user(user);
+    let mut schedule = Schedule::new(config.pacing, start_offset);
+    let mut timer = PhaseTimer::default();
+    let mut rng = rand::thread_rng();
+    let mut gave_up = false;
+    let mut fatal = None;
+    let steps = workload.steps_per_pass();
+
+    'run: for pass in 0.. {
+        if let StopAfter::Passes(n) = config.stop {
+            if pass >= n {
+                break;
+            }
+        }
+        for step in 0..steps {
+            let intended = schedule.intended();
+            if past_deadline(origin + intended) || !stopper.sleep_until(origin + intended) {
+                break 'run;
+            }
+            let mut attempt = 1;
+            loop {
+                let started = origin.elapsed();
+                let result = workload.step(&mut state, pass, step, &mut timer);
+                let ended = origin.elapsed();
+                let (offset, bytes, error) = match &result {
+                    Ok(done) => (done.offset, done.bytes, None),
+                    Err(e) => (e.offset, 0, Some(Box::new((e.kind, e.message.clone())))),
+                };
+                send(Event::Sample(Sample {
+                    user,
+                    pass,
+                    step,
+                    attempt,
+                    offset,
+                    bytes,
+                    intended,
+                    started,
+                    elapsed: ended - started,
+                    phases: timer.take(),
+                    error,
+                }));
+                match result {
+                    Ok(_) => {
+                        schedule.advance(ended);
+                        break;
+                    }
+                    Err(e) if e.severity == Severity::Fatal => {
+                        fatal = Some(e);
+                        stopper.stop();
+                        break 'run;
+                    }
+                    Err(_) if attempt >= config.retry.max_attempts => {
+                        gave_up = true;
+                        break 'run;
+                    }
+                    Err(_) => {
+                        let b = config.retry.backoff;
+                        let pause = rng.gen_range(b..(b * 3).max(b + Duration::from_nanos(1)));
+                        let wake = Instant::now() + pause;
+                        if past_deadline(wake) || !stopper.sleep_until(wake) {
+                            break 'run;
+                        }
+                        attempt += 1;
+                    }
+                }
+            }
+        }
+    }
+    workload.finish(&mut state);
+    send(Event::UserFinished {
+        user,
+        at: origin.elapsed(),
+        gave_up,
+    });
+    fatal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{Pacing, RetryPolicy, StepDone};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A workload that fails every step's first `fail_first` attempts.
+    struct Flaky {
+        fail_first: u32,
+        calls: AtomicU32,
+        fatal_at: Option<u64>,
+    }
+
+    impl Workload for Flaky {
+        type User = u32;
+        fn phases(&self) -> &'static [&'static str] {
+            &["write"]
+        }
+        fn response_phase(&self) -> usize {
+            0
+        }
+        fn steps_per_pass(&self) -> u64 {
+            3
+        }
+        fn new_user(&self, _user: u32) -> u32 {
+            0
+        }
+        fn step(
+            &self,
+            tries: &mut u32,
+            _pass: u64,
+            step: u64,
+            timer: &mut PhaseTimer,
+        ) -> Result<StepDone, StepError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            timer.record(0, Duration::from_micros(5));
+            if self.fatal_at == Some(step) {
+                return Err(StepError {
+                    kind: "auth",
+                    message: "denied".into(),
+                    severity: Severity::Fatal,
+                    offset: 0,
+                });
+            }
+            if *tries < self.fail_first {
+                *tries += 1;
+                return Err(StepError {
+                    kind: "refused",
+                    message: "no".into(),
+                    severity: Severity::Retry,
+                    offset: step * 10,
+                });
+            }
+            *tries = 0;
+            Ok(StepDone {
+                offset: step * 10,
+                bytes: 10,
+            })
+        }
+    }
+
+    fn config(users: u32, passes: u64) -> EngineConfig {
+        EngineConfig {
+            users,
+            ramp_up: Duration::ZERO,
+            pacing: Pacing::Delay(Duration::ZERO),
+            stop: StopAfter::Passes(passes),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                backoff: Duration::from_micros(10),
+            },
+        }
+    }
+
+    fn collect(w: &Flaky, c: &EngineConfig) -> (Vec<Event>, RunOutcome) {
+        let mut events = Vec::new();
+        let out = run(w, c, &Stopper::new(), Instant::now(), |e| events.push(e));
+        (events, out)
+    }
+
+    fn samples(events: &[Event]) -> Vec<&Sample> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Sample(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_step_of_every_pass_of_every_user_is_sampled_once() {
+        let w = Flaky {
+            fail_first: 0,
+            calls: AtomicU32::new(0),
+            fatal_at: None,
+        };
+        let (events, out) = collect(&w, &config(4, 2));
+        assert!(out.fatal.is_none());
+        let s = samples(&events);
+        assert_eq!(s.len(), 4 * 2 * 3);
+        assert!(s
+            .iter()
+            .all(|s| s.error.is_none() && s.bytes == 10 && s.attempt == 1));
+        let finished = events
+            .iter()
+            .filter(|e| matches!(e, Event::UserFinished { gave_up: false, .. }))
+            .count();
+        assert_eq!(finished, 4);
+    }
+
+    #[test]
+    fn failed_attempts_are_retried_and_each_attempt_is_a_sample() {
+        let w = Flaky {
+            fail_first: 2,
+            calls: AtomicU32::new(0),
+            fatal_at: None,
+        };
+        let (events, _) = collect(&w, &config(1, 1));
+        let s = samples(&events);
+        assert_eq!(s.len(), 3 * 3, "two failures then a success, for 3 steps");
+        assert_eq!(s.iter().filter(|s| s.error.is_some()).count(), 6);
+        assert_eq!(s.iter().map(|s| s.attempt).max(), Some(3));
+    }
+
+    #[test]
+    fn a_user_gives_up_after_the_retry_limit_without_stopping_the_others() {
+        let w = Flaky {
+            fail_first: 5,
+            calls: AtomicU32::new(0),
+            fatal_at: None,
+        };
+        let (events, out) = collect(&w, &config(2, 1));
+        assert!(out.fatal.is_none());
+        let gave_up = events
+            .iter()
+            .filter(|e| matches!(e, Event::UserFinished { gave_up: true, .. }))
+            .count();
+        assert_eq!(gave_up, 2);
+        assert_eq!(samples(&events).len(), 2 * 3);
+    }
+
+    #[test]
+    fn a_fatal_error_stops_the_run_and_is_returned() {
+        let w = Flaky {
+            fail_first: 0,
+            calls: AtomicU32::new(0),
+            fatal_at: Some(1),
+        };
+        let (_, out) = collect(&w, &config(3, 5));
+        assert_eq!(out.fatal.map(|e| e.kind), Some("auth"));
+        assert!(w.calls.load(Ordering::SeqCst) < 3 * 5 * 3);
+    }
+
+    #[test]
+    fn a_duration_stop_ends_an_endless_run() {
+        let w = Flaky {
+            fail_first: 0,
+            calls: AtomicU32::new(0),
+            fatal_at: None,
+        };
+        let mut c = config(2, 1);
+        c.stop = StopAfter::Duration(Duration::from_millis(50));
+        c.pacing = Pacing::Interval(Duration::from_millis(5));
+        let (events, out) = collect(&w, &c);
+        let n = samples(&events).len();
+        assert!(n >= 2 && n <= 2 * 11, "got {n} samples");
+        assert!(out.elapsed >= Duration::from_millis(45));
+    }
+}
