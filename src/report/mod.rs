@@ -1,1 +1,28 @@
-//! placeholder
+//! Turning samples into numbers people can trust, and writing them down.
+//!
+//! - [`histogram`]: the one place percentiles are computed (HDR histograms,
+//!   microsecond resolution, mergeable across machines).
+//! - [`recorder`]: folds engine events into a [`RunSummary`].
+//! - [`csv_out`]: `chunks.csv` rows written as samples arrive; `users.csv`.
+//! - [`console`]: the summary table on stdout.
+//!
+//! Exporters are pure where they can be (`render`, `row`), so that tests can
+//! check them without files or terminals.
+
+pub mod console;
+pub mod csv_out;
+pub mod histogram;
+pub mod recorder;
+
+pub use histogram::{LatencyHistogram, LatencySummary};
+pub use recorder::{PhaseSummary, Recorder, RunSummary, ThroughputSummary, UserSummary};
+
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically (temp file + rename), so a reader never
+/// sees half a `summary.json`, even after a crash.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,117 @@
+//! The summary people read on stdout: a latency table per phase, throughput,
+//! errors by kind. Pure (`render` returns a string) so tests can read it.
+
+use super::histogram::LatencySummary;
+use super::recorder::{PhaseSummary, RunSummary};
+use crate::units::{Bytes, Micros};
+use std::fmt::Write;
+
+fn row(out: &mut String, name: &str, l: &LatencySummary) {
+    let _ = writeln!(
+        out,
+        "{name:<14}{:>8}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}",
+        l.count,
+        Micros(l.mean_us.round() as u64).to_string(),
+        Micros(l.p50_us).to_string(),
+        Micros(l.p90_us).to_string(),
+        Micros(l.p99_us).to_string(),
+        Micros(l.p999_us).to_string(),
+        Micros(l.max_us).to_string(),
+    );
+}
+
+/// Renders the summary table. `step_noun` names a step ("chunks", "requests").
+pub fn render(s: &RunSummary, step_noun: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<14}{:>8}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}",
+        "phase", "count", "mean", "p50", "p90", "p99", "p99.9", "max"
+    );
+    let lines: Vec<&PhaseSummary> = s.phases.iter().collect();
+    for p in lines {
+        let marker = if p.name == s.response_phase { " *" } else { "" };
+        row(&mut out, &format!("{}{marker}", p.name), &p.latency);
+    }
+    if s.steps_ok > 0 {
+        row(&mut out, "cycle", &s.cycle.latency);
+        row(&mut out, "schedule-true", &s.schedule_true.latency);
+    }
+    let _ = writeln!(
+        out,
+        "* response time. cycle: whole {} incl. connect phases. schedule-true: response time from the intended start.",
+        step_noun.trim_end_matches('s')
+    );
+    let t = &s.throughput;
+    let _ = writeln!(
+        out,
+        "\nthroughput  {:.2} MB/s, {:.1} {step_noun}/s ({} in {:.2}s); per user min {:.2} / median {:.2} / max {:.2} MB/s",
+        t.mb_per_s,
+        t.steps_per_s,
+        Bytes(t.bytes),
+        s.elapsed_s,
+        t.per_user_min_mb_per_s,
+        t.per_user_median_mb_per_s,
+        t.per_user_max_mb_per_s
+    );
+    let _ = write!(
+        out,
+        "{step_noun:<11} {} ok, {} failed attempts",
+        s.steps_ok, s.failed_attempts
+    );
+    if !s.errors.is_empty() {
+        let kinds: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = write!(out, " ({})", kinds.join(", "));
+    }
+    let _ = writeln!(out, "; users {} ({} gave up)", s.users, s.users_gave_up);
+    if s.interrupted {
+        let _ = writeln!(
+            out,
+            "interrupted: the run was stopped before all work was done"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{Event, Sample, MAX_PHASES};
+    use crate::report::Recorder;
+    use std::time::Duration;
+
+    #[test]
+    fn the_table_names_phases_marks_the_response_and_lists_errors() {
+        let mut r = Recorder::new(&["open", "write"], 1, 1);
+        let mut phases = [None; MAX_PHASES];
+        phases[0] = Some(Duration::from_micros(300));
+        phases[1] = Some(Duration::from_millis(12));
+        let ok = Sample {
+            user: 0,
+            pass: 0,
+            step: 0,
+            attempt: 1,
+            offset: 0,
+            bytes: 1 << 20,
+            intended: Duration::ZERO,
+            started: Duration::ZERO,
+            elapsed: Duration::from_millis(13),
+            phases,
+            error: None,
+        };
+        r.observe(&Event::Sample(ok.clone()));
+        r.observe(&Event::Sample(Sample {
+            step: 1,
+            bytes: 0,
+            phases: [None; MAX_PHASES],
+            error: Some(Box::new(("refused", "x".into()))),
+            ..ok
+        }));
+        let text = render(&r.summary(Duration::from_secs(1), true), "chunks");
+        assert!(text.contains("write *"), "{text}");
+        assert!(text.contains("12.00ms"), "{text}");
+        assert!(text.contains("300us"), "{text}");
+        assert!(text.contains("(refused 1)"), "{text}");
+        assert!(text.contains("interrupted"), "{text}");
+    }
+}

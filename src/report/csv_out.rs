@@ -1,0 +1,189 @@
+//! CSV exporters. `chunks.csv` gets one row per attempt, written as the
+//! attempt finishes and flushed at least every 100 ms, so a run killed at any
+//! point keeps what it measured. `users.csv` is the seed's per-user table.
+
+use super::recorder::UserSummary;
+use crate::load::Sample;
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Writes samples as CSV rows; the phase columns follow the workload's phases.
+pub struct SampleCsv<W: Write> {
+    out: csv::Writer<W>,
+    last_flush: Instant,
+}
+
+/// The header of a sample CSV for these phases.
+pub fn sample_header(phases: &[&str]) -> Vec<String> {
+    let mut h: Vec<String> = [
+        "user",
+        "pass",
+        "chunk",
+        "attempt",
+        "offset",
+        "bytes",
+        "intended_us",
+        "start_us",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    h.extend(phases.iter().map(|p| format!("{p}_us")));
+    h.extend(["total_us", "error_kind", "error"].map(String::from));
+    h
+}
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl<W: Write> SampleCsv<W> {
+    /// Starts a CSV with its header.
+    pub fn new(out: W, phases: &[&str]) -> io::Result<Self> {
+        let mut out = csv::WriterBuilder::new().from_writer(out);
+        out.write_record(sample_header(phases))?;
+        out.flush()?;
+        Ok(SampleCsv {
+            out,
+            last_flush: Instant::now(),
+        })
+    }
+
+    /// Appends one row; `phases` is how many phase columns the header has.
+    pub fn write(&mut self, s: &Sample, phases: usize) -> io::Result<()> {
+        let mut buf = itoa::Buffer::new();
+        for v in [
+            u64::from(s.user),
+            s.pass,
+            s.step,
+            u64::from(s.attempt),
+            s.offset,
+            s.bytes,
+            us(s.intended),
+            us(s.started),
+        ] {
+            self.out.write_field(buf.format(v))?;
+        }
+        for p in &s.phases[..phases] {
+            match p {
+                Some(d) => self.out.write_field(buf.format(us(*d)))?,
+                None => self.out.write_field("")?,
+            }
+        }
+        self.out.write_field(buf.format(us(s.elapsed)))?;
+        match &s.error {
+            Some(e) => {
+                self.out.write_field(e.0)?;
+                self.out.write_field(&e.1)?;
+            }
+            None => {
+                self.out.write_field("")?;
+                self.out.write_field("")?;
+            }
+        }
+        self.out.write_record(None::<&[u8]>)?;
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.last_flush = Instant::now();
+        self.out.flush()
+    }
+}
+
+/// `users.csv`: one row per user, with wall-clock UTC start and end.
+pub fn users_csv(users: &[UserSummary], wall_start: DateTime<Utc>) -> io::Result<Vec<u8>> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record([
+        "user", "start", "end", "total_s", "uploads", "upload_s", "errors", "bytes", "mb_per_s",
+        "gave_up",
+    ])?;
+    let stamp = |d: Option<Duration>| {
+        d.and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| (wall_start + d).to_rfc3339_opts(SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    for u in users {
+        out.write_record([
+            u.user.to_string(),
+            stamp(u.started),
+            stamp(u.finished),
+            format!("{:.3}", u.total_time().as_secs_f64()),
+            u.uploads.to_string(),
+            format!("{:.3}", u.upload_time.as_secs_f64()),
+            u.errors.to_string(),
+            u.bytes.to_string(),
+            format!("{:.3}", u.mb_per_sec()),
+            u.gave_up.to_string(),
+        ])?;
+    }
+    out.into_inner().map_err(|e| e.into_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::MAX_PHASES;
+
+    #[test]
+    fn a_row_has_one_field_per_header_column_and_escapes_messages() {
+        let mut phases = [None; MAX_PHASES];
+        phases[1] = Some(Duration::from_micros(1234));
+        let s = Sample {
+            user: 3,
+            pass: 0,
+            step: 7,
+            attempt: 2,
+            offset: 7 << 20,
+            bytes: 0,
+            intended: Duration::from_micros(10),
+            started: Duration::from_micros(25),
+            elapsed: Duration::from_micros(1300),
+            phases,
+            error: Some(Box::new(("write", "timed out, \"badly\"".to_string()))),
+        };
+        let mut w = SampleCsv::new(Vec::new(), &["connect", "write"]).unwrap();
+        w.write(&s, 2).unwrap();
+        w.flush().unwrap();
+        let text = String::from_utf8(w.out.into_inner().unwrap()).unwrap();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(r.headers().unwrap().len(), 13);
+        let row = r.records().next().unwrap().unwrap();
+        assert_eq!(row.len(), 13);
+        assert_eq!(&row[2], "7");
+        assert_eq!(&row[8], "");
+        assert_eq!(&row[9], "1234");
+        assert_eq!(&row[10], "1300");
+        assert_eq!(&row[11], "write");
+        assert_eq!(&row[12], "timed out, \"badly\"");
+    }
+
+    #[test]
+    fn users_csv_stamps_wall_clock_times() {
+        let start = DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let u = UserSummary {
+            user: 0,
+            started: Some(Duration::from_millis(500)),
+            finished: Some(Duration::from_millis(2500)),
+            uploads: 4,
+            upload_time: Duration::from_millis(800),
+            errors: 1,
+            bytes: 4_000_000,
+            gave_up: false,
+        };
+        let text = String::from_utf8(users_csv(&[u], start).unwrap()).unwrap();
+        let line = text.lines().nth(1).unwrap();
+        assert_eq!(
+            line,
+            "0,2026-11-21T10:00:00.500Z,2026-11-21T10:00:02.500Z,2.000,4,0.800,1,4000000,2.000,false"
+        );
+    }
+}
