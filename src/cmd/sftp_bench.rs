@@ -1,11 +1,436 @@
-//! `xfer sftp-bench`: not built yet.
+//! `xfer sftp-bench`: flags -> [`SftpBenchConfig`], credentials, Ctrl-C, output.
 
+use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
+use crate::load::{EngineConfig, Pacing, RetryPolicy, StopAfter, Stopper};
+use crate::report::console;
+use crate::sftp::bench::{self, SftpBenchConfig};
+use crate::sftp::client::{self, ClientConfig, Credential, HostKeyCheck, HostKeyTrust, SftpTarget, DEFAULT_CIPHERS};
+use crate::sftp::workload::{ConnectionMode, Verify};
+use crate::units::Bytes;
+use crate::usage;
+use anyhow::Context;
+use clap::ValueEnum;
+use rand::RngCore;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Arguments of `xfer sftp-bench` (not built yet).
-#[derive(Debug, clap::Args)]
-pub struct SftpBenchArgs {}
-
-pub fn run(_args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
-    Err(super::NotBuilt("sftp-bench").into())
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// One session per user for the whole run.
+    KeepOpen,
+    /// Connect, authenticate, open, write, close for every chunk (the seed's --closing).
+    Reconnect,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyArg {
+    /// No check.
+    None,
+    /// Remote size covers the chunk (the seed's "missing N bytes" check).
+    Size,
+    /// Read the chunk back and compare SHA-256.
+    Sha256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HostKeyCheckArg {
+    /// Only hosts already in known_hosts.
+    Strict,
+    /// Add unknown hosts to known_hosts; refuse changed keys.
+    AcceptNew,
+    /// Accept any host key (throwaway test servers only).
+    Off,
+}
+
+/// Many users upload a file to an SFTP server in chunks; every chunk and every
+/// phase of it is timed.
+///
+/// Each user is an OS thread with its own libssh2 session, writing the file
+/// into its own remote file (<DIR>/<run-id>-u<NNNN>.<ext>) one chunk at a time,
+/// at the chunk's offset, pausing --delay after each chunk (or on a --rate
+/// grid). Failed chunks are retried with backoff and rewritten at the same
+/// offset, so remote files end byte-identical to the source.
+///
+/// Results go to a run directory as they happen: run.json, chunks.csv (a row per
+/// attempt), users.csv, summary.json. Ctrl-C lets in-flight chunks finish,
+/// writes everything, prints the summary and exits 130.
+///
+/// Password: XFER_PASSWORD, --password-file, or a prompt on a terminal, never
+/// a flag. Key passphrase: XFER_PASSPHRASE or a prompt.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct SftpBenchArgs {
+    /// sftp://[USER@]HOST[:PORT][/DIR]. USER defaults to $USER, PORT to 22, DIR
+    /// to the login directory. Without a target, an embedded sftp-serve is started.
+    #[arg(value_name = "TARGET")]
+    pub target: Option<String>,
+
+    /// Concurrent users, one thread and one SSH session each (seed: -t).
+    #[arg(short = 'c', long, visible_alias = "threads", default_value_t = 3)]
+    pub users: u32,
+
+    /// File to upload (seed: -f). Without it, a random file of --file-size is generated.
+    #[arg(short, long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Size of the generated file when no --file is given.
+    #[arg(long, value_name = "SIZE", value_parser = size_arg, default_value = "8M")]
+    pub file_size: u64,
+
+    /// Bytes per chunk: 100K, 1M, 1MiB (seed: -s, in MB).
+    #[arg(short = 's', long, value_name = "SIZE", value_parser = size_arg, default_value = "1M")]
+    pub chunk_size: u64,
+
+    /// Pause after each chunk: 0, 500ms, 5s [default: 5s, as the seed; 200ms with the embedded server].
+    #[arg(short, long, value_name = "DURATION", value_parser = duration_arg, conflicts_with = "rate")]
+    pub delay: Option<Duration>,
+
+    /// Fixed rate per user, chunks per second (e.g. 2 or 0.5), instead of --delay.
+    /// Latency is then also reported from each chunk's intended start.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+
+    /// keep-open: one session per user; reconnect: a new session per chunk.
+    #[arg(long, value_enum, default_value_t = ModeArg::KeepOpen)]
+    pub mode: ModeArg,
+
+    /// Spread user starts over this long [default: 0.5s per user, as the seed].
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub ramp_up: Option<Duration>,
+
+    /// Upload the file this many times per user.
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "duration")]
+    pub repeat: u64,
+
+    /// Keep uploading (the file over and over) for this long instead of --repeat.
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub duration: Option<Duration>,
+
+    /// Remote directory; overrides the target's /DIR (seed: --remPath).
+    #[arg(long, value_name = "DIR")]
+    pub remote_dir: Option<String>,
+
+    /// Private key file (ed25519, rsa, ecdsa; passphrase from XFER_PASSPHRASE or a prompt).
+    #[arg(short, long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// known_hosts file [default: ~/.ssh/known_hosts].
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// What to do with a host key that is not in known_hosts.
+    #[arg(long, value_enum, default_value_t = HostKeyCheckArg::Strict)]
+    pub host_key_check: HostKeyCheckArg,
+
+    /// Pin one cipher, e.g. aes128-gcm@openssh.com [default: chacha20-poly1305 first].
+    #[arg(long, value_name = "NAME")]
+    pub cipher: Option<String>,
+
+    /// Check each chunk after writing it.
+    #[arg(long, value_enum, default_value_t = VerifyArg::None)]
+    pub verify: VerifyArg,
+
+    /// Remove the uploaded files at the end.
+    #[arg(long)]
+    pub cleanup: bool,
+
+    /// Attempts per chunk before a user gives up.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub retries: u32,
+
+    /// Pause before a retry, drawn from [D, 3D) (the seed paused 1-3 s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "1s")]
+    pub backoff: Duration,
+
+    /// TCP connect timeout.
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "10s")]
+    pub connect_timeout: Duration,
+
+    /// Longest any single SSH operation may block (libssh2 waits forever without it).
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "60s")]
+    pub io_timeout: Duration,
+
+    /// Run directory [default: xfer-results/<UTC time>-sftp-bench].
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Print summary.json on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
+    let embedded = args.target.is_none();
+    if embedded {
+        return Err(usage!(
+            "sftp-bench needs a target for now (sftp://USER@HOST:PORT/DIR): the embedded server is not built yet"
+        ));
+    }
+    let mut target: SftpTarget = args.target.as_deref().unwrap_or_default().parse().map_err(|e| usage!("{e}"))?;
+    if let Some(dir) = &args.remote_dir {
+        target.dir = dir.clone();
+    }
+    let credentials = credentials(&args, &target)?;
+    let trust = HostKeyTrust::KnownHosts {
+        file: match &args.known_hosts {
+            Some(f) => f.clone(),
+            None => home_dir().join(".ssh/known_hosts"),
+        },
+        check: match args.host_key_check {
+            HostKeyCheckArg::Strict => HostKeyCheck::Strict,
+            HostKeyCheckArg::AcceptNew => HostKeyCheck::AcceptNew,
+            HostKeyCheckArg::Off => HostKeyCheck::Off,
+        },
+    };
+    let client = ClientConfig {
+        target,
+        credentials,
+        trust,
+        ciphers: cipher_list(args.cipher.as_deref())?,
+        connect_timeout: args.connect_timeout,
+        io_timeout: args.io_timeout,
+    };
+    let mut cfg = config(&args, client, embedded)?;
+
+    let (session, host_key) = bench::preflight(&cfg.client)?;
+    cfg.client = bench::pinned(&cfg.client, host_key);
+    print_header(&cfg, &session.cipher_client_to_server);
+    run_and_report(&cfg, &session, args.json)
+}
+
+/// Everything but the target and credentials: sizes, pacing, output.
+fn config(args: &SftpBenchArgs, client: ClientConfig, embedded: bool) -> anyhow::Result<SftpBenchConfig> {
+    if args.users == 0 {
+        return Err(usage!("--users must be at least 1, got 0"));
+    }
+    if args.chunk_size == 0 {
+        return Err(usage!("--chunk-size must be at least 1 byte, got 0"));
+    }
+    if args.repeat == 0 {
+        return Err(usage!("--repeat must be at least 1, got 0"));
+    }
+    if args.retries == 0 {
+        return Err(usage!("--retries must be at least 1 (the first attempt counts), got 0"));
+    }
+    let pacing = match (args.rate, args.delay) {
+        (Some(r), _) => Pacing::rate(r).ok_or_else(|| usage!("--rate must be a positive number of chunks per second, got {r}"))?,
+        (None, Some(d)) => Pacing::Delay(d),
+        (None, None) if embedded => Pacing::Delay(Duration::from_millis(200)),
+        (None, None) => Pacing::Delay(Duration::from_secs(5)),
+    };
+    let (source, data, extension) = match &args.file {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("--file {}", path.display()))?;
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("bin").to_string();
+            (path.display().to_string(), bytes, ext)
+        }
+        None => {
+            let size = usize::try_from(args.file_size).map_err(|_| usage!("--file-size {} is too large", args.file_size))?;
+            let mut bytes = vec![0u8; size];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            (format!("generated ({})", Bytes(args.file_size)), bytes, "bin".to_string())
+        }
+    };
+    let now = chrono::Utc::now();
+    let run_id = now.format("%Y%m%dT%H%M%SZ").to_string();
+    Ok(SftpBenchConfig {
+        client,
+        source,
+        data: Arc::from(data),
+        chunk_size: args.chunk_size,
+        mode: match args.mode {
+            ModeArg::KeepOpen => ConnectionMode::KeepOpen,
+            ModeArg::Reconnect => ConnectionMode::Reconnect,
+        },
+        verify: match args.verify {
+            VerifyArg::None => Verify::None,
+            VerifyArg::Size => Verify::Size,
+            VerifyArg::Sha256 => Verify::Sha256,
+        },
+        engine: EngineConfig {
+            users: args.users,
+            ramp_up: args.ramp_up.unwrap_or(Duration::from_millis(500) * args.users.saturating_sub(1)),
+            pacing,
+            stop: match args.duration {
+                Some(d) => StopAfter::Duration(d),
+                None => StopAfter::Passes(args.repeat),
+            },
+            retry: RetryPolicy { max_attempts: args.retries, backoff: args.backoff },
+        },
+        cleanup: args.cleanup,
+        out_dir: match &args.out {
+            Some(d) => d.clone(),
+            None => PathBuf::from("xfer-results").join(format!("{run_id}-sftp-bench")),
+        },
+        run_id,
+        extension,
+    })
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The cipher preference: the default list, or one pinned cipher that this
+/// libssh2 supports.
+fn cipher_list(pinned: Option<&str>) -> anyhow::Result<String> {
+    let Some(name) = pinned else { return Ok(DEFAULT_CIPHERS.to_string()) };
+    let supported = client::supported_ciphers();
+    if supported.contains(&name) {
+        Ok(name.to_string())
+    } else {
+        Err(usage!("--cipher '{name}' is not supported by libssh2 {}; choose one of: {}", client::libssh2_version(), supported.join(", ")))
+    }
+}
+
+/// Credentials in the order they are tried: key file, password, agent.
+fn credentials(args: &SftpBenchArgs, target: &SftpTarget) -> anyhow::Result<Vec<Credential>> {
+    let mut creds = Vec::new();
+    if let Some(path) = &args.identity {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--identity {}", path.display()))?;
+        let passphrase = match std::env::var("XFER_PASSPHRASE") {
+            Ok(p) => Some(p),
+            Err(_) if key_is_encrypted(&text) => Some(prompt(&format!("Passphrase for {}: ", path.display()), "--identity is encrypted; set XFER_PASSPHRASE")?),
+            Err(_) => None,
+        };
+        creds.push(Credential::KeyFile { path: path.clone(), passphrase });
+    }
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--password-file {}", path.display()))?;
+        let pw = text.lines().next().unwrap_or("").to_string();
+        if pw.is_empty() {
+            return Err(usage!("--password-file {} is empty", path.display()));
+        }
+        creds.push(Credential::Password(pw));
+    } else if let Ok(pw) = std::env::var("XFER_PASSWORD") {
+        creds.push(Credential::Password(pw));
+    }
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        creds.push(Credential::Agent);
+    }
+    if creds.is_empty() {
+        let pw = prompt(
+            &format!("Password for {}@{}: ", target.user, target.host_port()),
+            "no credentials: pass --identity FILE, set XFER_PASSWORD, --password-file FILE, or run ssh-agent",
+        )?;
+        creds.push(Credential::Password(pw));
+    }
+    Ok(creds)
+}
+
+/// Asks on the terminal; without one, fails with `otherwise`.
+fn prompt(question: &str, otherwise: &str) -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        return Err(usage!("{otherwise}"));
+    }
+    rpassword::prompt_password(question).context("reading from the terminal")
+}
+
+/// Whether a private key file needs a passphrase (PEM "ENCRYPTED", or an
+/// OpenSSH key whose cipher is not "none").
+fn key_is_encrypted(text: &str) -> bool {
+    use base64::Engine as _;
+    if text.contains("ENCRYPTED") {
+        return true;
+    }
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(body.trim()) else { return false };
+    let Some(rest) = raw.strip_prefix(b"openssh-key-v1\0") else { return false };
+    rest.get(4..8) != Some(b"none".as_slice())
+}
+
+fn print_header(cfg: &SftpBenchConfig, cipher: &str) {
+    let pacing = match cfg.engine.pacing {
+        Pacing::Delay(d) => format!("delay {}", humanize(d)),
+        Pacing::Interval(i) => format!("one chunk every {} per user", humanize(i)),
+    };
+    eprintln!(
+        "xfer sftp-bench: {} users, file {} ({}), chunk {}, {pacing}, {} mode, cipher {cipher} -> {}",
+        cfg.engine.users,
+        cfg.source,
+        Bytes(cfg.data.len() as u64),
+        Bytes(cfg.chunk_size),
+        match cfg.mode {
+            ConnectionMode::KeepOpen => "keep-open",
+            ConnectionMode::Reconnect => "reconnect",
+        },
+        cfg.client.target,
+    );
+    eprintln!("run directory: {}", cfg.out_dir.display());
+}
+
+fn humanize(d: Duration) -> String {
+    crate::units::Micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)).to_string()
+}
+
+/// Runs with Ctrl-C handling and prints the result; maps the outcome to the
+/// exit code: 0 done, 1 fatal error or users that gave up, 130 interrupted.
+fn run_and_report(cfg: &SftpBenchConfig, session: &client::SessionInfo, json: bool) -> anyhow::Result<ExitCode> {
+    let stopper = Stopper::new();
+    let on_signal = stopper.clone();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = interrupted.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("\nxfer: second interrupt, exiting now");
+            std::process::exit(EXIT_INTERRUPTED.into());
+        }
+        eprintln!("\nxfer: interrupted; letting in-flight chunks finish (Ctrl-C again to quit at once)");
+        on_signal.stop();
+    })
+    .context("installing the Ctrl-C handler")?;
+
+    let outcome = bench::run(cfg, session, &stopper)?;
+    let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    let mut summary = outcome.summary;
+    summary.interrupted = was_interrupted || outcome.fatal.is_some();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", console::render(&summary, "chunks"));
+        println!("results: {}", cfg.out_dir.display());
+    }
+    if let Some(fatal) = outcome.fatal {
+        anyhow::bail!("{fatal}");
+    }
+    if was_interrupted {
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    if summary.users_gave_up > 0 {
+        eprintln!("xfer: {} of {} users gave up after {} attempts of a chunk", summary.users_gave_up, summary.users, cfg.engine.retry.max_attempts);
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encrypted_keys_are_detected() {
+        assert!(key_is_encrypted("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"));
+        // "openssh-key-v1\0" + len 4 + "none"
+        use base64::Engine as _;
+        let plain = base64::engine::general_purpose::STANDARD.encode(b"openssh-key-v1\0\0\0\0\x04none\0\0\0\x04none");
+        let enc = base64::engine::general_purpose::STANDARD.encode(b"openssh-key-v1\0\0\0\0\x0aaes256-ctr");
+        let wrap = |b: &str| format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{b}\n-----END OPENSSH PRIVATE KEY-----\n");
+        assert!(!key_is_encrypted(&wrap(&plain)));
+        assert!(key_is_encrypted(&wrap(&enc)));
+    }
+
+    #[test]
+    fn a_pinned_cipher_must_be_supported() {
+        assert!(cipher_list(Some("aes128-ctr")).is_ok());
+        let e = cipher_list(Some("rot13")).unwrap_err().to_string();
+        assert!(e.contains("--cipher 'rot13'") && e.contains("aes128-ctr"), "{e}");
+    }
+}
+

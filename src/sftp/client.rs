@@ -151,12 +151,21 @@ impl FromStr for SftpTarget {
     }
 }
 
-/// The login name to use when a target names none: `$USER`, else `root`.
+/// The login name to use when a target names none: `$USER`, else the name of
+/// the effective user (containers often leave `$USER` unset).
 pub fn default_user() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "root".to_string())
+    if let Some(u) = std::env::var("USER").ok().filter(|u| !u.is_empty()) {
+        return u;
+    }
+    // Safety: getpwuid returns null or a pointer to a static passwd entry,
+    // read at once before any other call could overwrite it.
+    unsafe {
+        let pw = libc::getpwuid(libc::geteuid());
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+        }
+    }
+    "root".to_string()
 }
 
 /// One way to authenticate; several are tried in order.
