@@ -9,7 +9,9 @@ use support::xfer;
 
 /// A source file that is not a multiple of the 64 KiB chunk size.
 fn source(dir: &Path) -> (PathBuf, Vec<u8>) {
-    let data: Vec<u8> = (0..300_123u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..300_123u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let path = dir.join("source.dat");
     std::fs::write(&path, &data).unwrap();
     (path, data)
@@ -24,7 +26,18 @@ fn bench(sshd: &Sshd, remote: &Path, out: &Path, extra: &[&str]) -> Output {
         .arg(&sshd.client_key)
         .arg("--known-hosts")
         .arg(&sshd.known_hosts)
-        .args(["--chunk-size", "64K", "--delay", "0", "--ramp-up", "0", "--backoff", "50ms", "--io-timeout", "20s"])
+        .args([
+            "--chunk-size",
+            "64K",
+            "--delay",
+            "0",
+            "--ramp-up",
+            "0",
+            "--backoff",
+            "50ms",
+            "--io-timeout",
+            "20s",
+        ])
         .arg("-o")
         .arg(out)
         .args(extra)
@@ -35,7 +48,10 @@ fn bench(sshd: &Sshd, remote: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 fn remote_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v
 }
@@ -57,16 +73,41 @@ fn uploads_are_byte_identical(mode: &str) {
     std::fs::create_dir(&remote).unwrap();
     let (src, data) = source(work.path());
     let out = work.path().join("run");
-    let o = bench(&sshd, &remote, &out, &["-c", "3", "--mode", mode, "-f", src.to_str().unwrap(), "--verify", "size"]);
+    let o = bench(
+        &sshd,
+        &remote,
+        &out,
+        &[
+            "-c",
+            "3",
+            "--mode",
+            mode,
+            "-f",
+            src.to_str().unwrap(),
+            "--verify",
+            "size",
+        ],
+    );
     assert_ok(&o);
     let files = remote_files(&remote);
     assert_eq!(files.len(), 3, "{files:?}");
     for f in files {
         assert!(f.extension().is_some_and(|e| e == "dat"), "{f:?}");
-        assert!(std::fs::read(&f).unwrap() == data, "{} differs from the source", f.display());
+        assert!(
+            std::fs::read(&f).unwrap() == data,
+            "{} differs from the source",
+            f.display()
+        );
     }
-    let rows = csv::Reader::from_path(out.join("chunks.csv")).unwrap().records().count();
-    assert_eq!(rows, 3 * 5, "300,123 bytes in 64 KiB chunks is 5 chunks per user");
+    let rows = csv::Reader::from_path(out.join("chunks.csv"))
+        .unwrap()
+        .records()
+        .count();
+    assert_eq!(
+        rows,
+        3 * 5,
+        "300,123 bytes in 64 KiB chunks is 5 chunks per user"
+    );
 }
 
 #[test]
@@ -77,4 +118,342 @@ fn keep_open_uploads_are_byte_identical_to_the_source() {
 #[test]
 fn reconnect_uploads_are_byte_identical_to_the_source() {
     uploads_are_byte_identical("reconnect");
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exactly one line, `xfer: error: ...` containing `needle`, a non-zero exit, no panic.
+fn assert_one_clear_line(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, stderr: {err}");
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(
+        lines[0].starts_with("xfer: error: ") && lines[0].contains(needle),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_summary_agrees_with_a_recount_from_chunks_csv() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let (src, _) = source(work.path());
+    let out = work.path().join("run");
+    let o = bench(
+        &sshd,
+        work.path(),
+        &out,
+        &[
+            "-c",
+            "4",
+            "-f",
+            src.to_str().unwrap(),
+            "--repeat",
+            "3",
+            "--json",
+        ],
+    );
+    assert_ok(&o);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("--json prints summary.json");
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary, on_disk);
+
+    let mut reader = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (mut ok, mut bytes, mut writes) = (0u64, 0u64, Vec::new());
+    for r in reader.records() {
+        let r = r.unwrap();
+        if r[col("error_kind")].is_empty() {
+            ok += 1;
+            bytes += r[col("bytes")].parse::<u64>().unwrap();
+            writes.push(r[col("write_us")].parse::<u64>().unwrap());
+        }
+    }
+    assert_eq!(ok, 4 * 3 * 5);
+    assert_eq!(summary["steps_ok"], ok);
+    assert_eq!(summary["throughput"]["bytes"], bytes);
+    assert_eq!(bytes, 4 * 3 * 300_123);
+    let write = summary["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "write")
+        .unwrap();
+    writes.sort();
+    let exact = |q: f64| writes[((q * writes.len() as f64).ceil() as usize).max(1) - 1];
+    for (key, q) in [
+        ("p50_us", 0.5),
+        ("p90_us", 0.9),
+        ("p99_us", 0.99),
+        ("max_us", 1.0),
+    ] {
+        let got = write[key].as_u64().unwrap();
+        let want = exact(q);
+        // HDR histograms keep 3 significant digits.
+        assert!(
+            got.abs_diff(want) <= want / 500 + 1,
+            "{key}: summary {got}, recount {want}"
+        );
+    }
+    assert_eq!(write["count"], ok);
+    let users = csv::Reader::from_path(out.join("users.csv"))
+        .unwrap()
+        .records()
+        .count();
+    assert_eq!(users, 4);
+}
+
+#[test]
+fn a_wrong_password_is_one_clear_line() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let o = xfer()
+        .arg("sftp-bench")
+        .arg(sshd.target(work.path()))
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .env("XFER_PASSWORD", "certainly-not-the-password")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert_one_clear_line(&o, "authentication failed");
+}
+
+#[test]
+fn a_wrong_key_is_one_clear_line() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let other = work.path().join("other_key");
+    support::sshd::keygen(&other, "ed25519", "");
+    let o = xfer()
+        .arg("sftp-bench")
+        .arg(sshd.target(work.path()))
+        .arg("-i")
+        .arg(&other)
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("XFER_PASSWORD")
+        .output()
+        .unwrap();
+    assert_one_clear_line(&o, "authentication failed");
+}
+
+#[test]
+fn an_unknown_host_key_under_strict_names_the_fingerprint_and_the_fix() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let empty = work.path().join("known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let run = |check: &str| {
+        xfer()
+            .arg("sftp-bench")
+            .arg(sshd.target(work.path()))
+            .arg("-i")
+            .arg(&sshd.client_key)
+            .arg("--known-hosts")
+            .arg(&empty)
+            .args([
+                "--host-key-check",
+                check,
+                "--file-size",
+                "10K",
+                "--delay",
+                "0",
+                "-o",
+            ])
+            .arg(work.path().join(format!("run-{check}")))
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .unwrap()
+    };
+    let o = run("strict");
+    assert_one_clear_line(&o, "is not known (SHA256:");
+    assert!(stderr(&o).contains("--host-key-check accept-new"));
+    // accept-new adds it in OpenSSH's [host]:port form; then strict passes.
+    assert_ok(&run("accept-new"));
+    let kh = std::fs::read_to_string(&empty).unwrap();
+    assert!(
+        kh.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)),
+        "{kh}"
+    );
+    assert_ok(&run("strict"));
+}
+
+#[test]
+fn an_unreachable_port_is_one_clear_line() {
+    let port = support::sshd::free_port();
+    let o = xfer()
+        .args([
+            "sftp-bench",
+            &format!("sftp://nobody@127.0.0.1:{port}/x"),
+            "--connect-timeout",
+            "5s",
+        ])
+        .env("XFER_PASSWORD", "x")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert_one_clear_line(&o, &format!("connection to 127.0.0.1:{port} refused"));
+}
+
+#[test]
+fn bad_flags_name_the_flag() {
+    for (args, needle) in [
+        (
+            vec!["--chunk-size", "0"],
+            "--chunk-size must be at least 1 byte",
+        ),
+        (
+            vec!["--chunk-size", "12parsecs"],
+            "'12parsecs' is not a size",
+        ),
+        (vec!["--delay", "5"], "'5' is not a duration"),
+        (vec!["--rate=-2"], "--rate must be a positive number"),
+        (vec!["--users", "0"], "--users must be at least 1"),
+    ] {
+        let o = xfer()
+            .args(["sftp-bench", "sftp://u@127.0.0.1:1/x"])
+            .args(&args)
+            .env("XFER_PASSWORD", "x")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn refusals_past_max_startups_are_counted_retried_and_every_chunk_lands() {
+    let opts = support::sshd::SshdOptions {
+        max_startups: "1".into(),
+        ..Default::default()
+    };
+    let Some(sshd) = Sshd::start_with(opts) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let (src, data) = source(work.path());
+    let out = work.path().join("run");
+    let o = bench(
+        &sshd,
+        &remote,
+        &out,
+        &[
+            "-c",
+            "10",
+            "--mode",
+            "reconnect",
+            "-f",
+            src.to_str().unwrap(),
+            "--retries",
+            "200",
+            "--json",
+        ],
+    );
+    assert_ok(&o);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["steps_ok"], 10 * 5);
+    let errors = summary["errors"].as_object().unwrap();
+    let dropped: u64 = ["handshake", "dropped"]
+        .iter()
+        .filter_map(|k| errors.get(*k))
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(
+        dropped > 0,
+        "MaxStartups 1 should have dropped some of 10 users' connections: {errors:?}"
+    );
+    assert_eq!(
+        summary["failed_attempts"].as_u64().unwrap(),
+        errors.values().map(|v| v.as_u64().unwrap()).sum::<u64>()
+    );
+    let files = remote_files(&remote);
+    assert_eq!(files.len(), 10);
+    for f in files {
+        assert!(
+            std::fs::read(&f).unwrap() == data,
+            "{} differs",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn sigint_mid_run_flushes_rows_prints_the_summary_and_exits_130() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let child = xfer()
+        .arg("sftp-bench")
+        .arg(sshd.target(work.path()))
+        .arg("-i")
+        .arg(&sshd.client_key)
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .args([
+            "-c",
+            "2",
+            "--file-size",
+            "4M",
+            "--chunk-size",
+            "64K",
+            "--delay",
+            "50ms",
+            "--ramp-up",
+            "0",
+            "-o",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let child = support::KillOnDrop(child);
+    // Wait until some rows are on disk (bounded), then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let rows = std::fs::read_to_string(out.join("chunks.csv"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if rows > 5 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no rows written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let mut child = child;
+    let status = child.0.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(130), "stdout: {stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    let rows = csv::Reader::from_path(out.join("chunks.csv"))
+        .unwrap()
+        .records()
+        .count() as u64;
+    let ok = summary["steps_ok"].as_u64().unwrap();
+    assert!(ok > 0 && ok < 2 * 64, "interrupted mid-run: {ok} chunks");
+    assert_eq!(
+        rows,
+        ok + summary["failed_attempts"].as_u64().unwrap(),
+        "every measured attempt is a row"
+    );
+    assert!(out.join("users.csv").exists());
 }

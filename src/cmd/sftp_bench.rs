@@ -4,7 +4,9 @@ use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
 use crate::load::{EngineConfig, Pacing, RetryPolicy, StopAfter, Stopper};
 use crate::report::console;
 use crate::sftp::bench::{self, SftpBenchConfig};
-use crate::sftp::client::{self, ClientConfig, Credential, HostKeyCheck, HostKeyTrust, SftpTarget, DEFAULT_CIPHERS};
+use crate::sftp::client::{
+    self, ClientConfig, Credential, HostKeyCheck, HostKeyTrust, SftpTarget, DEFAULT_CIPHERS,
+};
 use crate::sftp::workload::{ConnectionMode, Verify};
 use crate::units::Bytes;
 use crate::usage;
@@ -102,7 +104,12 @@ pub struct SftpBenchArgs {
     pub ramp_up: Option<Duration>,
 
     /// Upload the file this many times per user.
-    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "duration")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        conflicts_with = "duration"
+    )]
     pub repeat: u64,
 
     /// Keep uploading (the file over and over) for this long instead of --repeat.
@@ -173,7 +180,12 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
             "sftp-bench needs a target for now (sftp://USER@HOST:PORT/DIR): the embedded server is not built yet"
         ));
     }
-    let mut target: SftpTarget = args.target.as_deref().unwrap_or_default().parse().map_err(|e| usage!("{e}"))?;
+    let mut target: SftpTarget = args
+        .target
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| usage!("{e}"))?;
     if let Some(dir) = &args.remote_dir {
         target.dir = dir.clone();
     }
@@ -206,7 +218,11 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Everything but the target and credentials: sizes, pacing, output.
-fn config(args: &SftpBenchArgs, client: ClientConfig, embedded: bool) -> anyhow::Result<SftpBenchConfig> {
+fn config(
+    args: &SftpBenchArgs,
+    client: ClientConfig,
+    embedded: bool,
+) -> anyhow::Result<SftpBenchConfig> {
     if args.users == 0 {
         return Err(usage!("--users must be at least 1, got 0"));
     }
@@ -217,25 +233,35 @@ fn config(args: &SftpBenchArgs, client: ClientConfig, embedded: bool) -> anyhow:
         return Err(usage!("--repeat must be at least 1, got 0"));
     }
     if args.retries == 0 {
-        return Err(usage!("--retries must be at least 1 (the first attempt counts), got 0"));
+        return Err(usage!(
+            "--retries must be at least 1 (the first attempt counts), got 0"
+        ));
     }
     let pacing = match (args.rate, args.delay) {
-        (Some(r), _) => Pacing::rate(r).ok_or_else(|| usage!("--rate must be a positive number of chunks per second, got {r}"))?,
+        (Some(r), _) => Pacing::rate(r).ok_or_else(|| {
+            usage!("--rate must be a positive number of chunks per second, got {r}")
+        })?,
         (None, Some(d)) => Pacing::Delay(d),
         (None, None) if embedded => Pacing::Delay(Duration::from_millis(200)),
         (None, None) => Pacing::Delay(Duration::from_secs(5)),
     };
     let (source, data, extension) = match &args.file {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("--file {}", path.display()))?;
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("bin").to_string();
+            let bytes =
+                std::fs::read(path).with_context(|| format!("--file {}", path.display()))?;
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("bin")
+                .to_string();
             (path.display().to_string(), bytes, ext)
         }
         None => {
-            let size = usize::try_from(args.file_size).map_err(|_| usage!("--file-size {} is too large", args.file_size))?;
+            let size = usize::try_from(args.file_size)
+                .map_err(|_| usage!("--file-size {} is too large", args.file_size))?;
             let mut bytes = vec![0u8; size];
             rand::thread_rng().fill_bytes(&mut bytes);
-            (format!("generated ({})", Bytes(args.file_size)), bytes, "bin".to_string())
+            ("generated".to_string(), bytes, "bin".to_string())
         }
     };
     let now = chrono::Utc::now();
@@ -256,13 +282,19 @@ fn config(args: &SftpBenchArgs, client: ClientConfig, embedded: bool) -> anyhow:
         },
         engine: EngineConfig {
             users: args.users,
-            ramp_up: args.ramp_up.unwrap_or(Duration::from_millis(500) * args.users.saturating_sub(1)),
+            // User i starts at i * ramp_up / users: 0.5 s apart by default, as the seed.
+            ramp_up: args
+                .ramp_up
+                .unwrap_or(Duration::from_millis(500) * args.users),
             pacing,
             stop: match args.duration {
                 Some(d) => StopAfter::Duration(d),
                 None => StopAfter::Passes(args.repeat),
             },
-            retry: RetryPolicy { max_attempts: args.retries, backoff: args.backoff },
+            retry: RetryPolicy {
+                max_attempts: args.retries,
+                backoff: args.backoff,
+            },
         },
         cleanup: args.cleanup,
         out_dir: match &args.out {
@@ -275,18 +307,26 @@ fn config(args: &SftpBenchArgs, client: ClientConfig, embedded: bool) -> anyhow:
 }
 
 fn home_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// The cipher preference: the default list, or one pinned cipher that this
 /// libssh2 supports.
 fn cipher_list(pinned: Option<&str>) -> anyhow::Result<String> {
-    let Some(name) = pinned else { return Ok(DEFAULT_CIPHERS.to_string()) };
+    let Some(name) = pinned else {
+        return Ok(DEFAULT_CIPHERS.to_string());
+    };
     let supported = client::supported_ciphers();
     if supported.contains(&name) {
         Ok(name.to_string())
     } else {
-        Err(usage!("--cipher '{name}' is not supported by libssh2 {}; choose one of: {}", client::libssh2_version(), supported.join(", ")))
+        Err(usage!(
+            "--cipher '{name}' is not supported by libssh2 {}; choose one of: {}",
+            client::libssh2_version(),
+            supported.join(", ")
+        ))
     }
 }
 
@@ -294,16 +334,24 @@ fn cipher_list(pinned: Option<&str>) -> anyhow::Result<String> {
 fn credentials(args: &SftpBenchArgs, target: &SftpTarget) -> anyhow::Result<Vec<Credential>> {
     let mut creds = Vec::new();
     if let Some(path) = &args.identity {
-        let text = std::fs::read_to_string(path).with_context(|| format!("--identity {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--identity {}", path.display()))?;
         let passphrase = match std::env::var("XFER_PASSPHRASE") {
             Ok(p) => Some(p),
-            Err(_) if key_is_encrypted(&text) => Some(prompt(&format!("Passphrase for {}: ", path.display()), "--identity is encrypted; set XFER_PASSPHRASE")?),
+            Err(_) if key_is_encrypted(&text) => Some(prompt(
+                &format!("Passphrase for {}: ", path.display()),
+                "--identity is encrypted; set XFER_PASSPHRASE",
+            )?),
             Err(_) => None,
         };
-        creds.push(Credential::KeyFile { path: path.clone(), passphrase });
+        creds.push(Credential::KeyFile {
+            path: path.clone(),
+            passphrase,
+        });
     }
     if let Some(path) = &args.password_file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("--password-file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--password-file {}", path.display()))?;
         let pw = text.lines().next().unwrap_or("").to_string();
         if pw.is_empty() {
             return Err(usage!("--password-file {} is empty", path.display()));
@@ -341,8 +389,12 @@ fn key_is_encrypted(text: &str) -> bool {
         return true;
     }
     let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(body.trim()) else { return false };
-    let Some(rest) = raw.strip_prefix(b"openssh-key-v1\0") else { return false };
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(body.trim()) else {
+        return false;
+    };
+    let Some(rest) = raw.strip_prefix(b"openssh-key-v1\0") else {
+        return false;
+    };
     rest.get(4..8) != Some(b"none".as_slice())
 }
 
@@ -372,7 +424,11 @@ fn humanize(d: Duration) -> String {
 
 /// Runs with Ctrl-C handling and prints the result; maps the outcome to the
 /// exit code: 0 done, 1 fatal error or users that gave up, 130 interrupted.
-fn run_and_report(cfg: &SftpBenchConfig, session: &client::SessionInfo, json: bool) -> anyhow::Result<ExitCode> {
+fn run_and_report(
+    cfg: &SftpBenchConfig,
+    session: &client::SessionInfo,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let stopper = Stopper::new();
     let on_signal = stopper.clone();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -382,7 +438,9 @@ fn run_and_report(cfg: &SftpBenchConfig, session: &client::SessionInfo, json: bo
             eprintln!("\nxfer: second interrupt, exiting now");
             std::process::exit(EXIT_INTERRUPTED.into());
         }
-        eprintln!("\nxfer: interrupted; letting in-flight chunks finish (Ctrl-C again to quit at once)");
+        eprintln!(
+            "\nxfer: interrupted; letting in-flight chunks finish (Ctrl-C again to quit at once)"
+        );
         on_signal.stop();
     })
     .context("installing the Ctrl-C handler")?;
@@ -404,7 +462,10 @@ fn run_and_report(cfg: &SftpBenchConfig, session: &client::SessionInfo, json: bo
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     if summary.users_gave_up > 0 {
-        eprintln!("xfer: {} of {} users gave up after {} attempts of a chunk", summary.users_gave_up, summary.users, cfg.engine.retry.max_attempts);
+        eprintln!(
+            "xfer: {} of {} users gave up after {} attempts of a chunk",
+            summary.users_gave_up, summary.users, cfg.engine.retry.max_attempts
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -416,12 +477,18 @@ mod tests {
 
     #[test]
     fn encrypted_keys_are_detected() {
-        assert!(key_is_encrypted("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"));
+        assert!(key_is_encrypted(
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+        ));
         // "openssh-key-v1\0" + len 4 + "none"
         use base64::Engine as _;
-        let plain = base64::engine::general_purpose::STANDARD.encode(b"openssh-key-v1\0\0\0\0\x04none\0\0\0\x04none");
-        let enc = base64::engine::general_purpose::STANDARD.encode(b"openssh-key-v1\0\0\0\0\x0aaes256-ctr");
-        let wrap = |b: &str| format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{b}\n-----END OPENSSH PRIVATE KEY-----\n");
+        let plain = base64::engine::general_purpose::STANDARD
+            .encode(b"openssh-key-v1\0\0\0\0\x04none\0\0\0\x04none");
+        let enc = base64::engine::general_purpose::STANDARD
+            .encode(b"openssh-key-v1\0\0\0\0\x0aaes256-ctr");
+        let wrap = |b: &str| {
+            format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{b}\n-----END OPENSSH PRIVATE KEY-----\n")
+        };
         assert!(!key_is_encrypted(&wrap(&plain)));
         assert!(key_is_encrypted(&wrap(&enc)));
     }
@@ -430,7 +497,9 @@ mod tests {
     fn a_pinned_cipher_must_be_supported() {
         assert!(cipher_list(Some("aes128-ctr")).is_ok());
         let e = cipher_list(Some("rot13")).unwrap_err().to_string();
-        assert!(e.contains("--cipher 'rot13'") && e.contains("aes128-ctr"), "{e}");
+        assert!(
+            e.contains("--cipher 'rot13'") && e.contains("aes128-ctr"),
+            "{e}"
+        );
     }
 }
-

@@ -43,9 +43,16 @@ pub enum BenchError {
     #[error(transparent)]
     Connect(#[from] client::ConnectError),
     #[error("remote directory '{dir}' on {host}: {message}")]
-    RemoteDir { dir: String, host: String, message: String },
+    RemoteDir {
+        dir: String,
+        host: String,
+        message: String,
+    },
     #[error("run directory {}: {source}", path.display())]
-    Output { path: PathBuf, source: std::io::Error },
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// `run.json`: what was run, against what, with which software.
@@ -81,7 +88,10 @@ pub struct BenchOutcome {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
-    move |source| BenchError::Output { path: path.to_path_buf(), source }
+    move |source| BenchError::Output {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl SftpBenchConfig {
@@ -89,7 +99,14 @@ impl SftpBenchConfig {
         let dir = self.client.target.dir.trim_end_matches('/');
         let dir = if dir.is_empty() { "/" } else { dir };
         (0..self.engine.users)
-            .map(|u| format!("{}/{}-u{u:04}.{}", dir.trim_end_matches('/'), self.run_id, self.extension))
+            .map(|u| {
+                format!(
+                    "{}/{}-u{u:04}.{}",
+                    dir.trim_end_matches('/'),
+                    self.run_id,
+                    self.extension
+                )
+            })
             .collect()
     }
 }
@@ -100,7 +117,11 @@ impl SftpBenchConfig {
 pub fn preflight(cfg: &ClientConfig) -> Result<(SessionInfo, Vec<u8>), BenchError> {
     let conn = client::connect(cfg, &mut load::PhaseTimer::default())?;
     let info = client::session_info(&conn.session);
-    let key = conn.session.host_key().map(|(k, _)| k.to_vec()).unwrap_or_default();
+    let key = conn
+        .session
+        .host_key()
+        .map(|(k, _)| k.to_vec())
+        .unwrap_or_default();
     let dir_err = |message: String| BenchError::RemoteDir {
         dir: cfg.target.dir.clone(),
         host: cfg.target.host_port(),
@@ -137,7 +158,11 @@ impl Progress {
         if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
-        Progress { bar, last: Instant::now(), active: 0 }
+        Progress {
+            bar,
+            last: Instant::now(),
+            active: 0,
+        }
     }
 
     fn update(&mut self, event: &Event, rec: &Recorder, origin: Instant) {
@@ -160,7 +185,11 @@ impl Progress {
 
 /// Runs the benchmark, writing the run directory as it goes. `stopper` is
 /// stopped by Ctrl-C (and by a fatal error).
-pub fn run(cfg: &SftpBenchConfig, session: &SessionInfo, stopper: &Stopper) -> Result<BenchOutcome, BenchError> {
+pub fn run(
+    cfg: &SftpBenchConfig,
+    session: &SessionInfo,
+    stopper: &Stopper,
+) -> Result<BenchOutcome, BenchError> {
     let out = &cfg.out_dir;
     fs::create_dir_all(out).map_err(io_err(out))?;
     let remote_paths = cfg.remote_paths();
@@ -206,8 +235,13 @@ pub fn run(cfg: &SftpBenchConfig, session: &SessionInfo, stopper: &Stopper) -> R
 
     let chunks_path = out.join("chunks.csv");
     let file = fs::File::create(&chunks_path).map_err(io_err(&chunks_path))?;
-    let mut csv = SampleCsv::new(BufWriter::new(file), workload.phases()).map_err(io_err(&chunks_path))?;
-    let mut recorder = Recorder::new(workload.phases(), workload.response_phase(), cfg.engine.users);
+    let mut csv =
+        SampleCsv::new(BufWriter::new(file), workload.phases()).map_err(io_err(&chunks_path))?;
+    let mut recorder = Recorder::new(
+        workload.phases(),
+        workload.response_phase(),
+        cfg.engine.users,
+    );
     let total = match cfg.engine.stop {
         StopAfter::Passes(n) => Some(n * workload.chunks() * u64::from(cfg.engine.users)),
         StopAfter::Duration(_) => None,
@@ -244,7 +278,10 @@ pub fn run(cfg: &SftpBenchConfig, session: &SessionInfo, stopper: &Stopper) -> R
     if cfg.cleanup {
         cleanup(&cfg.client, &remote_paths);
     }
-    Ok(BenchOutcome { summary, fatal: outcome.fatal })
+    Ok(BenchOutcome {
+        summary,
+        fatal: outcome.fatal,
+    })
 }
 
 const PHASES_LEN: usize = client::PHASES.len();
@@ -271,5 +308,8 @@ fn cleanup(cfg: &ClientConfig, paths: &[String]) {
 
 /// Builds the client config the users share: the preflight's host key pinned.
 pub fn pinned(cfg: &ClientConfig, host_key: Vec<u8>) -> ClientConfig {
-    ClientConfig { trust: HostKeyTrust::Pinned(host_key), ..cfg.clone() }
+    ClientConfig {
+        trust: HostKeyTrust::Pinned(host_key),
+        ..cfg.clone()
+    }
 }

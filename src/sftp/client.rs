@@ -162,7 +162,9 @@ pub fn default_user() -> String {
     unsafe {
         let pw = libc::getpwuid(libc::geteuid());
         if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
         }
     }
     "root".to_string()
@@ -639,7 +641,14 @@ pub fn session_info(session: &Session) -> SessionInfo {
         host_key_fingerprint: fp,
         cipher_client_to_server: m(MethodType::CryptCs),
         cipher_server_to_client: m(MethodType::CryptSc),
-        mac_client_to_server: m(MethodType::MacCs),
+        // AEAD ciphers carry their own integrity; libssh2 still names a MAC.
+        mac_client_to_server: if m(MethodType::CryptCs).contains("gcm")
+            || m(MethodType::CryptCs).contains("poly1305")
+        {
+            "implicit (AEAD cipher)".to_string()
+        } else {
+            m(MethodType::MacCs)
+        },
         libssh2_version: libssh2_version(),
     }
 }

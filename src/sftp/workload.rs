@@ -55,13 +55,22 @@ pub struct UserState {
 }
 
 fn fail(kind: &'static str, message: String, offset: u64) -> StepError {
-    StepError { kind, message, severity: Severity::Retry, offset }
+    StepError {
+        kind,
+        message,
+        severity: Severity::Retry,
+        offset,
+    }
 }
 
 fn from_connect(e: client::ConnectError, offset: u64) -> StepError {
     StepError {
         kind: e.kind(),
-        severity: if e.is_fatal() { Severity::Fatal } else { Severity::Retry },
+        severity: if e.is_fatal() {
+            Severity::Fatal
+        } else {
+            Severity::Retry
+        },
         message: e.to_string(),
         offset,
     }
@@ -95,7 +104,13 @@ impl ChunkUpload {
         (start, &self.data[start as usize..end as usize])
     }
 
-    fn open(&self, conn: &Connection, user: u32, truncate: bool, offset: u64) -> Result<File, StepError> {
+    fn open(
+        &self,
+        conn: &Connection,
+        user: u32,
+        truncate: bool,
+        offset: u64,
+    ) -> Result<File, StepError> {
         let mut flags = OpenFlags::WRITE | OpenFlags::CREATE;
         if truncate {
             flags |= OpenFlags::TRUNCATE;
@@ -127,21 +142,38 @@ impl ChunkUpload {
                 file.seek(SeekFrom::Start(offset))?;
                 file.write_all(chunk)
             })
-            .map_err(|e| fail(io_kind(&e, "write"), format!("writing {} bytes at offset {offset}: {e}", chunk.len()), offset))?;
+            .map_err(|e| {
+                fail(
+                    io_kind(&e, "write"),
+                    format!("writing {} bytes at offset {offset}: {e}", chunk.len()),
+                    offset,
+                )
+            })?;
         match self.verify {
             Verify::None => Ok(()),
             Verify::Size => {
-                let stat = timer
-                    .time(phase::VERIFY, || file.stat())
-                    .map_err(|e| fail(ssh_kind(&e, "verify"), format!("stat after writing at offset {offset}: {e}"), offset))?;
+                let stat = timer.time(phase::VERIFY, || file.stat()).map_err(|e| {
+                    fail(
+                        ssh_kind(&e, "verify"),
+                        format!("stat after writing at offset {offset}: {e}"),
+                        offset,
+                    )
+                })?;
                 // On the first pass the file grows chunk by chunk; later passes
                 // overwrite a file that is already whole.
-                let expected = if pass == 0 { offset + chunk.len() as u64 } else { self.data.len() as u64 };
+                let expected = if pass == 0 {
+                    offset + chunk.len() as u64
+                } else {
+                    self.data.len() as u64
+                };
                 let size = stat.size.unwrap_or(0);
                 if size < expected {
                     return Err(fail(
                         "missing_bytes",
-                        format!("missing {} bytes: remote size {size} after writing up to {expected}", expected - size),
+                        format!(
+                            "missing {} bytes: remote size {size} after writing up to {expected}",
+                            expected - size
+                        ),
                         offset,
                     ));
                 }
@@ -151,9 +183,19 @@ impl ChunkUpload {
                 readback.resize(chunk.len(), 0);
                 file.seek(SeekFrom::Start(offset))
                     .and_then(|_| file.read_exact(readback))
-                    .map_err(|e| fail(io_kind(&e, "verify"), format!("reading back {} bytes at offset {offset}: {e}", chunk.len()), offset))?;
+                    .map_err(|e| {
+                        fail(
+                            io_kind(&e, "verify"),
+                            format!("reading back {} bytes at offset {offset}: {e}", chunk.len()),
+                            offset,
+                        )
+                    })?;
                 if Sha256::digest(&readback[..]) != Sha256::digest(chunk) {
-                    return Err(fail("checksum", format!("SHA-256 of the chunk at offset {offset} differs on the server"), offset));
+                    return Err(fail(
+                        "checksum",
+                        format!("SHA-256 of the chunk at offset {offset} differs on the server"),
+                        offset,
+                    ));
                 }
                 Ok(())
             }),
@@ -177,18 +219,33 @@ impl Workload for ChunkUpload {
     }
 
     fn new_user(&self, user: u32) -> UserState {
-        UserState { user, open: None, readback: Vec::new() }
+        UserState {
+            user,
+            open: None,
+            readback: Vec::new(),
+        }
     }
 
-    fn step(&self, u: &mut UserState, pass: u64, step: u64, timer: &mut PhaseTimer) -> Result<StepDone, StepError> {
+    fn step(
+        &self,
+        u: &mut UserState,
+        pass: u64,
+        step: u64,
+        timer: &mut PhaseTimer,
+    ) -> Result<StepDone, StepError> {
         let (offset, chunk) = self.chunk(step);
         let truncate = pass == 0 && step == 0;
-        let done = StepDone { offset, bytes: chunk.len() as u64 };
+        let done = StepDone {
+            offset,
+            bytes: chunk.len() as u64,
+        };
         match self.mode {
             ConnectionMode::KeepOpen => {
                 if u.open.is_none() {
-                    let conn = client::connect(&self.client, timer).map_err(|e| from_connect(e, offset))?;
-                    let file = timer.time(phase::OPEN, || self.open(&conn, u.user, truncate, offset))?;
+                    let conn = client::connect(&self.client, timer)
+                        .map_err(|e| from_connect(e, offset))?;
+                    let file =
+                        timer.time(phase::OPEN, || self.open(&conn, u.user, truncate, offset))?;
                     u.open = Some((conn, file));
                 }
                 let (_, file) = u.open.as_mut().expect("opened above");
@@ -204,13 +261,19 @@ impl Workload for ChunkUpload {
                 result.map(|()| done)
             }
             ConnectionMode::Reconnect => {
-                let conn = client::connect(&self.client, timer).map_err(|e| from_connect(e, offset))?;
-                let mut file = timer.time(phase::OPEN, || self.open(&conn, u.user, truncate, offset))?;
+                let conn =
+                    client::connect(&self.client, timer).map_err(|e| from_connect(e, offset))?;
+                let mut file =
+                    timer.time(phase::OPEN, || self.open(&conn, u.user, truncate, offset))?;
                 self.write_chunk(&mut file, &mut u.readback, pass, offset, chunk, timer)?;
                 // Explicitly: dropping a File swallows the close status.
-                timer
-                    .time(phase::CLOSE, || file.close())
-                    .map_err(|e| fail(ssh_kind(&e, "close"), format!("closing {}: {e}", self.remote_paths[u.user as usize]), offset))?;
+                timer.time(phase::CLOSE, || file.close()).map_err(|e| {
+                    fail(
+                        ssh_kind(&e, "close"),
+                        format!("closing {}: {e}", self.remote_paths[u.user as usize]),
+                        offset,
+                    )
+                })?;
                 drop(file);
                 conn.disconnect();
                 Ok(done)

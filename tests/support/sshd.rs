@@ -19,7 +19,10 @@ pub struct SshdOptions {
 
 impl Default for SshdOptions {
     fn default() -> Self {
-        SshdOptions { max_startups: "200:30:400".into(), extra: Vec::new() }
+        SshdOptions {
+            max_startups: "200:30:400".into(),
+            extra: Vec::new(),
+        }
     }
 }
 
@@ -52,7 +55,11 @@ fn current_user() -> String {
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Sshd {
@@ -93,7 +100,10 @@ impl Sshd {
                 "StrictModes no".into(),
                 "PasswordAuthentication yes".into(),
                 "KbdInteractiveAuthentication no".into(),
-                format!("PermitRootLogin {}", if root { "prohibit-password" } else { "yes" }),
+                format!(
+                    "PermitRootLogin {}",
+                    if root { "prohibit-password" } else { "yes" }
+                ),
                 "Subsystem sftp internal-sftp".into(),
                 format!("MaxStartups {}", opts.max_startups),
                 "LogLevel VERBOSE".into(),
@@ -116,17 +126,33 @@ impl Sshd {
                 let (kt, key) = (parts.next().unwrap(), parts.next().unwrap());
                 let known_hosts = d.join("known_hosts");
                 std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {kt} {key}\n")).unwrap();
-                return Some(Sshd { port, dir, client_key, known_hosts, user, log, child });
+                return Some(Sshd {
+                    port,
+                    dir,
+                    client_key,
+                    known_hosts,
+                    user,
+                    log,
+                    child,
+                });
             }
         }
-        panic!("sshd did not start; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        panic!(
+            "sshd did not start; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// `sftp://USER@127.0.0.1:PORT/DIR`.
     pub fn target(&self, dir: &Path) -> String {
         // An absolute DIR gives `...:PORT//abs/dir`: the path after the first
         // slash is taken as is.
-        format!("sftp://{}@127.0.0.1:{}/{}", self.user, self.port, dir.display())
+        format!(
+            "sftp://{}@127.0.0.1:{}/{}",
+            self.user,
+            self.port,
+            dir.display()
+        )
     }
 
     pub fn pid(&self) -> u32 {
