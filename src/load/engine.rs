@@ -331,7 +331,7 @@ mod tests {
         c.pacing = Pacing::Interval(Duration::from_millis(5));
         let (events, out) = collect(&w, &c);
         let n = samples(&events).len();
-        assert!(n >= 2 && n <= 2 * 11, "got {n} samples");
+        assert!((2..=2 * 11).contains(&n), "got {n} samples");
         assert!(out.elapsed >= Duration::from_millis(45));
     }
 }

@@ -167,6 +167,9 @@ impl Sample {
 }
 
 /// What the engine reports to the observer, in order per user.
+// Nearly every event is a sample: boxing it would cost an allocation per step
+// for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A user's thread began its first step, at this time since the run started.

@@ -41,7 +41,7 @@ pub struct SftpBenchConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error(transparent)]
-    Connect(#[from] client::ConnectError),
+    Connect(Box<client::ConnectError>),
     #[error("remote directory '{dir}' on {host}: {message}")]
     RemoteDir {
         dir: String,
@@ -53,6 +53,12 @@ pub enum BenchError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl From<client::ConnectError> for BenchError {
+    fn from(e: client::ConnectError) -> Self {
+        BenchError::Connect(Box::new(e))
+    }
 }
 
 /// `run.json`: what was run, against what, with which software.
