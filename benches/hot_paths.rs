@@ -1,1 +1,61 @@
-fn main() {}
+//! Hot pure paths, measured: what the recorder thread does per sample, and
+//! what the CSV exporter does per row. If either got slow, a busy run would
+//! queue samples and a perf sweep would measure xfer instead of the server.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use std::time::Duration;
+use xfer::load::{Event, Sample, MAX_PHASES};
+use xfer::report::csv_out::SampleCsv;
+use xfer::report::Recorder;
+use xfer::sftp::client::PHASES;
+
+fn sample(i: u64) -> Sample {
+    let mut phases = [None; MAX_PHASES];
+    phases[5] = Some(Duration::from_micros(800 + (i * 7919) % 5000));
+    Sample {
+        user: (i % 64) as u32,
+        pass: 0,
+        step: i,
+        attempt: 1,
+        offset: i << 20,
+        bytes: 1 << 20,
+        intended: Duration::from_micros(i * 1000),
+        started: Duration::from_micros(i * 1000 + 20),
+        elapsed: Duration::from_micros(900),
+        phases,
+        error: None,
+    }
+}
+
+fn recording(c: &mut Criterion) {
+    let events: Vec<Event> = (0..1024).map(|i| Event::Sample(sample(i))).collect();
+    let mut g = c.benchmark_group("recorder");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.bench_function("observe 1024 samples", |b| {
+        let mut r = Recorder::new(PHASES, 5, 64);
+        b.iter(|| {
+            for e in &events {
+                r.observe(black_box(e));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn csv_rows(c: &mut Criterion) {
+    let samples: Vec<Sample> = (0..1024).map(sample).collect();
+    let mut g = c.benchmark_group("chunks.csv");
+    g.throughput(Throughput::Elements(samples.len() as u64));
+    g.bench_function("write 1024 rows", |b| {
+        let mut w = SampleCsv::new(std::io::sink(), PHASES).unwrap();
+        b.iter(|| {
+            for s in &samples {
+                w.write(black_box(s), PHASES.len()).unwrap();
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, recording, csv_rows);
+criterion_main!(benches);

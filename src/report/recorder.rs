@@ -174,6 +174,16 @@ impl Recorder {
         u.upload_time += response;
     }
 
+    /// Bytes acknowledged so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Failed attempts so far.
+    pub fn failed_attempts(&self) -> u64 {
+        self.failed_attempts
+    }
+
     pub fn users(&self) -> &[UserSummary] {
         &self.users
     }

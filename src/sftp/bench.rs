@@ -180,10 +180,11 @@ impl Progress {
         }
         if self.last.elapsed() >= Duration::from_millis(200) {
             self.last = Instant::now();
-            let s = rec.summary(origin.elapsed(), false);
             self.bar.set_message(format!(
                 "{:.1} MB/s  {} active  {} errors",
-                s.throughput.mb_per_s, self.active, s.failed_attempts
+                crate::units::mb_per_sec(rec.bytes(), origin.elapsed()),
+                self.active,
+                rec.failed_attempts()
             ));
         }
     }
