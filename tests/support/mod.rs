@@ -6,6 +6,7 @@
 //! it); otherwise a test whose peer is missing prints why and returns early.
 #![allow(dead_code)]
 
+pub mod delay_proxy;
 pub mod sshd;
 
 use std::io::{BufRead, BufReader};
