@@ -117,15 +117,17 @@ pub fn run(args: SftpServeArgs) -> anyhow::Result<ExitCode> {
         SftpServeError::NoCredentials => usage!("{e}"),
         e => anyhow::Error::new(e).context(format!("starting sftp-serve on {}", root.display())),
     })?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", running.banner()).context("writing to stdout")?;
-    writeln!(
-        out,
-        "host key for known_hosts: {}",
+    // Both lines in one write: a reader that stops after the first line
+    // (and closes the pipe) must not make the second write fail.
+    let lines = format!(
+        "{}\nhost key for known_hosts: {}\n",
+        running.banner(),
         running.host_key_openssh()
-    )
-    .context("writing to stdout")?;
-    out.flush().context("writing to stdout")?;
+    );
+    let mut out = std::io::stdout().lock();
+    out.write_all(lines.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
     drop(out);
     let _ = stop_rx.recv();
     eprintln!("xfer sftp-serve: stopping (in-flight requests finish, files are closed)");
