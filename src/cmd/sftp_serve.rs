@@ -130,7 +130,10 @@ pub fn run(args: SftpServeArgs) -> anyhow::Result<ExitCode> {
         .context("writing to stdout")?;
     drop(out);
     let _ = stop_rx.recv();
-    eprintln!("xfer sftp-serve: stopping (in-flight requests finish, files are closed)");
+    eprintln!(
+        "xfer sftp-serve: stopping: no new connections or files; open files get {}s to finish",
+        server::SHUTDOWN_GRACE.as_secs()
+    );
     running.shutdown();
     Ok(ExitCode::SUCCESS)
 }

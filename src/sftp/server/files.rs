@@ -327,6 +327,9 @@ impl russh_sftp::server::Handler for SftpHandler {
         pflags: OpenFlags,
         attrs: FileAttributes,
     ) -> Result<Handle, Self::Error> {
+        if self.record_shared().stopping.load(Ordering::SeqCst) {
+            return Err(StatusCode::Failure.with_message("server shutting down"));
+        }
         let writes = OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE;
         if self.read_only() && pflags.intersects(writes) {
             return Err(read_only_reply());
@@ -354,19 +357,24 @@ impl russh_sftp::server::Handler for SftpHandler {
                 .unwrap_or_default()
                 .into(),
         })?;
+        self.record.open_files.fetch_add(1, Ordering::SeqCst);
         Ok(Handle { id, handle })
     }
 
     async fn close(&mut self, id: u32, handle: String) -> Result<Status, Self::Error> {
         match self.handles.remove(&handle) {
             Some(state) => {
+                let was_file = matches!(state, HandleState::File { .. });
                 // close(2) on a regular file is quick, but it is still a syscall.
-                blocking(move || {
+                let closed = blocking(move || {
                     drop(state);
                     Ok(())
                 })
-                .await?;
-                Ok(ok(id))
+                .await;
+                if was_file && self.record.open_files.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    self.record.files_closed.notify_one();
+                }
+                closed.map(|()| ok(id))
             }
             None => Err(StatusCode::Failure.with_message("invalid handle")),
         }

@@ -30,7 +30,8 @@ use tokio::sync::{mpsc, watch};
 /// Failed attempts (the OpenSSH client's initial "none" probe included)
 /// before a connection is disconnected.
 pub const MAX_AUTH_ATTEMPTS: usize = 6;
-/// How long an in-flight session may take to finish after a shutdown request.
+/// How long sessions may take, after a shutdown request, to finish the
+/// files they have open before they are disconnected anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Everything `sftp-serve` needs, validated by the caller (the CLI).
@@ -169,8 +170,9 @@ impl RunningSftpServer {
         )
     }
 
-    /// Stops accepting, disconnects sessions once their current request is
-    /// done (files are closed), flushes the transfer log, joins the thread.
+    /// Stops accepting and opening files, lets each session close the files
+    /// it has open (up to [`SHUTDOWN_GRACE`]), disconnects it, flushes the
+    /// transfer log, joins the thread.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -197,6 +199,8 @@ pub(crate) struct ServerShared {
     pub(crate) translog: Option<translog::TransferLog>,
     pub(crate) active: AtomicUsize,
     pub(crate) next_session: AtomicU64,
+    /// Set at shutdown: no new files are opened.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Binds and starts the server on a background thread with its own tokio
@@ -250,6 +254,7 @@ pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeErro
         translog,
         active: AtomicUsize::new(0),
         next_session: AtomicU64::new(1),
+        stopping: std::sync::atomic::AtomicBool::new(false),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let thread = std::thread::Builder::new()
@@ -305,6 +310,7 @@ async fn accept_loop(
             }
         }
     }
+    shared.stopping.store(true, Ordering::SeqCst);
     drop(listener);
     drop(alive);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, all_done.recv()).await;

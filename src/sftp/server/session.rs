@@ -71,6 +71,10 @@ pub struct SessionRecord {
     outcome: Mutex<&'static str>,
     pub(crate) bytes_read: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
+    /// Files open in the SFTP handler; shutdown waits for them to close.
+    pub(crate) open_files: std::sync::atomic::AtomicUsize,
+    /// Signalled whenever `open_files` drops to zero.
+    pub(crate) files_closed: tokio::sync::Notify,
     counted: bool,
     shared: Arc<ServerShared>,
     _alive: mpsc::Sender<()>,
@@ -136,6 +140,8 @@ impl Connection {
             outcome: Mutex::new("unauthenticated"),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
+            open_files: std::sync::atomic::AtomicUsize::new(0),
+            files_closed: tokio::sync::Notify::new(),
             counted: !refuse,
             shared,
             _alive: alive,
@@ -174,11 +180,20 @@ impl Connection {
                 )
                 .await;
         }
-        drop(record);
         tokio::pin!(session);
         tokio::select! {
             _ = &mut session => {}
             _ = async { shutdown.wait_for(|&stop| stop).await.is_ok() } => {
+                // Let the uploads under way finish: wait until the session has
+                // no file open (no new ones open once stopping), then leave.
+                let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+                while record.open_files.load(Ordering::SeqCst) > 0 {
+                    tokio::select! {
+                        _ = record.files_closed.notified() => {}
+                        _ = tokio::time::sleep_until(deadline) => break,
+                        _ = &mut session => return,
+                    }
+                }
                 let _ = handle
                     .disconnect(Disconnect::ByApplication, "xfer sftp-serve: server shutting down".into(), String::new())
                     .await;
