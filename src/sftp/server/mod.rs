@@ -315,3 +315,52 @@ async fn accept_loop(
     drop(alive);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, all_done.recv()).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_binds_port_zero_reports_the_key_and_shuts_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = spawn(SftpServeConfig {
+            root: dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            password: Some("pw".into()),
+            ..SftpServeConfig::default()
+        })
+        .unwrap();
+        assert_ne!(server.addr().port(), 0);
+        assert!(server.fingerprint().starts_with("SHA256:"));
+        assert!(server.host_key_openssh().starts_with("ssh-ed25519 AAAA"));
+        let banner = server.banner();
+        assert!(
+            banner.starts_with(&format!(
+                "xfer sftp-serve listening on {} host-key SHA256:",
+                server.addr()
+            )),
+            "{banner}"
+        );
+        assert!(banner.ends_with(&format!("(ssh-ed25519) root={}", server.root().display())));
+        // Something answers with an SSH banner.
+        let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
+        let mut buf = [0u8; 8];
+        std::io::Read::read_exact(&mut s, &mut buf).unwrap();
+        assert_eq!(&buf, b"SSH-2.0-");
+        drop(s);
+        server.shutdown();
+    }
+
+    #[test]
+    fn spawn_refuses_to_serve_without_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = spawn(SftpServeConfig {
+            root: dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..SftpServeConfig::default()
+        })
+        .err()
+        .unwrap();
+        assert!(matches!(err, SftpServeError::NoCredentials));
+    }
+}
