@@ -72,7 +72,10 @@ pub fn spawn_server(args: &[&str]) -> (KillOnDrop, String, BufReader<ChildStdout
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("read first line");
-    assert!(!line.is_empty(), "server exited before printing its address");
+    assert!(
+        !line.is_empty(),
+        "server exited before printing its address"
+    );
     (KillOnDrop(child), line.trim_end().to_string(), out)
 }
 
