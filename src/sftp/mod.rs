@@ -1,7 +1,8 @@
 //! SFTP: the libssh2 client with phase timing ([`client`]), the chunk-upload
-//! workload ([`workload`]) and the bench run that ties them to the engine and
-//! the reports ([`bench`]).
+//! workload ([`workload`]), the bench run that ties them to the engine and the
+//! reports ([`bench`]), and the russh SFTP server ([`server`]).
 
 pub mod bench;
 pub mod client;
+pub mod server;
 pub mod workload;

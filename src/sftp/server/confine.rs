@@ -1,0 +1,352 @@
+//! Confinement of client paths to the served root directory.
+//!
+//! A client names files with SFTP paths; the server must never read or write
+//! outside its root, whatever the client sends (`..`, absolute paths, paths
+//! that share the root's prefix) and whatever symlinks exist under the root.
+//! The rules, applied in this order:
+//!
+//! 1. [`normalize`] is pure: the client sees the root as `/`, relative paths
+//!    are relative to `/`, `.` is dropped and `..` pops one component but
+//!    never climbs above `/` (as in a chroot). The result is a
+//!    [`VirtualPath`], a list of plain names.
+//! 2. [`Jail::resolve`] / [`Jail::resolve_parent`] touch the file system:
+//!    they canonicalize the deepest existing ancestor (following symlinks) and
+//!    require it to be inside the canonical root on a path-component boundary
+//!    (`Path::starts_with`, so `/srv/data` never admits `/srv/data2`). A
+//!    dangling symlink in the not-yet-existing part is refused, because
+//!    creating a file through it would follow it out of the root.
+//!
+//! A symlink swapped in between the check and the use (a race by a local
+//! user with write access to the root) is outside what this protects against.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// Why a client path was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfineError {
+    /// The path resolves (through a symlink) to a place outside the root.
+    #[error("path leads outside the served root")]
+    Escapes,
+    /// The path contains a NUL byte or a component the OS cannot represent.
+    #[error("invalid path")]
+    Invalid,
+    /// The file system failed while resolving (not found, not a directory...).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// A client path after lexical normalization: the names below the root.
+/// Empty means the root itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VirtualPath(Vec<String>);
+
+impl VirtualPath {
+    /// The names below the root, outermost first.
+    pub fn components(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Whether this is the root (`/`).
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The path the client sees: `/`, `/a/b`.
+    pub fn display(&self) -> String {
+        if self.0.is_empty() {
+            "/".to_string()
+        } else {
+            self.0.iter().fold(String::new(), |mut s, c| {
+                s.push('/');
+                s.push_str(c);
+                s
+            })
+        }
+    }
+
+    /// The last name, if any.
+    pub fn file_name(&self) -> Option<&str> {
+        self.0.last().map(String::as_str)
+    }
+
+    /// The parent directory (the root's parent is the root).
+    pub fn parent(&self) -> VirtualPath {
+        let mut v = self.0.clone();
+        v.pop();
+        VirtualPath(v)
+    }
+
+    /// The same path relative to `base` (no leading slash).
+    fn under(&self, base: &Path) -> PathBuf {
+        let mut p = base.to_path_buf();
+        p.extend(self.0.iter());
+        p
+    }
+}
+
+/// Lexically normalizes a client path (see the module docs). Never fails on
+/// `..`; refuses NUL bytes, which no Unix path can hold.
+pub fn normalize(client_path: &str) -> Result<VirtualPath, ConfineError> {
+    if client_path.contains('\0') {
+        return Err(ConfineError::Invalid);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for part in client_path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            name => out.push(name.to_string()),
+        }
+    }
+    Ok(VirtualPath(out))
+}
+
+/// Maps a canonical path inside `root` back to what the client sees, or
+/// `None` when it is not inside `root` on a component boundary.
+pub fn to_virtual(root: &Path, canonical: &Path) -> Option<VirtualPath> {
+    let rest = canonical.strip_prefix(root).ok()?;
+    let mut out = Vec::new();
+    for c in rest.components() {
+        match c {
+            Component::Normal(n) => out.push(n.to_str()?.to_string()),
+            _ => return None,
+        }
+    }
+    Some(VirtualPath(out))
+}
+
+/// The served root, canonicalized once at startup.
+#[derive(Debug, Clone)]
+pub struct Jail {
+    root: PathBuf,
+}
+
+impl Jail {
+    /// Canonicalizes `root`; it must exist and be a directory.
+    pub fn new(root: &Path) -> io::Result<Jail> {
+        let root = std::fs::canonicalize(root)?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        Ok(Jail { root })
+    }
+
+    /// The canonical root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn check_inside(&self, canonical: PathBuf) -> Result<PathBuf, ConfineError> {
+        if canonical.starts_with(&self.root) {
+            Ok(canonical)
+        } else {
+            Err(ConfineError::Escapes)
+        }
+    }
+
+    /// Resolves `path` following every symlink, including the last
+    /// component: for open, stat, opendir, realpath. The path need not exist
+    /// (open with create); its deepest existing ancestor must be inside the
+    /// root and the first missing component must not be a dangling symlink.
+    /// Blocking: call from a blocking thread.
+    pub fn resolve(&self, path: &VirtualPath) -> Result<PathBuf, ConfineError> {
+        let full = path.under(&self.root);
+        match std::fs::canonicalize(&full) {
+            Ok(c) => return self.check_inside(c),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Walk up to the deepest ancestor that exists.
+        let names = path.components();
+        for keep in (0..names.len()).rev() {
+            let ancestor = VirtualPath(names[..keep].to_vec()).under(&self.root);
+            match std::fs::canonicalize(&ancestor) {
+                Ok(c) => {
+                    let base = self.check_inside(c)?;
+                    let first_missing = base.join(&names[keep]);
+                    if std::fs::symlink_metadata(&first_missing).is_ok() {
+                        // It exists as a link whose target does not: following
+                        // it (O_CREAT, mkdir) could land outside the root.
+                        return Err(ConfineError::Escapes);
+                    }
+                    let mut p = base;
+                    p.extend(names[keep..].iter());
+                    return Ok(p);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Even the root is gone.
+        Err(io::Error::from(io::ErrorKind::NotFound).into())
+    }
+
+    /// Resolves the parent of `path` (following symlinks) and appends the
+    /// last name without following it: for lstat, readlink, remove, rename,
+    /// rmdir, mkdir, symlink, which act on the entry itself. The root itself
+    /// resolves to the root.
+    pub fn resolve_parent(&self, path: &VirtualPath) -> Result<PathBuf, ConfineError> {
+        match path.file_name() {
+            None => Ok(self.root.clone()),
+            Some(name) => Ok(self.resolve(&path.parent())?.join(name)),
+        }
+    }
+
+    /// What the client should see for a canonical path that `resolve`
+    /// returned (always inside the root).
+    pub fn virtual_of(&self, canonical: &Path) -> Result<VirtualPath, ConfineError> {
+        to_virtual(&self.root, canonical).ok_or(ConfineError::Escapes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> String {
+        normalize(s).unwrap().display()
+    }
+
+    #[test]
+    fn normalize_treats_root_as_slash_and_never_climbs_above_it() {
+        assert_eq!(n(""), "/");
+        assert_eq!(n("."), "/");
+        assert_eq!(n("/"), "/");
+        assert_eq!(n(".."), "/");
+        assert_eq!(n("../../.."), "/");
+        assert_eq!(n("/../etc/passwd"), "/etc/passwd");
+        assert_eq!(n("a/../../b"), "/b");
+        assert_eq!(n("a/b/.."), "/a");
+        assert_eq!(n("a/./b//c/"), "/a/b/c");
+        assert_eq!(n("/a/b/../../../../x"), "/x");
+        assert_eq!(n("..."), "/...");
+    }
+
+    #[test]
+    fn normalize_refuses_nul() {
+        assert!(matches!(normalize("a\0b"), Err(ConfineError::Invalid)));
+    }
+
+    #[test]
+    fn to_virtual_respects_component_boundaries() {
+        let root = Path::new("/srv/data");
+        assert_eq!(
+            to_virtual(root, Path::new("/srv/data/x/y"))
+                .unwrap()
+                .display(),
+            "/x/y"
+        );
+        assert_eq!(
+            to_virtual(root, Path::new("/srv/data")).unwrap().display(),
+            "/"
+        );
+        assert!(to_virtual(root, Path::new("/srv/data2/x")).is_none());
+        assert!(to_virtual(root, Path::new("/srv")).is_none());
+    }
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        jail: Jail,
+        outside: PathBuf,
+    }
+
+    /// TMP/data (the root) with a file and a dir; TMP/data2 beside it.
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        let outside = tmp.path().join("data2");
+        std::fs::create_dir_all(root.join("dir")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join("dir/f"), b"in").unwrap();
+        std::fs::write(outside.join("secret"), b"out").unwrap();
+        let jail = Jail::new(&root).unwrap();
+        Fixture {
+            _tmp: tmp,
+            jail,
+            outside: std::fs::canonicalize(outside).unwrap(),
+        }
+    }
+
+    fn resolve(f: &Fixture, p: &str) -> Result<PathBuf, ConfineError> {
+        f.jail.resolve(&normalize(p).unwrap())
+    }
+
+    #[test]
+    fn resolve_existing_and_missing_paths_inside_root() {
+        let f = fixture();
+        let root = f.jail.root().to_path_buf();
+        assert_eq!(resolve(&f, "/dir/f").unwrap(), root.join("dir/f"));
+        assert_eq!(resolve(&f, "dir/new").unwrap(), root.join("dir/new"));
+        assert_eq!(resolve(&f, "/a/b/c").unwrap(), root.join("a/b/c"));
+        assert_eq!(
+            resolve(&f, "/../data2/secret").unwrap(),
+            root.join("data2/secret")
+        );
+    }
+
+    #[test]
+    fn symlink_out_of_root_is_refused() {
+        let f = fixture();
+        let root = f.jail.root().to_path_buf();
+        std::os::unix::fs::symlink(&f.outside, root.join("sib")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("../data2", root.join("rel")).unwrap();
+        for p in [
+            "/sib/secret",
+            "sib",
+            "/etc/passwd",
+            "/rel/secret",
+            "/rel/new",
+            "/sib/x/y",
+        ] {
+            assert!(
+                matches!(resolve(&f, p), Err(ConfineError::Escapes)),
+                "{p} must be refused"
+            );
+        }
+        // lstat-style resolution of the link itself stays inside.
+        let link = f.jail.resolve_parent(&normalize("/sib").unwrap()).unwrap();
+        assert_eq!(link, root.join("sib"));
+        assert!(f
+            .jail
+            .resolve_parent(&normalize("/sib/secret").unwrap())
+            .is_err());
+    }
+
+    #[test]
+    fn dangling_symlink_cannot_be_created_through() {
+        let f = fixture();
+        let root = f.jail.root().to_path_buf();
+        std::os::unix::fs::symlink(f.outside.join("new"), root.join("dangling")).unwrap();
+        assert!(matches!(
+            resolve(&f, "/dangling"),
+            Err(ConfineError::Escapes)
+        ));
+        assert!(matches!(
+            resolve(&f, "/dangling/x"),
+            Err(ConfineError::Escapes)
+        ));
+    }
+
+    #[test]
+    fn symlink_inside_root_is_followed() {
+        let f = fixture();
+        let root = f.jail.root().to_path_buf();
+        std::os::unix::fs::symlink("dir", root.join("alias")).unwrap();
+        assert_eq!(resolve(&f, "/alias/f").unwrap(), root.join("dir/f"));
+        let v = f.jail.virtual_of(&resolve(&f, "/alias").unwrap()).unwrap();
+        assert_eq!(v.display(), "/dir");
+    }
+
+    #[test]
+    fn prefix_sibling_is_not_inside() {
+        let f = fixture();
+        assert!(f.jail.virtual_of(&f.outside.join("secret")).is_err());
+    }
+}
