@@ -457,3 +457,118 @@ fn sigint_mid_run_flushes_rows_prints_the_summary_and_exits_130() {
     );
     assert!(out.join("users.csv").exists());
 }
+
+#[test]
+fn with_no_target_an_embedded_server_is_used() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let o = xfer()
+        .args([
+            "sftp-bench",
+            "--file-size",
+            "1M",
+            "-s",
+            "256K",
+            "-d",
+            "0",
+            "--ramp-up",
+            "0",
+            "--json",
+            "-o",
+        ])
+        .arg(&out)
+        .env_remove("XFER_PASSWORD")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["steps_ok"], 3 * 4, "3 users (default) x 4 chunks");
+    assert!(stderr(&o).contains("embedded sftp-serve"), "{}", stderr(&o));
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert!(
+        run["session"]["server_banner"]
+            .as_str()
+            .unwrap()
+            .starts_with("SSH-2.0-"),
+        "{run}"
+    );
+}
+
+#[test]
+fn both_modes_upload_byte_identical_files_to_xfer_sftp_serve() {
+    if support::peer("ssh-keygen").is_none() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let key = work.path().join("id");
+    support::sshd::keygen(&key, "ed25519", "");
+    let (server, first, mut lines) = support::spawn_server(&[
+        "sftp-serve",
+        "--root",
+        root.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--user",
+        "tester",
+        "--authorized-keys",
+        work.path().join("id.pub").to_str().unwrap(),
+    ]);
+    let addr = support::addr_in(&first);
+    let mut second = String::new();
+    std::io::BufRead::read_line(&mut lines, &mut second).unwrap();
+    let key_line = second.trim().rsplit(": ").next().unwrap().to_string();
+    let known_hosts = work.path().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("[127.0.0.1]:{} {key_line}\n", addr.port()),
+    )
+    .unwrap();
+    let (src, data) = source(work.path());
+    for mode in ["keep-open", "reconnect"] {
+        std::fs::create_dir(root.join(mode)).unwrap();
+        let o = xfer()
+            .arg("sftp-bench")
+            .arg(format!("sftp://{}@{addr}/{mode}", "tester"))
+            .arg("-i")
+            .arg(&key)
+            .arg("--known-hosts")
+            .arg(&known_hosts)
+            .args([
+                "-c",
+                "3",
+                "--mode",
+                mode,
+                "-s",
+                "64K",
+                "-d",
+                "0",
+                "--ramp-up",
+                "0",
+                "--verify",
+                "sha256",
+                "-f",
+            ])
+            .arg(&src)
+            .arg("-o")
+            .arg(work.path().join(format!("run-{mode}")))
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XFER_PASSWORD")
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        let files = remote_files(&root.join(mode));
+        assert_eq!(files.len(), 3);
+        for f in files {
+            assert!(
+                std::fs::read(&f).unwrap() == data,
+                "{mode}: {} differs",
+                f.display()
+            );
+        }
+    }
+    drop(server);
+}

@@ -7,6 +7,7 @@ use crate::sftp::bench::{self, SftpBenchConfig};
 use crate::sftp::client::{
     self, ClientConfig, Credential, HostKeyCheck, HostKeyTrust, SftpTarget, DEFAULT_CIPHERS,
 };
+use crate::sftp::embedded::EmbeddedServer;
 use crate::sftp::workload::{ConnectionMode, Verify};
 use crate::units::Bytes;
 use crate::usage;
@@ -174,47 +175,73 @@ pub struct SftpBenchArgs {
 }
 
 pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
-    let embedded = args.target.is_none();
-    if embedded {
-        return Err(usage!(
-            "sftp-bench needs a target for now (sftp://USER@HOST:PORT/DIR): the embedded server is not built yet"
-        ));
-    }
-    let mut target: SftpTarget = args
-        .target
-        .as_deref()
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e| usage!("{e}"))?;
-    if let Some(dir) = &args.remote_dir {
-        target.dir = dir.clone();
-    }
-    let credentials = credentials(&args, &target)?;
-    let trust = HostKeyTrust::KnownHosts {
-        file: match &args.known_hosts {
-            Some(f) => f.clone(),
-            None => home_dir().join(".ssh/known_hosts"),
-        },
-        check: match args.host_key_check {
-            HostKeyCheckArg::Strict => HostKeyCheck::Strict,
-            HostKeyCheckArg::AcceptNew => HostKeyCheck::AcceptNew,
-            HostKeyCheckArg::Off => HostKeyCheck::Off,
-        },
+    let embedded = match args.target {
+        None => Some(EmbeddedServer::start().context("starting the embedded sftp-serve")?),
+        Some(_) => None,
     };
-    let client = ClientConfig {
+    let client = match &embedded {
+        Some(server) => {
+            let (target, credentials, trust) = server.client(args.remote_dir.as_deref());
+            client_config(&args, target, credentials, trust)?
+        }
+        None => {
+            let mut target: SftpTarget = args
+                .target
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| usage!("{e}"))?;
+            if let Some(dir) = &args.remote_dir {
+                target.dir = dir.clone();
+            }
+            let credentials = credentials(&args, &target)?;
+            let trust = HostKeyTrust::KnownHosts {
+                file: match &args.known_hosts {
+                    Some(f) => f.clone(),
+                    None => home_dir().join(".ssh/known_hosts"),
+                },
+                check: match args.host_key_check {
+                    HostKeyCheckArg::Strict => HostKeyCheck::Strict,
+                    HostKeyCheckArg::AcceptNew => HostKeyCheck::AcceptNew,
+                    HostKeyCheckArg::Off => HostKeyCheck::Off,
+                },
+            };
+            client_config(&args, target, credentials, trust)?
+        }
+    };
+    let mut cfg = config(&args, client, embedded.is_some())?;
+
+    let (session, host_key) = bench::preflight(&cfg.client)?;
+    cfg.client = bench::pinned(&cfg.client, host_key);
+    print_header(&cfg, &session.cipher_client_to_server);
+    if let Some(server) = &embedded {
+        eprintln!(
+            "target: embedded sftp-serve on {} (root {}, removed at exit)",
+            cfg.client.target.host_port(),
+            server.root().display()
+        );
+    }
+    let code = run_and_report(&cfg, &session, args.json);
+    if let Some(server) = embedded {
+        server.shutdown();
+    }
+    code
+}
+
+fn client_config(
+    args: &SftpBenchArgs,
+    target: SftpTarget,
+    credentials: Vec<Credential>,
+    trust: HostKeyTrust,
+) -> anyhow::Result<ClientConfig> {
+    Ok(ClientConfig {
         target,
         credentials,
         trust,
         ciphers: cipher_list(args.cipher.as_deref())?,
         connect_timeout: args.connect_timeout,
         io_timeout: args.io_timeout,
-    };
-    let mut cfg = config(&args, client, embedded)?;
-
-    let (session, host_key) = bench::preflight(&cfg.client)?;
-    cfg.client = bench::pinned(&cfg.client, host_key);
-    print_header(&cfg, &session.cipher_client_to_server);
-    run_and_report(&cfg, &session, args.json)
+    })
 }
 
 /// Everything but the target and credentials: sizes, pacing, output.

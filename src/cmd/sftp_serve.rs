@@ -102,6 +102,7 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
         idle_timeout: args.idle_timeout,
         read_only: args.read_only,
         log_transfers: args.log_transfers,
+        log_sessions: true,
     })
 }
 

@@ -4,5 +4,6 @@
 
 pub mod bench;
 pub mod client;
+pub mod embedded;
 pub mod server;
 pub mod workload;

@@ -58,6 +58,9 @@ pub struct SftpServeConfig {
     pub read_only: bool,
     /// CSV of every write's arrival (`unix_time_us,session,path,offset,len`).
     pub log_transfers: Option<PathBuf>,
+    /// Print one line per finished session on stderr (off when embedded in
+    /// `sftp-bench`, whose progress bar owns stderr).
+    pub log_sessions: bool,
 }
 
 impl Default for SftpServeConfig {
@@ -73,6 +76,7 @@ impl Default for SftpServeConfig {
             idle_timeout: None,
             read_only: false,
             log_transfers: None,
+            log_sessions: true,
         }
     }
 }

@@ -101,6 +101,9 @@ impl Drop for SessionRecord {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .unwrap_or_else(|| "-".to_string());
+        if !self.shared.config.log_sessions {
+            return;
+        }
         let outcome = *self.outcome.lock().unwrap_or_else(|e| e.into_inner());
         eprintln!(
             "xfer sftp-serve: session {} user={} peer={} read={} written={} duration={:.3}s {}",
