@@ -42,12 +42,30 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    raise_fd_limit();
     match cli.command {
         Command::SftpBench(args) => sftp_bench::run(args),
         Command::SftpServe(args) => sftp_serve::run(args),
         Command::TcpServe(args) => tcp_serve::run(args),
         Command::TcpClient(args) => tcp_client::run(args),
         Command::Perf(args) => perf::run(args),
+    }
+}
+
+/// Raises the soft open-file limit to the hard one: every subcommand holds a
+/// socket per user or connection, and a soft limit of 1024 would turn a
+/// 1,000-user run into "too many open files" errors that measure nothing.
+fn raise_fd_limit() {
+    // Safety: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
     }
 }
 
