@@ -56,13 +56,8 @@ pub struct SftpTarget {
 
 impl fmt::Display for SftpTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "sftp://{}@{}/{}",
-            self.user,
-            self.host_port(),
-            self.dir.trim_start_matches('/')
-        )
+        // An absolute DIR prints as `//abs/dir`, which parses back to itself.
+        write!(f, "sftp://{}@{}/{}", self.user, self.host_port(), self.dir)
     }
 }
 
@@ -698,6 +693,19 @@ mod tests {
             ("::1", 2022, "/abs")
         );
         assert_eq!(t.host_port(), "[::1]:2022");
+    }
+
+    #[test]
+    fn targets_print_back_to_what_parses_to_them() {
+        for s in [
+            "sftp://a@h:22/rel/dir",
+            "sftp://a@h:2222//abs/dir",
+            "sftp://a@[::1]:22/.",
+        ] {
+            let t: SftpTarget = s.parse().unwrap();
+            assert_eq!(t.to_string(), s);
+            assert_eq!(t.to_string().parse::<SftpTarget>().unwrap(), t);
+        }
     }
 
     #[test]
