@@ -572,3 +572,107 @@ fn both_modes_upload_byte_identical_files_to_xfer_sftp_serve() {
     }
     drop(server);
 }
+
+/// A short upload authenticated by `auth`, which adds flags and environment.
+fn upload_with(sshd: &Sshd, work: &Path, auth: impl FnOnce(&mut std::process::Command)) -> Output {
+    let mut cmd = xfer();
+    cmd.arg("sftp-bench")
+        .arg(sshd.target(work))
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .args([
+            "-c",
+            "1",
+            "--file-size",
+            "100K",
+            "-s",
+            "32K",
+            "-d",
+            "0",
+            "--json",
+            "-o",
+        ])
+        .arg(work.join(format!("run-{}", rand_suffix())))
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("XFER_PASSWORD")
+        .env_remove("XFER_PASSPHRASE");
+    auth(&mut cmd);
+    cmd.output().unwrap()
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn authorize(sshd: &Sshd, public_key: &Path) {
+    let mut keys = std::fs::read_to_string(sshd.dir.path().join("authorized_keys")).unwrap();
+    keys.push_str(&std::fs::read_to_string(public_key).unwrap());
+    std::fs::write(sshd.dir.path().join("authorized_keys"), keys).unwrap();
+}
+
+#[test]
+fn rsa_ecdsa_and_passphrase_protected_keys_authenticate() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    for (kind, passphrase) in [("rsa", ""), ("ecdsa", ""), ("ed25519", "correct horse")] {
+        let key = work.path().join(format!("id_{kind}"));
+        support::sshd::keygen(&key, kind, passphrase);
+        authorize(&sshd, &key.with_extension("pub"));
+        let o = upload_with(&sshd, work.path(), |c| {
+            c.arg("-i").arg(&key);
+            if !passphrase.is_empty() {
+                c.env("XFER_PASSPHRASE", passphrase);
+            }
+        });
+        assert_ok(&o);
+        if !passphrase.is_empty() {
+            // Without the passphrase and without a terminal: one clear line.
+            let o = upload_with(&sshd, work.path(), |c| {
+                c.arg("-i").arg(&key).stdin(std::process::Stdio::null());
+            });
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(stderr(&o).contains("XFER_PASSPHRASE"), "{}", stderr(&o));
+        }
+    }
+}
+
+#[test]
+fn ssh_agent_keys_authenticate() {
+    let (Some(agent), Some(add)) = (support::peer("ssh-agent"), support::peer("ssh-add")) else {
+        return;
+    };
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let sock = work.path().join("agent.sock");
+    let agent = support::KillOnDrop(
+        std::process::Command::new(agent)
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh-agent did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let st = std::process::Command::new(add)
+        .arg(&sshd.client_key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = upload_with(&sshd, work.path(), |c| {
+        c.env("SSH_AUTH_SOCK", &sock);
+    });
+    assert_ok(&o);
+    drop(agent);
+}
