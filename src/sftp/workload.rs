@@ -283,7 +283,14 @@ impl Workload for ChunkUpload {
 
     fn finish(&self, u: &mut UserState) {
         if let Some((conn, mut file)) = u.open.take() {
-            let _ = file.close();
+            // Every chunk was acknowledged already, so this is no sample; but
+            // a failed close can mean the server lost data: say so.
+            if let Err(e) = file.close() {
+                eprintln!(
+                    "xfer: warning: user {}: closing {} failed: {e}",
+                    u.user, self.remote_paths[u.user as usize]
+                );
+            }
             drop(file);
             conn.disconnect();
         }
