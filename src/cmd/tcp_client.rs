@@ -49,7 +49,8 @@ pub fn run(args: TcpClientArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if !args.command.is_empty() {
-        let outcome = session.run_line(&args.command.join(" "));
+        let words: Vec<&str> = args.command.iter().map(String::as_str).collect();
+        let outcome = session.run_words(&words);
         return Ok(code(outcome != Outcome::Failed));
     }
     let stdin = std::io::stdin();

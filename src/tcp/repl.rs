@@ -55,9 +55,16 @@ impl Session {
         }
     }
 
-    /// Runs one command line, printing its result to stdout (errors to stderr).
+    /// Runs one command line, printing its result to stdout (errors to
+    /// stderr). Words split on whitespace; quotes group a name with spaces.
     pub fn run_line(&mut self, line: &str) -> Outcome {
-        let words: Vec<&str> = line.split_whitespace().collect();
+        let words = split_words(line);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        self.run_words(&words)
+    }
+
+    /// Runs one command given as words (`["get", "/f", "-o", "out"]`).
+    pub fn run_words(&mut self, words: &[&str]) -> Outcome {
         let Some((&cmd, args)) = words.split_first() else {
             return Outcome::Ok;
         };
@@ -184,6 +191,27 @@ impl Session {
     }
 }
 
+/// Splits a command line into words; `"..."` and `'...'` group characters.
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
 /// Creates `.xfer-download.<random>.tmp` in the directory of `dest`.
 fn temp_beside(dest: &Path) -> io::Result<(File, PathBuf)> {
     let dir = match dest.parent() {
@@ -220,5 +248,21 @@ pub fn interactive(session: &mut Session) -> anyhow::Result<()> {
             Err(ReadlineError::Eof) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_words;
+
+    #[test]
+    fn quotes_group_words_with_spaces() {
+        assert_eq!(split_words("  get  /a  b "), ["get", "/a", "b"]);
+        assert_eq!(
+            split_words("get \"/a b.txt\" 'x y'"),
+            ["get", "/a b.txt", "x y"]
+        );
+        assert_eq!(split_words("post ''"), ["post", ""]);
+        assert!(split_words("   ").is_empty());
     }
 }
