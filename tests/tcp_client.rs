@@ -210,7 +210,7 @@ fn interactive_prompt_in_a_terminal_with_history() {
         }
     }
     let _guard = KillTmux(&tmux);
-    wait_for_pane(&tmux, "xfer> ", 1);
+    wait_for_pane(&tmux, "xfer>", 1);
     let get = format!("get /hello.txt {}", dest.display());
     tmux(&["send-keys", "-t", "xfer", &get, "Enter"]);
     let pane = wait_for_pane(&tmux, "200 OK", 1);

@@ -232,7 +232,10 @@ fn temp_beside(dest: &Path) -> io::Result<(File, PathBuf)> {
 pub fn interactive(session: &mut Session) -> anyhow::Result<()> {
     use rustyline::error::ReadlineError;
     let mut editor = rustyline::DefaultEditor::new()?;
-    println!("connected to {}; type help", session.target);
+    println!(
+        "xfer tcp-client for {} (connects on the first request); type help",
+        session.target
+    );
     let _ = io::stdout().flush();
     loop {
         match editor.readline("xfer> ") {
