@@ -195,7 +195,22 @@ fn bad_input_is_refused_and_nothing_outside_root_is_touched() {
     fs::write(sibling.join("secret.txt"), "SECRET").unwrap();
     std::os::unix::fs::symlink(&sibling, root.join("escape")).unwrap();
     std::os::unix::fs::symlink(sibling.join("secret.txt"), root.join("link.txt")).unwrap();
+    // Symlinks that stay inside the root are served, relative or absolute.
+    std::os::unix::fs::symlink("ok.txt", root.join("rel-link.txt")).unwrap();
+    std::os::unix::fs::symlink(root.join("ok.txt"), root.join("abs-link.txt")).unwrap();
     let (_server, addr) = serve(&root, &[]);
+    for p in ["/rel-link.txt", "/abs-link.txt", "/sub/../ok.txt%3Fq"] {
+        let r = get(addr, p);
+        let want: (u16, &[u8]) = if p.ends_with("%3Fq") {
+            (403, b"")
+        } else {
+            (200, b"inside")
+        };
+        assert_eq!(r.status, want.0, "{p}");
+        if want.0 == 200 {
+            assert_eq!(r.body, want.1, "{p}");
+        }
+    }
 
     let big_header = format!(
         "GET /ok.txt HTTP/1.1\r\nX-Big: {}\r\n\r\n",

@@ -136,6 +136,10 @@ impl Drop for RunningTcpServer {
 struct Shared {
     config: TcpServeConfig,
     active: AtomicUsize,
+    /// The root directory, opened once: GETs resolve paths beneath it.
+    root_dir: File,
+    /// openat2(2) works here (it may be missing or filtered by seccomp).
+    openat2: AtomicBool,
 }
 
 impl Shared {
@@ -168,9 +172,15 @@ pub fn spawn(mut config: TcpServeConfig) -> Result<RunningTcpServer, TcpServeErr
             source,
         })?;
     let stop = Arc::new(AtomicBool::new(false));
+    let root_dir = File::open(&root).map_err(|source| TcpServeError::Root {
+        path: root.clone(),
+        source,
+    })?;
     let shared = Arc::new(Shared {
         config,
         active: AtomicUsize::new(0),
+        root_dir,
+        openat2: AtomicBool::new(cfg!(target_os = "linux")),
     });
     let stop2 = Arc::clone(&stop);
     let accept = std::thread::Builder::new()
@@ -239,6 +249,10 @@ struct Conn<'a> {
     filled: usize,
     /// The response being assembled (head, and small bodies).
     out: Vec<u8>,
+    /// The relative path of a GET as a C string (reused).
+    cpath: Vec<u8>,
+    /// The socket's current read timeout, to skip redundant setsockopt calls.
+    read_timeout: Option<Duration>,
 }
 
 fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
@@ -250,6 +264,8 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         inbuf: vec![0; shared.config.max_header_bytes.max(1024) + 1],
         filled: 0,
         out: Vec::with_capacity(SMALL_FILE as usize + 512),
+        cpath: Vec::with_capacity(256),
+        read_timeout: None,
     };
     loop {
         let idle = shared.idle_timeout();
@@ -279,6 +295,12 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
 }
 
 impl Conn<'_> {
+    fn set_read_timeout(&mut self, t: Duration) {
+        if self.read_timeout != Some(t) && self.stream.set_read_timeout(Some(t)).is_ok() {
+            self.read_timeout = Some(t);
+        }
+    }
+
     fn consume(&mut self, n: usize) {
         self.inbuf.copy_within(n..self.filled, 0);
         self.filled -= n;
@@ -316,7 +338,7 @@ impl Conn<'_> {
                     left.min(cfg.read_timeout)
                 }
             };
-            let _ = self.stream.set_read_timeout(Some(wait));
+            self.set_read_timeout(wait);
             match self.stream.read(&mut self.inbuf[self.filled..]) {
                 Ok(0) => return Ok(None),
                 Ok(n) => {
@@ -371,7 +393,7 @@ impl Conn<'_> {
     }
 
     fn send_file(&mut self, req: &Request) -> Result<bool, RequestError> {
-        let (mut file, len) = open_for_read(&self.shared.config.root, &req.path)?;
+        let (mut file, len) = self.open_for_read(&req.path)?;
         let keep = req.keep_alive;
         self.out.clear();
         let ka = self.keep_alive(keep);
@@ -448,8 +470,7 @@ impl Conn<'_> {
         file.write_all(&self.inbuf[..buffered])?;
         self.consume(buffered);
         let mut left = len - buffered as u64;
-        self.stream
-            .set_read_timeout(Some(self.shared.config.read_timeout))?;
+        self.set_read_timeout(self.shared.config.read_timeout);
         while left > 0 {
             let want = (self.inbuf.len() as u64).min(left) as usize;
             let n = match self.stream.read(&mut self.inbuf[..want]) {
@@ -497,31 +518,108 @@ fn is_temp_name(path: &str) -> bool {
         .is_some_and(|name| name.starts_with(TEMP_PREFIX))
 }
 
-/// Opens a regular file under `root` for GET/HEAD. The opened file's real
-/// path is checked against the root, so symlinks cannot lead outside it.
-fn open_for_read(root: &Path, path: &str) -> Result<(File, u64), RequestError> {
-    if is_temp_name(path) {
-        return Err(RequestError::NotFound);
+impl Conn<'_> {
+    /// Opens a regular file under the root for GET/HEAD. Symlinks are
+    /// followed only while they stay inside the root: openat2(2) with
+    /// RESOLVE_BENEATH where the kernel has it (one syscall), else by checking
+    /// the real path of the opened file.
+    fn open_for_read(&mut self, path: &str) -> Result<(File, u64), RequestError> {
+        if is_temp_name(path) {
+            return Err(RequestError::NotFound);
+        }
+        let root = &self.shared.config.root;
+        let rel = path.trim_start_matches('/');
+        let fast = if self.shared.openat2.load(Ordering::Relaxed) {
+            self.cpath.clear();
+            self.cpath
+                .extend_from_slice(if rel.is_empty() { b"." } else { rel.as_bytes() });
+            self.cpath.push(0);
+            open_beneath(&self.shared.root_dir, &self.cpath)
+        } else {
+            Beneath::Unsupported
+        };
+        let file = match fast {
+            Beneath::Opened(f) => f,
+            Beneath::Failed(e) => return Err(open_error(&e)),
+            Beneath::Unsupported | Beneath::Escapes => {
+                if matches!(fast, Beneath::Unsupported) {
+                    self.shared.openat2.store(false, Ordering::Relaxed);
+                }
+                // Absolute symlinks that land inside the root are fine too.
+                let full = root.join(rel);
+                let file = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                    .open(&full)
+                    .map_err(|e| open_error(&e))?;
+                let real = real_path_of(&file, &full).ok_or(RequestError::NotFound)?;
+                if !real.starts_with(root) {
+                    return Err(RequestError::Forbidden);
+                }
+                file
+            }
+        };
+        let meta = file.metadata().map_err(|_| RequestError::NotFound)?;
+        if !meta.is_file() {
+            return Err(RequestError::NotFound);
+        }
+        Ok((file, meta.len()))
     }
-    let full = root.join(path.trim_start_matches('/'));
-    let file = OpenOptions::new()
-        .read(true)
-        // A FIFO must not block the thread; O_NONBLOCK is harmless on files.
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&full)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::PermissionDenied => RequestError::Forbidden,
-            _ => RequestError::NotFound,
-        })?;
-    let real = real_path_of(&file, &full).ok_or(RequestError::NotFound)?;
-    if !real.starts_with(root) {
-        return Err(RequestError::Forbidden);
+}
+
+fn open_error(e: &io::Error) -> RequestError {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => RequestError::Forbidden,
+        _ => RequestError::NotFound,
     }
-    let meta = file.metadata().map_err(|_| RequestError::NotFound)?;
-    if !meta.is_file() {
-        return Err(RequestError::NotFound);
+}
+
+/// What openat2(RESOLVE_BENEATH) said.
+enum Beneath {
+    Opened(File),
+    /// The path (or a symlink on it) leaves the root, or is absolute.
+    Escapes,
+    /// The kernel has no openat2, or a sandbox forbids it.
+    Unsupported,
+    Failed(io::Error),
+}
+
+/// Opens `rel` (NUL-terminated, relative) beneath `root` without ever
+/// resolving outside it. A FIFO must not block the thread, hence O_NONBLOCK
+/// (harmless on regular files).
+#[cfg(target_os = "linux")]
+fn open_beneath(root: &File, rel: &[u8]) -> Beneath {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: open_how is plain data; zero is its documented default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `rel` is NUL-terminated, `how` lives across the call and its
+    // size is passed; the returned fd is owned by the File.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            rel.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: a fresh fd from openat2, owned by nobody else.
+        return Beneath::Opened(unsafe { File::from_raw_fd(fd as i32) });
     }
-    Ok((file, meta.len()))
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EXDEV) => Beneath::Escapes,
+        Some(libc::ENOSYS | libc::EPERM) => Beneath::Unsupported,
+        _ => Beneath::Failed(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_beneath(_root: &File, _rel: &[u8]) -> Beneath {
+    Beneath::Unsupported
 }
 
 /// The real path of an open file: one readlink of /proc/self/fd on Linux,
