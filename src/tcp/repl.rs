@@ -117,9 +117,10 @@ impl Session {
         match result {
             Ok(r) => {
                 self.last_keep_alive = Some(r.keep_alive_timeout);
-                let ka = match r.keep_alive_timeout {
-                    Some(t) => format!("(keep-alive timeout={}s)", t.as_secs()),
-                    None => "(no keep-alive timeout advertised)".to_string(),
+                let ka = match (r.keep_alive_timeout, r.connection_close) {
+                    (Some(t), false) => format!("(keep-alive timeout={}s)", t.as_secs()),
+                    (_, true) => "(server closed the connection)".to_string(),
+                    (None, false) => "(no keep-alive timeout advertised)".to_string(),
                 };
                 let to = match saved {
                     Some(p) if r.is_success() => format!("  -> {}", p.display()),
