@@ -18,6 +18,12 @@ use std::time::Duration;
 /// Content-Length; chunked is refused with 411) are written to a temporary
 /// file and renamed into place.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Idle timeout: with ACTIVE connections open, an idle keep-alive connection is closed after
+  T = max(--timeout-min, --timeout-base * (1 - ACTIVE / --max-connections))
+rounded to whole seconds (at least 1s), advertised on every keep-alive response as
+`Keep-Alive: timeout=T`. Uploads: POST with Content-Length (chunked gets 411), written to a
+temporary file in the target directory, fsynced and renamed into place.")]
 pub struct TcpServeArgs {
     /// Directory to serve; nothing outside it is read or written.
     #[arg(long, value_name = "DIR")]

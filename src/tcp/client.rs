@@ -39,14 +39,14 @@ impl Response {
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("connecting to {addr}: {source}")]
-    Connect { addr: String, source: io::Error },
-    #[error("talking to {addr}: {source}")]
-    Io { addr: SocketAddr, source: io::Error },
-    #[error("from {addr}: {source}")]
+    #[error("connecting to {addr}: {error}")]
+    Connect { addr: String, error: io::Error },
+    #[error("talking to {addr}: {error}")]
+    Io { addr: SocketAddr, error: io::Error },
+    #[error("from {addr}: {error}")]
     Protocol {
         addr: SocketAddr,
-        source: ResponseError,
+        error: ResponseError,
     },
     #[error("writing the response body: {0}")]
     Sink(io::Error),
@@ -161,9 +161,9 @@ impl Connection {
     }
 
     fn reconnect(&mut self) -> Result<(), ClientError> {
-        self.stream = open(self.addr, self.timeout).map_err(|source| ClientError::Connect {
+        self.stream = open(self.addr, self.timeout).map_err(|error| ClientError::Connect {
             addr: self.host.clone(),
-            source,
+            error,
         })?;
         self.start = 0;
         self.end = 0;
@@ -231,11 +231,11 @@ impl Connection {
         result
     }
 
-    fn io_err(&self, source: io::Error) -> Failed {
+    fn io_err(&self, error: io::Error) -> Failed {
         Failed {
             error: ClientError::Io {
                 addr: self.addr,
-                source,
+                error,
             },
             response_started: self.got_bytes,
         }
@@ -323,7 +323,7 @@ impl Connection {
         Failed {
             error: ClientError::Protocol {
                 addr: self.addr,
-                source: ResponseError(what),
+                error: ResponseError(what),
             },
             response_started: true,
         }

@@ -73,12 +73,12 @@ impl Default for TcpServeConfig {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TcpServeError {
-    #[error("--root {path}: {source}")]
-    Root { path: PathBuf, source: io::Error },
+    #[error("--root {path}: {error}")]
+    Root { path: PathBuf, error: io::Error },
     #[error("--root {0}: not a directory")]
     RootNotDir(PathBuf),
-    #[error("--listen {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    #[error("--listen {addr}: {error}")]
+    Bind { addr: SocketAddr, error: io::Error },
     #[error("cannot start the accept thread: {0}")]
     Thread(io::Error),
 }
@@ -152,29 +152,27 @@ impl Shared {
 
 /// Binds `config.listen` and serves `config.root` on background threads.
 pub fn spawn(mut config: TcpServeConfig) -> Result<RunningTcpServer, TcpServeError> {
-    let root = fs::canonicalize(&config.root).map_err(|source| TcpServeError::Root {
+    let root = fs::canonicalize(&config.root).map_err(|error| TcpServeError::Root {
         path: config.root.clone(),
-        source,
+        error,
     })?;
     if !root.is_dir() {
         return Err(TcpServeError::RootNotDir(config.root));
     }
     config.root = root.clone();
     config.max_connections = config.max_connections.max(1);
-    let listener = TcpListener::bind(config.listen).map_err(|source| TcpServeError::Bind {
+    let listener = TcpListener::bind(config.listen).map_err(|error| TcpServeError::Bind {
         addr: config.listen,
-        source,
+        error,
     })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| TcpServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let addr = listener.local_addr().map_err(|error| TcpServeError::Bind {
+        addr: config.listen,
+        error,
+    })?;
     let stop = Arc::new(AtomicBool::new(false));
-    let root_dir = File::open(&root).map_err(|source| TcpServeError::Root {
+    let root_dir = File::open(&root).map_err(|error| TcpServeError::Root {
         path: root.clone(),
-        source,
+        error,
     })?;
     let shared = Arc::new(Shared {
         config,
