@@ -2,7 +2,6 @@
 //! tmux) and of the `Connection` library API, against `xfer tcp-serve` and a
 //! real nginx.
 
-#[rustfmt::skip] // shared file, formatted by its owners
 mod support;
 
 use std::fs;

@@ -1,7 +1,6 @@
 //! End-to-end tests of `xfer tcp-serve` against real clients: curl, and raw
 //! TCP for the malformed input curl refuses to send.
 
-#[rustfmt::skip] // shared file, formatted by its owners
 mod support;
 
 use std::fs;
