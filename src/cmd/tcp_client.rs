@@ -1,11 +1,69 @@
-//! `xfer tcp-client`: not built yet.
+//! `xfer tcp-client`: one command from the arguments, commands from a pipe,
+//! or an interactive prompt, all against one `HOST:PORT`.
 
+use crate::tcp::repl::{self, Outcome, Session};
+use crate::usage;
+use std::io::{BufRead, IsTerminal};
+use std::net::ToSocketAddrs;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Arguments of `xfer tcp-client` (not built yet).
+/// Talk to tcp-serve (or any HTTP/1.1 file server): get and post files.
+///
+/// Without a COMMAND, reads commands from stdin: an interactive prompt with
+/// history and line editing on a terminal, one command per line from a pipe.
+/// Exits non-zero if a command failed (a non-2xx status counts as failure).
 #[derive(Debug, clap::Args)]
-pub struct TcpClientArgs {}
+#[command(after_help = repl::HELP)]
+pub struct TcpClientArgs {
+    /// Server address, HOST:PORT.
+    #[arg(value_name = "HOST:PORT")]
+    pub target: String,
+    /// Connect and I/O timeout.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::duration_arg)]
+    pub timeout: Duration,
+    /// One command to run, e.g. `get /f -o out` or `post file /f`.
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
 
-pub fn run(_args: TcpClientArgs) -> anyhow::Result<ExitCode> {
-    Err(super::NotBuilt("tcp-client").into())
+pub fn run(args: TcpClientArgs) -> anyhow::Result<ExitCode> {
+    match args.target.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(usage!("HOST:PORT '{}' resolves to no address", args.target)),
+        Err(e) => return Err(usage!("HOST:PORT '{}': {e}", args.target)),
+    }
+    if args.timeout.is_zero() {
+        return Err(usage!("--timeout must be more than 0"));
+    }
+    let mut session = Session::new(args.target, args.timeout);
+    let code = |ok: bool| {
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    };
+    if !args.command.is_empty() {
+        let outcome = session.run_line(&args.command.join(" "));
+        return Ok(code(outcome != Outcome::Failed));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        repl::interactive(&mut session)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut all_ok = true;
+    for line in stdin.lock().lines() {
+        match session.run_line(&line?) {
+            Outcome::Quit => break,
+            Outcome::Failed => all_ok = false,
+            Outcome::Ok => {}
+        }
+    }
+    Ok(code(all_ok))
 }

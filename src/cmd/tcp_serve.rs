@@ -1,11 +1,108 @@
-//! `xfer tcp-serve`: not built yet.
+//! `xfer tcp-serve`: flags of the threaded file server, validated into a
+//! [`TcpServeConfig`]; the server runs until SIGINT or SIGTERM.
 
+use crate::tcp::server::{self, TcpServeConfig};
+use crate::usage;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Arguments of `xfer tcp-serve` (not built yet).
+/// Serve files under --root over an HTTP/1.1 subset (GET, HEAD, POST).
+///
+/// Idle timeout: with ACTIVE connections open, an idle keep-alive connection
+/// is closed after T = max(--timeout-min, --timeout-base * (1 - ACTIVE /
+/// --max-connections)), rounded to whole seconds, at least 1 s; every response
+/// advertises it as `Keep-Alive: timeout=T`. Uploads (POST with
+/// Content-Length; chunked is refused with 411) are written to a temporary
+/// file and renamed into place.
 #[derive(Debug, clap::Args)]
-pub struct TcpServeArgs {}
+pub struct TcpServeArgs {
+    /// Directory to serve; nothing outside it is read or written.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Connections served at once; more get 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_connections: usize,
+    /// Idle timeout of a keep-alive connection on an otherwise idle server.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::duration_arg)]
+    pub timeout_base: Duration,
+    /// Lowest idle timeout, however busy the server is.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = super::duration_arg)]
+    pub timeout_min: Duration,
+    /// Largest upload accepted (413 above), e.g. 64M, 1GiB.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = super::size_arg)]
+    pub max_upload: u64,
+    /// Longest wait for any single read of a request (slow senders get 408).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::duration_arg)]
+    pub read_timeout: Duration,
+    /// Longest time to receive a whole header block.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::duration_arg)]
+    pub header_timeout: Duration,
+}
 
-pub fn run(_args: TcpServeArgs) -> anyhow::Result<ExitCode> {
-    Err(super::NotBuilt("tcp-serve").into())
+impl TcpServeArgs {
+    /// Checks flag combinations and builds the server configuration.
+    pub fn into_config(self) -> anyhow::Result<TcpServeConfig> {
+        if self.max_connections == 0 {
+            return Err(usage!("--max-connections must be at least 1, got 0"));
+        }
+        if self.timeout_min > self.timeout_base {
+            return Err(usage!(
+                "--timeout-min ({:?}) must not exceed --timeout-base ({:?})",
+                self.timeout_min,
+                self.timeout_base
+            ));
+        }
+        for (flag, d) in [
+            ("--read-timeout", self.read_timeout),
+            ("--header-timeout", self.header_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(usage!("{flag} must be more than 0"));
+            }
+        }
+        if !self.root.is_dir() {
+            return Err(usage!(
+                "--root {}: not an existing directory",
+                self.root.display()
+            ));
+        }
+        Ok(TcpServeConfig {
+            root: self.root,
+            listen: self.listen,
+            max_connections: self.max_connections,
+            timeout_base: self.timeout_base,
+            timeout_min: self.timeout_min,
+            max_upload: self.max_upload,
+            read_timeout: self.read_timeout,
+            header_deadline: self.header_timeout,
+            ..TcpServeConfig::default()
+        })
+    }
+}
+
+pub fn run(args: TcpServeArgs) -> anyhow::Result<ExitCode> {
+    let config = args.into_config()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })?;
+    let server = server::spawn(config)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "xfer tcp-serve listening on {} root={}",
+        server.addr(),
+        server.root().display()
+    )?;
+    out.flush()?;
+    drop(out);
+    let _ = rx.recv();
+    server.shutdown();
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,583 @@
+//! The threaded file server behind `xfer tcp-serve` (and the target `perf`
+//! starts for itself): one OS thread per connection, as in the seed, bounded
+//! by a connection cap, serving GET/HEAD/POST of files under one root.
+//!
+//! Idle timeout: while `active` connections are open, a connection waiting for
+//! its next request is closed after
+//! `T = max(timeout_min, timeout_base * (1 - active / max_connections))`,
+//! rounded to whole seconds (at least 1 s); every keep-alive response
+//! advertises that same T as `Keep-Alive: timeout=T`. A busy server thus
+//! frees threads held by idle clients sooner. Slow senders are cut off by a
+//! per-read timeout and an overall deadline for the header block (408).
+//!
+//! Uploads are atomic: the body goes to `.xfer-upload.<random>.tmp` in the
+//! target's directory, is fsynced and renamed over the target, so readers see
+//! the old file or the new one, never a mix; a failed upload removes its
+//! temporary file. Chunked uploads are refused with 411.
+
+use super::protocol::{self, Method, Request, RequestError};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Files up to this size are sent in the same `write` as the response head.
+const SMALL_FILE: u64 = 16 * 1024;
+/// Prefix of upload temporary files; such names are never served.
+const TEMP_PREFIX: &str = ".xfer-upload.";
+
+/// What the server serves and how it limits clients.
+#[derive(Debug, Clone)]
+pub struct TcpServeConfig {
+    /// Directory served; nothing outside it is read or written.
+    pub root: PathBuf,
+    /// Address to bind; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Idle timeout when no other connection is active.
+    pub timeout_base: Duration,
+    /// Idle timeout floor, however many connections are active.
+    pub timeout_min: Duration,
+    /// Largest accepted upload body, in bytes (413 above).
+    pub max_upload: u64,
+    /// Largest request head, in bytes (431 above).
+    pub max_header_bytes: usize,
+    /// Longest wait for any single read while a request is arriving.
+    pub read_timeout: Duration,
+    /// Longest time from the first byte of a request head to its blank line.
+    pub header_deadline: Duration,
+}
+
+impl Default for TcpServeConfig {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("."),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 256,
+            timeout_base: Duration::from_secs(30),
+            timeout_min: Duration::from_secs(1),
+            max_upload: 1 << 30,
+            max_header_bytes: 16 * 1024,
+            read_timeout: Duration::from_secs(10),
+            header_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TcpServeError {
+    #[error("--root {path}: {source}")]
+    Root { path: PathBuf, source: io::Error },
+    #[error("--root {0}: not a directory")]
+    RootNotDir(PathBuf),
+    #[error("--listen {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("cannot start the accept thread: {0}")]
+    Thread(io::Error),
+}
+
+/// A server serving on background threads; [`RunningTcpServer::shutdown`] stops it.
+pub struct RunningTcpServer {
+    addr: SocketAddr,
+    root: PathBuf,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl RunningTcpServer {
+    /// The bound address (with the real port when port 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The canonical root directory being served.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Stops accepting connections and joins the accept thread. Connections
+    /// already open finish their current request and close at their timeout.
+    pub fn shutdown(mut self) {
+        self.stop_accepting();
+    }
+
+    fn stop_accepting(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.accept.take() {
+            // Wake the blocking accept() with a connection of our own.
+            let mut wake = self.addr;
+            if wake.ip().is_unspecified() {
+                wake.set_ip(if wake.is_ipv4() {
+                    [127, 0, 0, 1].into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for RunningTcpServer {
+    fn drop(&mut self) {
+        self.stop_accepting();
+    }
+}
+
+/// State shared by the accept thread and every connection thread.
+struct Shared {
+    config: TcpServeConfig,
+    active: AtomicUsize,
+}
+
+impl Shared {
+    fn idle_timeout(&self) -> Duration {
+        let c = &self.config;
+        let active = self.active.load(Ordering::Relaxed);
+        protocol::idle_timeout(c.timeout_base, c.timeout_min, active, c.max_connections)
+    }
+}
+
+/// Binds `config.listen` and serves `config.root` on background threads.
+pub fn spawn(mut config: TcpServeConfig) -> Result<RunningTcpServer, TcpServeError> {
+    let root = fs::canonicalize(&config.root).map_err(|source| TcpServeError::Root {
+        path: config.root.clone(),
+        source,
+    })?;
+    if !root.is_dir() {
+        return Err(TcpServeError::RootNotDir(config.root));
+    }
+    config.root = root.clone();
+    config.max_connections = config.max_connections.max(1);
+    let listener = TcpListener::bind(config.listen).map_err(|source| TcpServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| TcpServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared {
+        config,
+        active: AtomicUsize::new(0),
+    });
+    let stop2 = Arc::clone(&stop);
+    let accept = std::thread::Builder::new()
+        .name("tcp-serve-accept".into())
+        .spawn(move || accept_loop(listener, shared, stop2))
+        .map_err(TcpServeError::Thread)?;
+    Ok(RunningTcpServer {
+        addr,
+        root,
+        stop,
+        accept: Some(accept),
+    })
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else {
+            // EMFILE and friends: back off briefly instead of spinning.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let active = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
+        if active > shared.config.max_connections {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            refuse_busy(stream);
+            continue;
+        }
+        let shared2 = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .name("tcp-serve-conn".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let _ = serve_connection(stream, &shared2);
+                shared2.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Over the cap: a 503 with `Retry-After`, then close without reading much.
+fn refuse_busy(mut stream: TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nServer: xfer\r\nRetry-After: 1\r\n\
+          Content-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let _ = stream.shutdown(Shutdown::Write);
+    // Drain what already arrived so close() sends FIN, not RST over the 503.
+    if stream.set_nonblocking(true).is_ok() {
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    }
+}
+
+/// One connection's reusable buffers.
+struct Conn<'a> {
+    stream: TcpStream,
+    shared: &'a Shared,
+    /// Bytes read but not yet consumed (a head, maybe part of a body).
+    inbuf: Vec<u8>,
+    filled: usize,
+    /// The response being assembled (head, and small bodies).
+    out: Vec<u8>,
+}
+
+fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(shared.config.read_timeout.max(Duration::from_secs(1))))?;
+    let mut conn = Conn {
+        stream,
+        shared,
+        inbuf: vec![0; shared.config.max_header_bytes.max(1024) + 1],
+        filled: 0,
+        out: Vec::with_capacity(SMALL_FILE as usize + 512),
+    };
+    loop {
+        let idle = shared.idle_timeout();
+        let head_len = match conn.read_head(idle) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                conn.respond_error(&e, false)?;
+                return conn.close_gracefully();
+            }
+        };
+        // A head that does not parse may hide a body we cannot delimit, so
+        // every parse error closes the connection after its response.
+        let parsed = protocol::parse_request(&conn.inbuf[..head_len]);
+        conn.consume(head_len);
+        let keep = match parsed {
+            Ok(req) => conn.handle(&req)?,
+            Err(e) => {
+                conn.respond_error(&e, false)?;
+                false
+            }
+        };
+        if !keep {
+            return conn.close_gracefully();
+        }
+    }
+}
+
+impl Conn<'_> {
+    fn consume(&mut self, n: usize) {
+        self.inbuf.copy_within(n..self.filled, 0);
+        self.filled -= n;
+    }
+
+    /// Waits up to `idle` for a request to start, then reads its head under
+    /// the per-read timeout and the header deadline. `Ok(None)`: the client
+    /// closed or stayed idle too long (closed without a response).
+    fn read_head(&mut self, idle: Duration) -> Result<Option<usize>, RequestError> {
+        let cfg = &self.shared.config;
+        let limit = cfg.max_header_bytes;
+        let mut deadline = None;
+        loop {
+            if let Some(end) = protocol::find_head_end(&self.inbuf[..self.filled]) {
+                return if end > limit {
+                    Err(RequestError::HeadersTooLarge)
+                } else {
+                    Ok(Some(end))
+                };
+            }
+            if self.filled > limit {
+                return Err(RequestError::HeadersTooLarge);
+            }
+            let wait = match deadline {
+                None if self.filled == 0 => idle,
+                None => {
+                    deadline = Some(Instant::now() + cfg.header_deadline);
+                    cfg.read_timeout
+                }
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(RequestError::Timeout);
+                    }
+                    left.min(cfg.read_timeout)
+                }
+            };
+            let _ = self.stream.set_read_timeout(Some(wait));
+            match self.stream.read(&mut self.inbuf[self.filled..]) {
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    self.filled += n;
+                    if deadline.is_none() {
+                        deadline = Some(Instant::now() + cfg.header_deadline);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) && self.filled > 0 => return Err(RequestError::Timeout),
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Serves one request; returns whether the connection stays open.
+    fn handle(&mut self, req: &Request) -> io::Result<bool> {
+        let result = match req.method {
+            Method::Get | Method::Head => self.send_file(req),
+            Method::Post => self.receive_file(req),
+        };
+        match result {
+            Ok(keep) => Ok(keep),
+            Err(e) => {
+                // A body the client may still send was not read: close after.
+                let keep = req.keep_alive && req.method != Method::Post;
+                self.respond_error(&e, keep)?;
+                Ok(keep)
+            }
+        }
+    }
+
+    /// The keep-alive timeout to advertise, or `None` when closing.
+    fn keep_alive(&self, keep: bool) -> Option<Duration> {
+        keep.then(|| self.shared.idle_timeout())
+    }
+
+    /// Sends `e` as a short text/plain response; `keep` keeps the connection.
+    fn respond_error(&mut self, e: &RequestError, keep: bool) -> io::Result<()> {
+        let status = e.status();
+        let extra = match status {
+            405 => "Allow: GET, HEAD, POST\r\nContent-Type: text/plain\r\n",
+            _ => "Content-Type: text/plain\r\n",
+        };
+        let body = e.to_string();
+        self.out.clear();
+        let ka = self.keep_alive(keep);
+        protocol::write_response_head(&mut self.out, status, body.len() as u64 + 1, ka, extra);
+        self.out.extend_from_slice(body.as_bytes());
+        self.out.push(b'\n');
+        self.stream.write_all(&self.out)
+    }
+
+    fn send_file(&mut self, req: &Request) -> Result<bool, RequestError> {
+        let (mut file, len) = open_for_read(&self.shared.config.root, &req.path)?;
+        let keep = req.keep_alive;
+        self.out.clear();
+        let ka = self.keep_alive(keep);
+        protocol::write_response_head(&mut self.out, 200, len, ka, "");
+        let sent = if req.method == Method::Head {
+            self.stream.write_all(&self.out)
+        } else if len <= SMALL_FILE {
+            let start = self.out.len();
+            self.out.resize(start + len as usize, 0);
+            match file.read_exact(&mut self.out[start..]) {
+                Ok(()) => self.stream.write_all(&self.out),
+                Err(_) => return Err(RequestError::NotFound),
+            }
+        } else {
+            // std::io::copy uses sendfile(2) for File -> TcpStream on Linux.
+            self.stream
+                .write_all(&self.out)
+                .and_then(|()| io::copy(&mut (&mut file).take(len), &mut self.stream))
+                .and_then(|n| {
+                    (n == len)
+                        .then_some(())
+                        .ok_or_else(|| io::Error::other("file shrank"))
+                })
+        };
+        // A failed send means the client is gone (or the file changed under
+        // us); the response is already started, so just close.
+        Ok(sent.is_ok() && keep)
+    }
+
+    fn receive_file(&mut self, req: &Request) -> Result<bool, RequestError> {
+        let cfg = &self.shared.config;
+        let Some(len) = req.content_length.filter(|_| !req.transfer_encoding) else {
+            return Err(RequestError::LengthRequired);
+        };
+        if len > cfg.max_upload {
+            return Err(RequestError::PayloadTooLarge);
+        }
+        let target = resolve_for_write(&cfg.root, &req.path)?;
+        if req.expect_continue {
+            let _ = self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        let dir = target.parent().unwrap_or(&cfg.root).to_path_buf();
+        let (mut tmp, tmp_path) = create_temp(&dir).map_err(|_| RequestError::Forbidden)?;
+        match self.copy_body(&mut tmp, len) {
+            Ok(()) => {}
+            Err(e) => {
+                drop(tmp);
+                let _ = fs::remove_file(&tmp_path);
+                if is_timeout(&e) {
+                    // The body stopped arriving; say so, then close.
+                    let _ = self.respond_error(&RequestError::Timeout, false);
+                }
+                return Ok(false);
+            }
+        }
+        let committed = tmp.sync_all().and_then(|()| fs::rename(&tmp_path, &target));
+        if committed.is_err() {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(RequestError::Conflict);
+        }
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        self.out.clear();
+        let keep = req.keep_alive;
+        let ka = self.keep_alive(keep);
+        protocol::write_response_head(&mut self.out, 201, 0, ka, "");
+        Ok(self.stream.write_all(&self.out).is_ok() && keep)
+    }
+
+    /// Moves exactly `len` body bytes (buffered ones first) into `file`.
+    fn copy_body(&mut self, file: &mut File, len: u64) -> io::Result<()> {
+        let buffered = (self.filled as u64).min(len) as usize;
+        file.write_all(&self.inbuf[..buffered])?;
+        self.consume(buffered);
+        let mut left = len - buffered as u64;
+        self.stream
+            .set_read_timeout(Some(self.shared.config.read_timeout))?;
+        while left > 0 {
+            let want = (self.inbuf.len() as u64).min(left) as usize;
+            let n = match self.stream.read(&mut self.inbuf[..want]) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            file.write_all(&self.inbuf[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// Half-closes and drains briefly, so the last response is not lost to a
+    /// reset caused by unread request bytes.
+    fn close_gracefully(self) -> io::Result<()> {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(500)));
+        let mut sink = [0u8; 8192];
+        let mut budget = 1usize << 20;
+        let mut s = &self.stream;
+        while budget > 0 {
+            match s.read(&mut sink) {
+                Ok(n) if n > 0 => budget = budget.saturating_sub(n),
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn is_temp_name(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with(TEMP_PREFIX))
+}
+
+/// Opens a regular file under `root` for GET/HEAD. The opened file's real
+/// path is checked against the root, so symlinks cannot lead outside it.
+fn open_for_read(root: &Path, path: &str) -> Result<(File, u64), RequestError> {
+    if is_temp_name(path) {
+        return Err(RequestError::NotFound);
+    }
+    let full = root.join(path.trim_start_matches('/'));
+    let file = OpenOptions::new()
+        .read(true)
+        // A FIFO must not block the thread; O_NONBLOCK is harmless on files.
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&full)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::PermissionDenied => RequestError::Forbidden,
+            _ => RequestError::NotFound,
+        })?;
+    let real = real_path_of(&file, &full).ok_or(RequestError::NotFound)?;
+    if !real.starts_with(root) {
+        return Err(RequestError::Forbidden);
+    }
+    let meta = file.metadata().map_err(|_| RequestError::NotFound)?;
+    if !meta.is_file() {
+        return Err(RequestError::NotFound);
+    }
+    Ok((file, meta.len()))
+}
+
+/// The real path of an open file: one readlink of /proc/self/fd on Linux,
+/// which costs less than canonicalizing every component.
+fn real_path_of(file: &File, path: &Path) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+        if let Ok(p) = fs::read_link(link) {
+            return Some(p);
+        }
+    }
+    let _ = file;
+    fs::canonicalize(path).ok()
+}
+
+/// Where a POST to `path` lands: the parent must exist inside the root (after
+/// resolving symlinks); the target itself is replaced by rename, so a symlink
+/// there is replaced, never followed.
+fn resolve_for_write(root: &Path, path: &str) -> Result<PathBuf, RequestError> {
+    let rel = path.trim_start_matches('/');
+    let (parent, name) = match rel.rsplit_once('/') {
+        Some((p, n)) => (root.join(p), n),
+        None => (root.to_path_buf(), rel),
+    };
+    if name.is_empty() || name.starts_with(TEMP_PREFIX) {
+        return Err(RequestError::Conflict);
+    }
+    let parent = fs::canonicalize(&parent).map_err(|_| RequestError::NotFound)?;
+    if !parent.starts_with(root) {
+        return Err(RequestError::Forbidden);
+    }
+    if !parent.is_dir() {
+        return Err(RequestError::NotFound);
+    }
+    let target = parent.join(name);
+    if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+        return Err(RequestError::Conflict);
+    }
+    Ok(target)
+}
+
+/// Creates a uniquely named temporary file in `dir` (never an existing one).
+fn create_temp(dir: &Path) -> io::Result<(File, PathBuf)> {
+    loop {
+        let path = dir.join(format!("{TEMP_PREFIX}{:016x}.tmp", rand::random::<u64>()));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+        {
+            Ok(f) => return Ok((f, path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

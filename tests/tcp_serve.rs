@@ -1,0 +1,421 @@
+//! End-to-end tests of `xfer tcp-serve` against real clients: curl, and raw
+//! TCP for the malformed input curl refuses to send.
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{addr_in, peer, spawn_server, KillOnDrop};
+
+fn serve(root: &Path, extra: &[&str]) -> (KillOnDrop, SocketAddr) {
+    let root = root.to_str().unwrap();
+    let mut args = vec!["tcp-serve", "--listen", "127.0.0.1:0", "--root", root];
+    args.extend_from_slice(extra);
+    let (child, line, _out) = spawn_server(&args);
+    let canonical = fs::canonicalize(root).unwrap();
+    assert!(
+        line.starts_with("xfer tcp-serve listening on 127.0.0.1:"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(&format!(" root={}", canonical.display())),
+        "{line}"
+    );
+    (child, addr_in(&line))
+}
+
+/// A parsed response as the tests see it.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+    fn keep_alive_secs(&self) -> u64 {
+        let v = self.header("keep-alive").expect("Keep-Alive header");
+        v.strip_prefix("timeout=").unwrap().parse().unwrap()
+    }
+}
+
+fn connect(addr: SocketAddr) -> BufReader<TcpStream> {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    BufReader::new(s)
+}
+
+/// Sends `req` and reads one response (status 0 if the server just closed).
+fn exchange(conn: &mut BufReader<TcpStream>, req: &[u8], head_only: bool) -> Resp {
+    let _ = conn.get_mut().write_all(req);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        match conn.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => head.push_str(&line),
+        }
+    }
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut resp = Resp {
+        status,
+        head,
+        body: Vec::new(),
+    };
+    let len: usize = resp
+        .header("content-length")
+        .map_or(0, |v| v.parse().unwrap());
+    if !head_only && len > 0 {
+        resp.body.resize(len, 0);
+        conn.read_exact(&mut resp.body).unwrap();
+    }
+    resp
+}
+
+fn get(addr: SocketAddr, path: &str) -> Resp {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    exchange(&mut connect(addr), req.as_bytes(), false)
+}
+
+fn curl(args: &[&str]) -> std::process::Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("run curl")
+}
+
+fn temp_files(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".xfer-upload."))
+        .collect()
+}
+
+#[test]
+fn curl_gets_posts_heads_and_reuses_the_connection() {
+    if peer("curl").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("4k.bin"), vec![7u8; 4096]).unwrap();
+    let (_server, addr) = serve(&root, &["--max-upload", "3M"]);
+    let url = |p: &str| format!("http://{addr}{p}");
+
+    let out = curl(&[&url("/4k.bin")]);
+    assert_eq!(out.stdout, vec![7u8; 4096]);
+
+    // Two URLs on one command line share one connection.
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}:%{num_connects},",
+        &url("/4k.bin"),
+        &url("/4k.bin"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200:1,200:0,");
+
+    // 2.5 MiB: curl sends Expect: 100-continue, which must be answered.
+    let upload: Vec<u8> = (0..(5 << 19)).map(|i| (i * 31 % 251) as u8).collect();
+    let src = tmp.path().join("upload.bin");
+    fs::write(&src, &upload).unwrap();
+    let out = curl(&[
+        "-v",
+        "-w",
+        "%{http_code}",
+        "--data-binary",
+        &format!("@{}", src.display()),
+        &url("/up.bin"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "201");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("100 Continue"));
+    assert_eq!(fs::read(root.join("up.bin")).unwrap(), upload);
+
+    let out = curl(&["-I", &url("/up.bin")]);
+    let head = String::from_utf8_lossy(&out.stdout);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {}", upload.len())),
+        "{head}"
+    );
+    assert!(head.contains("Keep-Alive: timeout="), "{head}");
+
+    let code = |args: &[&str]| {
+        let mut a = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+        a.extend_from_slice(args);
+        String::from_utf8_lossy(&curl(&a).stdout).into_owned()
+    };
+    assert_eq!(code(&[&url("/missing")]), "404");
+    let big = tmp.path().join("big.bin");
+    fs::write(&big, vec![0u8; 4 << 20]).unwrap();
+    let at_big = format!("@{}", big.display());
+    assert_eq!(code(&["--data-binary", &at_big, &url("/big.bin")]), "413");
+    assert!(!root.join("big.bin").exists());
+    let chunked = ["-H", "Transfer-Encoding: chunked", "--data-binary", "x"];
+    let mut args = chunked.to_vec();
+    let u = url("/c.bin");
+    args.push(&u);
+    assert_eq!(code(&args), "411");
+    assert_eq!(code(&["-X", "DELETE", &url("/4k.bin")]), "405");
+
+    let r = exchange(
+        &mut connect(addr),
+        b"POST /n.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+    );
+    assert_eq!(r.status, 411);
+    assert!(temp_files(&root).is_empty());
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_outside_root_is_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    let sibling = tmp.path().join("data2");
+    fs::create_dir_all(root.join("sub")).unwrap();
+    fs::create_dir(&sibling).unwrap();
+    fs::write(root.join("ok.txt"), "inside").unwrap();
+    fs::write(sibling.join("secret.txt"), "SECRET").unwrap();
+    std::os::unix::fs::symlink(&sibling, root.join("escape")).unwrap();
+    std::os::unix::fs::symlink(sibling.join("secret.txt"), root.join("link.txt")).unwrap();
+    let (_server, addr) = serve(&root, &[]);
+
+    let big_header = format!(
+        "GET /ok.txt HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let table: &[(&[u8], u16)] = &[
+        (b"NONSENSE\r\n\r\n", 400),
+        (b"GET /ok.txt\r\n\r\n", 400),
+        (b"GET /ok.txt HTTP/1.1 x\r\n\r\n", 400),
+        (
+            b"POST /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+            400,
+        ),
+        (b"POST /x HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400),
+        (big_header.as_bytes(), 431),
+        (b"GET http://127.0.0.1/ok.txt HTTP/1.1\r\n\r\n", 400),
+        (b"GET /%2e%2e/data2/secret.txt HTTP/1.1\r\n\r\n", 403),
+        (b"GET /../data2/secret.txt HTTP/1.1\r\n\r\n", 403),
+        (
+            b"GET /sub/%2E%2E%2F..%2Fdata2/secret.txt HTTP/1.1\r\n\r\n",
+            403,
+        ),
+        (b"GET /ok.txt%00.png HTTP/1.1\r\n\r\n", 400),
+        (b"GET /ok.txt\0 HTTP/1.1\r\n\r\n", 400),
+        (b"GET /link.txt HTTP/1.1\r\n\r\n", 403),
+        (b"GET /escape/secret.txt HTTP/1.1\r\n\r\n", 403),
+        (b"HEAD /escape/secret.txt HTTP/1.1\r\n\r\n", 403),
+        (
+            b"POST /escape/new.txt HTTP/1.1\r\nContent-Length: 3\r\n\r\nbad",
+            403,
+        ),
+        (
+            b"POST /link.txt/x HTTP/1.1\r\nContent-Length: 3\r\n\r\nbad",
+            403,
+        ),
+        (b"PUT /ok.txt HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405),
+        (b"GET /ok.txt HTTP/3\r\n\r\n", 505),
+    ];
+    for (req, want) in table {
+        let r = exchange(&mut connect(addr), req, false);
+        let shown = String::from_utf8_lossy(&req[..req.len().min(60)]);
+        assert_eq!(r.status, *want, "{shown:?} -> {}", r.head);
+        assert!(!String::from_utf8_lossy(&r.body).contains("SECRET"));
+        if *want == 405 {
+            assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD, POST"));
+        }
+    }
+    // Root /x/data must not admit /x/data2, and nothing was written there.
+    assert_eq!(fs::read_dir(&sibling).unwrap().count(), 1);
+    assert_eq!(
+        fs::read_to_string(sibling.join("secret.txt")).unwrap(),
+        "SECRET"
+    );
+    // The server keeps serving, also on a connection that saw a 404 first.
+    let mut conn = connect(addr);
+    let r = exchange(&mut conn, b"GET /nope HTTP/1.1\r\n\r\n", false);
+    assert_eq!(r.status, 404);
+    let r = exchange(&mut conn, b"GET /ok.txt HTTP/1.1\r\n\r\n", false);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"inside"[..]));
+}
+
+#[test]
+fn idle_connections_close_and_the_timeout_shrinks_with_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("f"), "x").unwrap();
+    let args = [
+        "--timeout-base",
+        "8s",
+        "--timeout-min",
+        "1s",
+        "--max-connections",
+        "8",
+    ];
+    let (_server, addr) = serve(tmp.path(), &args);
+    // T = max(1, 8 * (1 - active / 8)): 7, 6, ... as connections pile up.
+    let mut conns = Vec::new();
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        let mut c = connect(addr);
+        let r = exchange(&mut c, b"GET /f HTTP/1.1\r\n\r\n", false);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("connection").as_deref(), Some("keep-alive"));
+        seen.push(r.keep_alive_secs());
+        conns.push(c);
+    }
+    assert!(seen.windows(2).all(|w| w[0] >= w[1]), "{seen:?}");
+    assert!(seen[0] > seen[7] && seen[7] >= 1, "{seen:?}");
+    // The most loaded connection (T = 1s) is closed by the server.
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let n = conns[7].read_to_end(&mut rest).unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(started.elapsed() < Duration::from_secs(12));
+}
+
+#[test]
+fn idle_connection_is_closed_after_the_advertised_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("f"), "x").unwrap();
+    let (_server, addr) = serve(tmp.path(), &["--timeout-base", "2s", "--timeout-min", "1s"]);
+    let mut c = connect(addr);
+    let r = exchange(&mut c, b"GET /f HTTP/1.1\r\n\r\n", false);
+    assert!((1..=2).contains(&r.keep_alive_secs()), "{}", r.head);
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    assert_eq!(c.read_to_end(&mut rest).unwrap(), 0, "closed without data");
+    let waited = started.elapsed();
+    assert!(
+        waited > Duration::from_millis(500) && waited < Duration::from_secs(12),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn cut_off_or_trickling_uploads_leave_the_old_file_and_no_temp_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fs::write(root.join("keep.txt"), "old contents").unwrap();
+    let (_server, addr) = serve(root, &["--read-timeout", "1s", "--header-timeout", "2s"]);
+
+    // Cut off: the client goes away mid-body.
+    let mut c = connect(addr);
+    c.get_mut()
+        .write_all(b"POST /keep.txt HTTP/1.1\r\nContent-Length: 100000\r\n\r\npartial")
+        .unwrap();
+    drop(c);
+    // Trickling: the body stops arriving; the server answers 408 and closes.
+    let mut c = connect(addr);
+    let r = exchange(
+        &mut c,
+        b"POST /keep.txt HTTP/1.1\r\nContent-Length: 100000\r\n\r\nslow",
+        false,
+    );
+    assert_eq!(r.status, 408, "{}", r.head);
+    // A header block that never ends is cut off too.
+    let r = exchange(
+        &mut connect(addr),
+        b"GET /keep.txt HTTP/1.1\r\nX-Slow: ",
+        false,
+    );
+    assert_eq!(r.status, 408, "{}", r.head);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !temp_files(root).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(temp_files(root), Vec::<String>::new());
+    assert_eq!(get(addr, "/keep.txt").body, b"old contents");
+}
+
+#[test]
+fn concurrent_posts_to_one_path_leave_one_complete_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, addr) = serve(tmp.path(), &[]);
+    let versions: Vec<Vec<u8>> = (0..6u8).map(|i| vec![b'a' + i; 300_000]).collect();
+    std::thread::scope(|s| {
+        for v in &versions {
+            s.spawn(move || {
+                let head = format!(
+                    "POST /same.bin HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+                    v.len()
+                );
+                let mut c = connect(addr);
+                c.get_mut().write_all(head.as_bytes()).unwrap();
+                let r = exchange(&mut c, v, false);
+                assert_eq!(r.status, 201);
+            });
+        }
+    });
+    let stored = fs::read(tmp.path().join("same.bin")).unwrap();
+    assert!(versions.contains(&stored), "a mix of versions was stored");
+    assert!(temp_files(tmp.path()).is_empty());
+}
+
+#[test]
+fn over_the_cap_clients_get_503_with_retry_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("f"), "x").unwrap();
+    let (_server, addr) = serve(tmp.path(), &["--max-connections", "2"]);
+    let mut held: Vec<_> = (0..2).map(|_| connect(addr)).collect();
+    for c in &mut held {
+        assert_eq!(exchange(c, b"GET /f HTTP/1.1\r\n\r\n", false).status, 200);
+    }
+    let r = exchange(&mut connect(addr), b"GET /f HTTP/1.1\r\n\r\n", false);
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+}
+
+fn raise_fd_limit(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a valid struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+#[test]
+fn a_thousand_concurrent_connections_are_held_and_served() {
+    // The server inherits the raised limit; each side holds 1,000 sockets.
+    raise_fd_limit(4096);
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("f"), "hello").unwrap();
+    let (_server, addr) = serve(tmp.path(), &["--max-connections", "2000"]);
+    let mut conns: Vec<_> = (0..1000).map(|_| connect(addr)).collect();
+    for c in &mut conns {
+        c.get_mut().write_all(b"GET /f HTTP/1.1\r\n\r\n").unwrap();
+    }
+    for c in &mut conns {
+        let r = exchange(c, b"", false);
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+    }
+    // All still open: a second round on each.
+    for c in &mut conns {
+        assert_eq!(exchange(c, b"GET /f HTTP/1.1\r\n\r\n", false).status, 200);
+    }
+}
