@@ -62,6 +62,8 @@ pub const PALETTE: [RGBColor; 10] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scale {
     Linear,
+    /// Only whole numbers get labels (user numbers).
+    Integer,
     /// Powers of two get labels (client counts).
     Log2,
     /// Data are quantiles; drawn at `1/(1-q)` on a log axis, labelled 90%, 99%...
@@ -71,7 +73,7 @@ pub enum Scale {
 impl Scale {
     fn to_coord(self, v: f64) -> f64 {
         match self {
-            Scale::Linear => v,
+            Scale::Linear | Scale::Integer => v,
             Scale::Log2 => v.max(f64::MIN_POSITIVE).log2(),
             Scale::Percentile => (1.0 / (1.0 - v.min(1.0 - 1e-9))).log10(),
         }
@@ -88,6 +90,7 @@ impl Scale {
                     s.trim_end_matches('0').trim_end_matches('.').to_string()
                 }
             }
+            Scale::Integer if near => format!("{:.0}", t.round()),
             Scale::Log2 if near => format!("{:.0}", 2f64.powf(t.round())),
             Scale::Percentile if near => {
                 let q = 1.0 - 10f64.powf(-t.round());
@@ -290,6 +293,7 @@ where
     let y_fmt = move |v: &f64| ys.label(*v);
     let x_labels = match xs {
         Scale::Linear => 10,
+        Scale::Integer => ((x1 - x0).ceil() as usize + 1).clamp(2, 20),
         _ => ((x1 - x0).ceil() as usize + 1).max(2),
     };
     chart

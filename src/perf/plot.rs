@@ -474,7 +474,10 @@ pub fn sftp_bench_charts(r: &SftpBenchRun) -> Vec<(String, Chart)> {
         title: format!("Throughput per user — {}", r.target),
         subtitle,
         panels: vec![Panel {
-            x: ms_axis("user"),
+            x: Axis {
+                label: "user".into(),
+                scale: Scale::Integer,
+            },
             y: ms_axis("MB/s (decimal), start to end of the user"),
             series: vec![Series::new(
                 "",

@@ -31,6 +31,10 @@ pub struct PointRun {
     pub mb_per_s: f64,
     /// Response time of completed requests, microseconds.
     pub latency: LatencySummary,
+    /// Response time from each request's intended start (differs from
+    /// `latency` only with `--rate`: a late start counts against the server).
+    #[serde(default)]
+    pub schedule_true: LatencySummary,
     /// Users that gave up after the retry limit.
     pub users_gave_up: u32,
     /// The run was cut short (Ctrl-C or a fatal error).
@@ -58,6 +62,7 @@ impl PointRun {
             requests_per_s: s.throughput.steps_per_s,
             mb_per_s: s.throughput.mb_per_s,
             latency,
+            schedule_true: s.schedule_true.latency,
             users_gave_up: s.users_gave_up,
             interrupted: s.interrupted,
             histogram,
@@ -283,6 +288,7 @@ pub fn parse_csv(text: &[u8]) -> Result<Vec<PointRun>, CsvRowError> {
                 p999_us: n(14)?,
                 max_us: n(15)?,
             },
+            schedule_true: LatencySummary::default(),
             users_gave_up: num(field(16), "users_gave_up", line)?,
             interrupted: field(17) == "true",
             error_kinds,
@@ -318,6 +324,7 @@ mod tests {
                 p999_us: 310,
                 max_us: 320,
             },
+            schedule_true: LatencySummary::default(),
             users_gave_up: 0,
             interrupted,
             histogram: String::new(),

@@ -282,4 +282,3 @@ fn samples_csv(
     let w = SampleCsv::new(BufWriter::new(file), phases).map_err(io_err(&path))?;
     Ok((w, path))
 }
-
