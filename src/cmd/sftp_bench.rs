@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use rand::RngCore;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,18 +194,12 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
             if let Some(dir) = &args.remote_dir {
                 target.dir = dir.clone();
             }
-            let credentials = credentials(&args, &target)?;
-            let trust = HostKeyTrust::KnownHosts {
-                file: match &args.known_hosts {
-                    Some(f) => f.clone(),
-                    None => home_dir().join(".ssh/known_hosts"),
-                },
-                check: match args.host_key_check {
-                    HostKeyCheckArg::Strict => HostKeyCheck::Strict,
-                    HostKeyCheckArg::AcceptNew => HostKeyCheck::AcceptNew,
-                    HostKeyCheckArg::Off => HostKeyCheck::Off,
-                },
-            };
+            let credentials = credentials(
+                args.identity.as_deref(),
+                args.password_file.as_deref(),
+                &target,
+            )?;
+            let trust = known_hosts_trust(args.known_hosts.as_deref(), args.host_key_check);
             client_config(&args, target, credentials, trust)?
         }
     };
@@ -333,6 +327,21 @@ fn config(
     })
 }
 
+/// Trust from a known_hosts file (default `~/.ssh/known_hosts`) and a check policy.
+pub(crate) fn known_hosts_trust(file: Option<&Path>, check: HostKeyCheckArg) -> HostKeyTrust {
+    HostKeyTrust::KnownHosts {
+        file: match file {
+            Some(f) => f.to_path_buf(),
+            None => home_dir().join(".ssh/known_hosts"),
+        },
+        check: match check {
+            HostKeyCheckArg::Strict => HostKeyCheck::Strict,
+            HostKeyCheckArg::AcceptNew => HostKeyCheck::AcceptNew,
+            HostKeyCheckArg::Off => HostKeyCheck::Off,
+        },
+    }
+}
+
 fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -341,7 +350,7 @@ fn home_dir() -> PathBuf {
 
 /// The cipher preference: the default list, or one pinned cipher that this
 /// libssh2 supports.
-fn cipher_list(pinned: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn cipher_list(pinned: Option<&str>) -> anyhow::Result<String> {
     let Some(name) = pinned else {
         return Ok(DEFAULT_CIPHERS.to_string());
     };
@@ -357,10 +366,15 @@ fn cipher_list(pinned: Option<&str>) -> anyhow::Result<String> {
     }
 }
 
-/// Credentials in the order they are tried: key file, password, agent.
-fn credentials(args: &SftpBenchArgs, target: &SftpTarget) -> anyhow::Result<Vec<Credential>> {
+/// Credentials in the order they are tried: key file (`-i`), password
+/// (`--password-file`, else XFER_PASSWORD), agent; a prompt when none.
+pub(crate) fn credentials(
+    identity: Option<&Path>,
+    password_file: Option<&Path>,
+    target: &SftpTarget,
+) -> anyhow::Result<Vec<Credential>> {
     let mut creds = Vec::new();
-    if let Some(path) = &args.identity {
+    if let Some(path) = identity {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--identity {}", path.display()))?;
         let passphrase = match std::env::var("XFER_PASSPHRASE") {
@@ -372,11 +386,11 @@ fn credentials(args: &SftpBenchArgs, target: &SftpTarget) -> anyhow::Result<Vec<
             Err(_) => None,
         };
         creds.push(Credential::KeyFile {
-            path: path.clone(),
+            path: path.to_path_buf(),
             passphrase,
         });
     }
-    if let Some(path) = &args.password_file {
+    if let Some(path) = password_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--password-file {}", path.display()))?;
         let pw = text.lines().next().unwrap_or("").to_string();

@@ -5,7 +5,7 @@ use super::{
     EngineConfig, Event, PhaseTimer, Sample, Schedule, Severity, StepError, StopAfter, Stopper,
     Workload,
 };
-use crossbeam::channel::{self, Sender};
+use crossbeam::channel::{self, Receiver, Sender, TryRecvError};
 use rand::Rng;
 use std::time::{Duration, Instant};
 
@@ -45,9 +45,7 @@ pub fn run<W: Workload>(
             })
             .collect();
         drop(tx);
-        for event in rx {
-            observe(event);
-        }
+        drain(&rx, &mut observe);
         handles
             .into_iter()
             .filter_map(|h| h.join().expect("a user thread panicked"))
@@ -56,6 +54,37 @@ pub fn run<W: Workload>(
     RunOutcome {
         elapsed: origin.elapsed(),
         fatal,
+    }
+}
+
+/// Hands every event to `observe` until all users are done, polling instead
+/// of blocking: a receiver blocked in `recv` makes every send a futex wake,
+/// and an almost-empty channel makes it spin on `sched_yield` first; measured
+/// at 64 users x 70k requests/s, that was a fifth of the load generator's CPU.
+/// Timestamps are taken on the user threads, so the observer running up to a
+/// few milliseconds behind changes no figure.
+fn drain(rx: &Receiver<Event>, observe: &mut impl FnMut(Event)) {
+    const MIN_PAUSE: Duration = Duration::from_micros(500);
+    const MAX_PAUSE: Duration = Duration::from_millis(10);
+    let mut pause = MIN_PAUSE;
+    loop {
+        let mut got = false;
+        loop {
+            match rx.try_recv() {
+                Ok(event) => {
+                    observe(event);
+                    got = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        pause = if got {
+            MIN_PAUSE
+        } else {
+            (pause * 2).min(MAX_PAUSE)
+        };
+        std::thread::sleep(pause);
     }
 }
 

@@ -294,7 +294,7 @@ pub fn run(
 const PHASES_LEN: usize = client::PHASES.len();
 
 /// Removes the uploaded files; a failure is reported, not fatal.
-fn cleanup(cfg: &ClientConfig, paths: &[String]) {
+pub(crate) fn cleanup(cfg: &ClientConfig, paths: &[String]) {
     let conn: Connection = match client::connect(cfg, &mut load::PhaseTimer::default()) {
         Ok(c) => c,
         Err(e) => {

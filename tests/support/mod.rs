@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod delay_proxy;
+pub mod nginx;
 pub mod sshd;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,66 @@
+//! `xfer perf`: sweeps the number of concurrent clients against a server and
+//! draws how response time and throughput bend as clients are added.
+//!
+//! - [`clients`]: the `--clients` list syntax (`1,2,4`, `1-8`, `1..64x2`).
+//! - [`workload`]: HTTP requests (GET / POST) as a load-engine `Workload`;
+//!   `sftp://` targets reuse sftp-bench's `ChunkUpload` unchanged.
+//! - [`sweep`]: runs the engine once per client count and repeat, writing
+//!   `perf.csv` and `perf.json` after every run.
+//! - [`results`]: the per-run and aggregated figures and their CSV form.
+//! - [`chart`]: pure PNG rendering (plotters, embedded font).
+//! - [`plot`]: charts from a run directory: a perf sweep's (`latency.png`,
+//!   `throughput.png`) or an sftp-bench run's (chunk write time over the run,
+//!   latency distribution, throughput per user), one run or two compared.
+
+pub mod chart;
+pub mod clients;
+pub mod plot;
+pub mod results;
+pub mod sweep;
+pub mod table;
+pub mod workload;
+
+use std::path::{Path, PathBuf};
+
+/// Errors of a sweep or a plot; each names the file it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum PerfError {
+    #[error("{}: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Chart {
+        path: PathBuf,
+        source: chart::ChartError,
+    },
+    #[error("{}: {message}", path.display())]
+    Input { path: PathBuf, message: String },
+}
+
+/// Renders each chart and writes it to `dir/<name>` (atomically); returns the
+/// paths written. The first chart that fails to render is an error.
+pub fn write_charts(
+    dir: &Path,
+    charts: &[(String, chart::Chart)],
+) -> Result<Vec<PathBuf>, PerfError> {
+    std::fs::create_dir_all(dir).map_err(|source| PerfError::Output {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for (name, c) in charts {
+        let path = dir.join(name);
+        let png = chart::render(c).map_err(|source| PerfError::Chart {
+            path: path.clone(),
+            source,
+        })?;
+        crate::report::write_atomic(&path, &png).map_err(|source| PerfError::Output {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}

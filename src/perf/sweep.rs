@@ -1,0 +1,284 @@
+//! Running a sweep: for each client count, an optional warm-up (not
+//! recorded), then `repeat` measured runs of the load engine with that many
+//! users. Each run is folded by a [`Recorder`] into a [`PointRun`], appended
+//! to `perf.csv` and `perf.json` at once, so an interrupted sweep keeps every
+//! point it finished (and the one it was cut in, marked `interrupted`).
+
+use super::results::{aggregate, csv_row, PerfReport, PointRun, SweepSettings, CSV_HEADER};
+use super::PerfError;
+use crate::load::{self, EngineConfig, Event, Pacing, RetryPolicy, StopAfter, Stopper, Workload};
+use crate::report::csv_out::SampleCsv;
+use crate::report::{write_atomic, Recorder};
+use chrono::{DateTime, Utc};
+use std::fs;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A validated sweep.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    /// Client counts, ascending.
+    pub clients: Vec<u32>,
+    /// When each measured run stops: after N passes over the work per
+    /// client, or after a duration.
+    pub stop: StopAfter,
+    /// Measured runs per client count.
+    pub repeat: u32,
+    /// Unrecorded load at each client count before its first run (zero: none).
+    pub warmup: Duration,
+    pub pacing: Pacing,
+    pub retry: RetryPolicy,
+    /// Run directory.
+    pub out_dir: PathBuf,
+    /// Also write every sample to `samples/c<clients>-r<repeat>.csv`.
+    pub samples: bool,
+    /// The target and a one-line description of a request, for reports.
+    pub target: String,
+    pub workload: String,
+    /// Requests per client, when the stop is a count (for `perf.json`).
+    pub requests_per_client: Option<u64>,
+}
+
+/// What a sweep ended with.
+#[derive(Debug)]
+pub struct SweepOutcome {
+    pub report: PerfReport,
+    /// The fatal error (credentials, host key) that ended the sweep, if any.
+    pub fatal: Option<load::StepError>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PerfError + '_ {
+    move |source| PerfError::Output {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Progress over the whole sweep on stderr (hidden when it is not a terminal).
+struct Progress {
+    bar: indicatif::ProgressBar,
+    pending: u64,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(total: Option<u64>, runs: u64) -> Self {
+        let bar = indicatif::ProgressBar::new(total.unwrap_or(runs));
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(5));
+        let unit = if total.is_some() { "requests" } else { "runs" };
+        let template =
+            format!("{{spinner}} {{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}");
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Progress {
+            bar,
+            pending: 0,
+            last: Instant::now(),
+        }
+    }
+
+    /// Counts a completed request; the bar is touched at most every 100 ms.
+    fn request(&mut self, counted: bool) {
+        if !counted {
+            return;
+        }
+        self.pending += 1;
+        if self.last.elapsed() >= Duration::from_millis(100) {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.bar.inc(self.pending);
+        self.pending = 0;
+        self.last = Instant::now();
+    }
+}
+
+/// The output files, kept open across points.
+struct Outputs {
+    dir: PathBuf,
+    csv: csv::Writer<fs::File>,
+    csv_path: PathBuf,
+}
+
+impl Outputs {
+    fn create(dir: &Path) -> Result<Self, PerfError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let csv_path = dir.join("perf.csv");
+        let file = fs::File::create(&csv_path).map_err(io_err(&csv_path))?;
+        let mut csv = csv::Writer::from_writer(file);
+        csv.write_record(CSV_HEADER)
+            .and_then(|()| csv.flush().map_err(Into::into))
+            .map_err(|e| io_err(&csv_path)(e.into()))?;
+        Ok(Outputs {
+            dir: dir.to_path_buf(),
+            csv,
+            csv_path,
+        })
+    }
+
+    fn point(&mut self, run: &PointRun, report: &PerfReport) -> Result<(), PerfError> {
+        self.csv
+            .write_record(csv_row(run))
+            .and_then(|()| self.csv.flush().map_err(Into::into))
+            .map_err(|e| io_err(&self.csv_path)(e.into()))?;
+        write_report(&self.dir, report)
+    }
+}
+
+/// Writes `perf.json` atomically.
+pub fn write_report(dir: &Path, report: &PerfReport) -> Result<(), PerfError> {
+    let path = dir.join("perf.json");
+    let json = serde_json::to_vec_pretty(report).expect("the report serializes");
+    write_atomic(&path, &json).map_err(io_err(&path))
+}
+
+/// Runs the sweep. `on_run` sees each finished run (for the console).
+pub fn run<W: Workload>(
+    workload: &W,
+    cfg: &SweepConfig,
+    stopper: &Stopper,
+    mut on_run: impl FnMut(&PointRun),
+) -> Result<SweepOutcome, PerfError> {
+    let mut out = Outputs::create(&cfg.out_dir)?;
+    let started_at: DateTime<Utc> = Utc::now();
+    let mut report = PerfReport {
+        tool: "xfer perf".into(),
+        xfer_version: env!("CARGO_PKG_VERSION").into(),
+        started_at,
+        target: cfg.target.clone(),
+        workload: cfg.workload.clone(),
+        settings: SweepSettings {
+            clients: cfg.clients.clone(),
+            requests_per_client: cfg.requests_per_client,
+            duration_s: match cfg.stop {
+                StopAfter::Duration(d) => Some(d.as_secs_f64()),
+                StopAfter::Passes(_) => None,
+            },
+            repeat: cfg.repeat,
+            warmup_s: cfg.warmup.as_secs_f64(),
+            rate_per_client: match cfg.pacing {
+                Pacing::Interval(i) => Some(1.0 / i.as_secs_f64()),
+                Pacing::Delay(_) => None,
+            },
+        },
+        interrupted: false,
+        runs: Vec::new(),
+        points: Vec::new(),
+    };
+    write_report(&cfg.out_dir, &report)?;
+
+    let per_client = match cfg.stop {
+        StopAfter::Passes(n) => Some(n * workload.steps_per_pass()),
+        StopAfter::Duration(_) => None,
+    };
+    let total = per_client.map(|n| {
+        cfg.clients.iter().map(|&c| u64::from(c) * n).sum::<u64>() * u64::from(cfg.repeat)
+    });
+    let mut progress = Progress::new(total, cfg.clients.len() as u64 * u64::from(cfg.repeat));
+    let mut fatal = None;
+
+    'sweep: for &clients in &cfg.clients {
+        let engine = EngineConfig {
+            users: clients,
+            ramp_up: Duration::ZERO,
+            pacing: cfg.pacing,
+            stop: cfg.stop,
+            retry: cfg.retry,
+        };
+        if !cfg.warmup.is_zero() {
+            progress
+                .bar
+                .set_message(format!("{clients} clients: warm-up"));
+            let warm = EngineConfig {
+                stop: StopAfter::Duration(cfg.warmup),
+                ..engine.clone()
+            };
+            let outcome = load::run(workload, &warm, stopper, Instant::now(), |_| {});
+            if outcome.fatal.is_some() {
+                fatal = outcome.fatal;
+                break 'sweep;
+            }
+        }
+        for repeat in 0..cfg.repeat {
+            if stopper.is_stopped() {
+                break 'sweep;
+            }
+            progress.bar.set_message(format!(
+                "{clients} clients, run {}/{}",
+                repeat + 1,
+                cfg.repeat
+            ));
+            let mut samples = match cfg.samples {
+                true => Some(samples_csv(
+                    &cfg.out_dir,
+                    clients,
+                    repeat,
+                    workload.phases(),
+                )?),
+                false => None,
+            };
+            let mut sample_error = None;
+            let mut recorder = Recorder::new(workload.phases(), workload.response_phase(), clients);
+            let phases = workload.phases().len();
+            let outcome = load::run(workload, &engine, stopper, Instant::now(), |event| {
+                recorder.observe(&event);
+                if let Event::Sample(s) = &event {
+                    progress.request(s.error.is_none() && per_client.is_some());
+                    if let Some((w, _)) = &mut samples {
+                        if let Err(e) = w.write(s, phases) {
+                            sample_error.get_or_insert(e);
+                        }
+                    }
+                }
+            });
+            progress.flush();
+            if per_client.is_none() {
+                progress.bar.inc(1);
+            }
+            if let Some((mut w, path)) = samples {
+                let flushed = w.flush();
+                if let Some(e) = sample_error.or(flushed.err()) {
+                    return Err(io_err(&path)(e));
+                }
+            }
+            let interrupted = stopper.is_stopped();
+            let summary = recorder.summary(outcome.elapsed, interrupted);
+            let point = PointRun::from_summary(clients, repeat, &summary);
+            report.runs.push(point.clone());
+            report.points = aggregate(&report.runs);
+            report.interrupted = interrupted;
+            out.point(&point, &report)?;
+            progress.bar.suspend(|| on_run(&point));
+            if outcome.fatal.is_some() {
+                fatal = outcome.fatal;
+                break 'sweep;
+            }
+        }
+    }
+    progress.bar.finish_and_clear();
+    if stopper.is_stopped() && !report.interrupted {
+        report.interrupted = true;
+        write_report(&cfg.out_dir, &report)?;
+    }
+    Ok(SweepOutcome { report, fatal })
+}
+
+type SampleWriter = (SampleCsv<BufWriter<fs::File>>, PathBuf);
+
+fn samples_csv(
+    dir: &Path,
+    clients: u32,
+    repeat: u32,
+    phases: &[&str],
+) -> Result<SampleWriter, PerfError> {
+    let sdir = dir.join("samples");
+    fs::create_dir_all(&sdir).map_err(io_err(&sdir))?;
+    let path = sdir.join(format!("c{clients:04}-r{repeat}.csv"));
+    let file = fs::File::create(&path).map_err(io_err(&path))?;
+    let w = SampleCsv::new(BufWriter::new(file), phases).map_err(io_err(&path))?;
+    Ok((w, path))
+}

@@ -1,0 +1,526 @@
+//! `xfer perf` end to end: against its embedded tcp-serve, a real nginx and
+//! `xfer sftp-serve`; the CSV recounted from raw samples; the PNGs decoded;
+//! `perf plot` on perf and sftp-bench run directories; bad input.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Output, Stdio};
+use support::xfer;
+use xfer::report::LatencyHistogram;
+
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "xfer failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn perf(args: &[&str], out: &Path) -> Output {
+    xfer()
+        .arg("perf")
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run xfer perf")
+}
+
+type Row = BTreeMap<String, String>;
+
+fn read_csv(path: &Path) -> Vec<Row> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let h = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            h.iter()
+                .zip(rec.iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(row: &Row, col: &str) -> f64 {
+    row[col]
+        .parse()
+        .unwrap_or_else(|_| panic!("{col} = {:?}", row[col]))
+}
+
+/// Decodes a PNG and checks it is a real chart: the expected size, many
+/// colours, and ink in the plot area (not a white page with a title).
+fn assert_chart(path: &Path) {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8();
+    assert_eq!(img.dimensions(), (1200, 800), "{}", path.display());
+    let colors: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    assert!(
+        colors.len() > 20,
+        "{}: {} colours",
+        path.display(),
+        colors.len()
+    );
+    // Below the title band, inside the axes.
+    let (mut ink, mut total) = (0, 0);
+    for y in 120..760 {
+        for x in 120..1180 {
+            total += 1;
+            if img.get_pixel(x, y).0 != [255, 255, 255] {
+                ink += 1;
+            }
+        }
+    }
+    assert!(
+        ink * 100 > total,
+        "{}: {ink} of {total} plot pixels inked",
+        path.display()
+    );
+}
+
+/// Recounts a run's figures from its raw samples with an independent
+/// histogram, and compares them with its perf.csv row.
+fn recount(row: &Row, samples: &Path) {
+    let rows = read_csv(samples);
+    let ok: Vec<&Row> = rows.iter().filter(|r| r["error_kind"].is_empty()).collect();
+    let errors = rows.len() - ok.len();
+    let mut h = LatencyHistogram::new();
+    let mut times: Vec<u64> = Vec::new();
+    for r in &ok {
+        let us: u64 = r["request_us"].parse().unwrap();
+        h.record_us(us);
+        times.push(us);
+    }
+    let s = h.summary();
+    let ctx = format!("{}: {row:?}", samples.display());
+    assert_eq!(num(row, "requests") as usize, ok.len(), "{ctx}");
+    assert_eq!(num(row, "errors") as usize, errors, "{ctx}");
+    let bytes: u64 = ok.iter().map(|r| r["bytes"].parse::<u64>().unwrap()).sum();
+    assert_eq!(num(row, "bytes") as u64, bytes, "{ctx}");
+    for (col, want) in [
+        ("min_us", s.min_us),
+        ("p50_us", s.p50_us),
+        ("p90_us", s.p90_us),
+        ("p95_us", s.p95_us),
+        ("p99_us", s.p99_us),
+        ("p999_us", s.p999_us),
+        ("max_us", s.max_us),
+    ] {
+        assert_eq!(num(row, col) as u64, want, "{col} {ctx}");
+    }
+    // The histogram's mean is within its 0.1% precision of the exact one.
+    let exact_mean = times.iter().sum::<u64>() as f64 / times.len() as f64;
+    let mean = num(row, "mean_us");
+    assert!(
+        (mean - exact_mean).abs() <= exact_mean * 0.002 + 1.0,
+        "mean {mean} vs {exact_mean} {ctx}"
+    );
+    // And the exact max and median agree within the same precision.
+    times.sort_unstable();
+    let exact_max = *times.last().unwrap();
+    assert!(
+        s.max_us.abs_diff(exact_max) <= exact_max / 1000 + 1,
+        "{ctx}"
+    );
+    let rps = num(row, "requests_per_s");
+    let elapsed = num(row, "elapsed_s");
+    assert!(
+        (rps - ok.len() as f64 / elapsed).abs() <= rps * 0.001 + 0.01,
+        "{ctx}"
+    );
+}
+
+#[test]
+fn a_sweep_writes_one_row_per_point_and_repeat_that_a_recount_of_samples_confirms() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let o = perf(
+        &[
+            "--clients",
+            "1,2,4",
+            "--requests",
+            "50",
+            "--repeat",
+            "2",
+            "--warmup",
+            "0",
+            "--samples",
+        ],
+        &out,
+    );
+    assert_ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("clients") && stdout.contains("medians of 2 runs"),
+        "{stdout}"
+    );
+
+    let rows = read_csv(&out.join("perf.csv"));
+    let keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["clients"].clone(), r["repeat"].clone()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("1", "0"),
+        ("1", "1"),
+        ("2", "0"),
+        ("2", "1"),
+        ("4", "0"),
+        ("4", "1"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(keys, want);
+    for row in &rows {
+        let clients: u32 = row["clients"].parse().unwrap();
+        assert_eq!(num(row, "requests") as u32, 50 * clients, "{row:?}");
+        assert_eq!(row["interrupted"], "false");
+        assert!((num(row, "bytes") as u32) == 50 * clients * 4096, "{row:?}");
+        let samples = out.join(format!("samples/c{clients:04}-r{}.csv", row["repeat"]));
+        recount(row, &samples);
+    }
+
+    // perf.json holds the same runs, and medians of them per client count.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("perf.json")).unwrap()).unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), rows.len());
+    for (run, row) in runs.iter().zip(&rows) {
+        assert_eq!(run["clients"].to_string(), row["clients"]);
+        assert_eq!(run["requests"].as_f64().unwrap(), num(row, "requests"));
+        assert_eq!(
+            run["latency"]["p99_us"].as_f64().unwrap(),
+            num(row, "p99_us")
+        );
+        assert_eq!(
+            run["latency"]["max_us"].as_f64().unwrap(),
+            num(row, "max_us")
+        );
+    }
+    let points = json["points"].as_array().unwrap();
+    assert_eq!(points.len(), 3);
+    for (p, pair) in points.iter().zip(rows.chunks(2)) {
+        let (a, b) = (num(&pair[0], "p50_us"), num(&pair[1], "p50_us"));
+        assert_eq!(p["runs"], 2);
+        assert_eq!(p["p50_us"]["min"].as_f64().unwrap(), a.min(b));
+        assert_eq!(p["p50_us"]["max"].as_f64().unwrap(), a.max(b));
+        assert_eq!(p["p50_us"]["median"].as_f64().unwrap(), (a + b) / 2.0);
+    }
+    assert_eq!(json["settings"]["clients"], serde_json::json!([1, 2, 4]));
+
+    assert_chart(&out.join("latency.png"));
+    assert_chart(&out.join("throughput.png"));
+}
+
+#[test]
+fn perf_plot_redraws_a_sweep_from_json_or_csv_and_compares_two() {
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = (work.path().join("a"), work.path().join("b"));
+    for (dir, extra) in [(&a, "--new-connection"), (&b, "--repeat=1")] {
+        assert_ok(&perf(
+            &[
+                "--clients",
+                "1-3",
+                "--requests",
+                "20",
+                "--warmup",
+                "0",
+                extra,
+            ],
+            dir,
+        ));
+    }
+    for png in ["latency.png", "throughput.png"] {
+        std::fs::remove_file(a.join(png)).unwrap();
+    }
+    assert_ok(&xfer().args(["perf", "plot"]).arg(&a).output().unwrap());
+    assert_chart(&a.join("latency.png"));
+    assert_chart(&a.join("throughput.png"));
+
+    // Without perf.json, perf.csv is enough.
+    std::fs::remove_file(b.join("perf.json")).unwrap();
+    let redrawn = work.path().join("redrawn");
+    assert_ok(
+        &xfer()
+            .args(["perf", "plot"])
+            .arg(&b)
+            .arg("-o")
+            .arg(&redrawn)
+            .output()
+            .unwrap(),
+    );
+    assert_chart(&redrawn.join("latency.png"));
+
+    let cmp = work.path().join("cmp");
+    let o = xfer()
+        .args(["perf", "plot", "--compare"])
+        .arg(&a)
+        .arg(&b)
+        .arg("-o")
+        .arg(&cmp)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_chart(&cmp.join("compare-latency.png"));
+    assert_chart(&cmp.join("compare-throughput.png"));
+}
+
+#[test]
+fn perf_sweeps_a_real_nginx() {
+    let Some(nginx) = support::nginx::Nginx::start() else {
+        return;
+    };
+    nginx.put("4k.bin", &vec![7u8; 4096]);
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let target = format!("tcp://{}/4k.bin", nginx.addr);
+    let o = perf(
+        &[
+            &target,
+            "--clients",
+            "1,4",
+            "--requests",
+            "100",
+            "--warmup",
+            "100ms",
+        ],
+        &out,
+    );
+    assert_ok(&o);
+    let rows = read_csv(&out.join("perf.csv"));
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        let clients: f64 = num(row, "clients");
+        assert_eq!(num(row, "requests"), 100.0 * clients);
+        assert_eq!(num(row, "errors"), 0.0);
+        assert_eq!(num(row, "bytes"), 100.0 * clients * 4096.0);
+    }
+    let json = std::fs::read_to_string(out.join("perf.json")).unwrap();
+    assert!(json.contains(&target), "{json}");
+    assert_chart(&out.join("latency.png"));
+
+    // A path nginx does not have is one clear error before any load.
+    let o = perf(
+        &[&format!("tcp://{}/missing", nginx.addr), "--clients", "1"],
+        &work.path().join("x"),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("GET /missing") && err.contains("404"), "{err}");
+}
+
+#[test]
+fn perf_sweeps_chunk_writes_to_xfer_sftp_serve() {
+    if support::peer("ssh-keygen").is_none() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let key = work.path().join("id");
+    support::sshd::keygen(&key, "ed25519", "");
+    let (_server, first, mut lines) = support::spawn_server(&[
+        "sftp-serve",
+        "--root",
+        root.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--user",
+        "tester",
+        "--authorized-keys",
+        work.path().join("id.pub").to_str().unwrap(),
+    ]);
+    let addr = support::addr_in(&first);
+    let mut second = String::new();
+    lines.read_line(&mut second).unwrap();
+    let key_line = second.trim().rsplit(": ").next().unwrap().to_string();
+    let known_hosts = work.path().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("[127.0.0.1]:{} {key_line}\n", addr.port()),
+    )
+    .unwrap();
+
+    let out = work.path().join("run");
+    let o = xfer()
+        .arg("perf")
+        .arg(format!("sftp://tester@{addr}/"))
+        .arg("-i")
+        .arg(&key)
+        .arg("--known-hosts")
+        .arg(&known_hosts)
+        .args([
+            "--clients",
+            "1,3",
+            "--requests",
+            "10",
+            "-s",
+            "32K",
+            "--warmup",
+            "0",
+            "--samples",
+            "-o",
+        ])
+        .arg(&out)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("XFER_PASSWORD")
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let rows = read_csv(&out.join("perf.csv"));
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        let clients = num(row, "clients");
+        assert_eq!(num(row, "requests"), 10.0 * clients, "{row:?}");
+        assert_eq!(num(row, "bytes"), 10.0 * clients * 32768.0, "{row:?}");
+        // The response time of a chunk is its write phase.
+        let samples = out.join(format!("samples/c{:04}-r0.csv", clients as u32));
+        let s = read_csv(&samples);
+        assert_eq!(s.len(), 10 * clients as usize);
+        let mut h = LatencyHistogram::new();
+        for r in &s {
+            h.record_us(r["write_us"].parse().unwrap());
+        }
+        assert_eq!(num(row, "p50_us") as u64, h.summary().p50_us);
+    }
+    assert_chart(&out.join("latency.png"));
+    // The uploaded files are removed at the end.
+    let left: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn perf_plot_draws_an_sftp_bench_run_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let run = work.path().join("bench");
+    let o = xfer()
+        .args([
+            "sftp-bench",
+            "--file-size",
+            "1M",
+            "-s",
+            "64K",
+            "-d",
+            "0",
+            "--ramp-up",
+            "0",
+            "-c",
+            "2",
+            "-o",
+        ])
+        .arg(&run)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let o = xfer().args(["perf", "plot"]).arg(&run).output().unwrap();
+    assert_ok(&o);
+    for png in [
+        "chunk_latency.png",
+        "latency_distribution.png",
+        "user_throughput.png",
+    ] {
+        assert_chart(&run.join(png));
+    }
+    let cmp = work.path().join("cmp");
+    let o = xfer()
+        .args(["perf", "plot", "--compare"])
+        .arg(&run)
+        .arg(&run)
+        .arg("-o")
+        .arg(&cmp)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_chart(&cmp.join("compare-latency_distribution.png"));
+
+    // A perf run and an sftp-bench run do not compare.
+    let p = work.path().join("perf");
+    assert_ok(&perf(
+        &["--clients", "1", "--requests", "5", "--warmup", "0"],
+        &p,
+    ));
+    let o = xfer()
+        .args(["perf", "plot", "--compare"])
+        .arg(&p)
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot compare"));
+}
+
+#[test]
+fn bad_client_lists_and_targets_get_one_line_naming_the_flag_and_exit_2() {
+    let work = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (vec!["--clients", "0"], "--clients"),
+        (vec!["--clients", "3-1"], "--clients"),
+        (vec!["--clients", "x"], "--clients"),
+        (vec!["--clients", "1..8x1"], "--clients"),
+        (vec!["ftp://x"], "TARGET 'ftp://x'"),
+        (vec!["tcp://127.0.0.1/x"], "TARGET"),
+        (vec!["--requests", "0"], "--requests"),
+        (vec!["--post-ratio", "2", "--post", "1K"], "--post-ratio"),
+    ] {
+        let o = perf(&args, &work.path().join("never"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert!(!work.path().join("never").exists());
+}
+
+#[test]
+fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let mut child = support::KillOnDrop(
+        xfer()
+            .args([
+                "perf",
+                "--clients",
+                "1,2",
+                "--duration",
+                "2s",
+                "--warmup",
+                "0",
+                "-o",
+            ])
+            .arg(&out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    // The header, then the first point's row: the second point is running.
+    let mut line = String::new();
+    for _ in 0..2 {
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+    }
+    assert!(line.trim_start().starts_with('1'), "{line}");
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let rows = read_csv(&out.join("perf.csv"));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["interrupted"], "false");
+    assert_eq!(rows[1]["interrupted"], "true");
+    assert!(num(&rows[1], "requests") > 0.0);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("perf.json")).unwrap()).unwrap();
+    assert_eq!(json["interrupted"], true);
+    assert_chart(&out.join("latency.png"));
+}
