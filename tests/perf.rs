@@ -511,6 +511,9 @@ fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
         stdout.read_line(&mut line).unwrap();
     }
     assert!(line.trim_start().starts_with('1'), "{line}");
+    // Interrupt in the middle of the second (2 s) point, not the instant it
+    // begins, so that it has measured something to keep.
+    std::thread::sleep(std::time::Duration::from_millis(500));
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
     let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(130));

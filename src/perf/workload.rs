@@ -188,8 +188,8 @@ impl Workload for TcpRequests {
             )),
             Err(e) => {
                 let kind = match &e {
-                    ClientError::Connect { source, .. } | ClientError::Io { source, .. } => {
-                        io_kind(source)
+                    ClientError::Connect { error, .. } | ClientError::Io { error, .. } => {
+                        io_kind(error)
                     }
                     ClientError::Protocol { .. } => "protocol",
                     ClientError::Sink(_) | ClientError::Body(_) => "io",
