@@ -195,13 +195,9 @@ fn date(s: &str) -> String {
         .unwrap_or_else(|_| s.to_string())
 }
 
+/// The workload and the date: the target is already in the title.
 fn perf_subtitle(r: &PerfReport) -> String {
-    format!(
-        "{} · {} · {}",
-        r.workload,
-        r.started_at.format("%Y-%m-%d %H:%M UTC"),
-        r.target
-    )
+    format!("{} · {}", r.workload, r.started_at.format("%Y-%m-%d %H:%M UTC"))
 }
 
 fn clients_axis(points: &[&[PointAggregate]]) -> Axis {
@@ -423,7 +419,7 @@ fn spectrum_panel(series: Vec<Series>) -> Panel {
 
 /// The three charts of one sftp-bench run.
 pub fn sftp_bench_charts(r: &SftpBenchRun) -> Vec<(String, Chart)> {
-    let subtitle = format!("{} · {} · {}", r.workload, date(&r.started_at), r.target);
+    let subtitle = format!("{} · {}", r.workload, date(&r.started_at));
     let users: std::collections::BTreeSet<u32> = r.chunks.iter().map(|c| c.0).collect();
     let per_user = users.len() <= PALETTE.len();
     let over_time: Vec<Series> = if per_user {
