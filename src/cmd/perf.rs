@@ -10,6 +10,7 @@ use crate::perf::workload::{Connections, RequestMix, TcpRequests};
 use crate::perf::{plot, table, write_charts};
 use crate::sftp::bench as sftp_bench;
 use crate::sftp::client::{ClientConfig, SftpTarget};
+use crate::sftp::source::Source;
 use crate::sftp::workload::{ChunkUpload, ConnectionMode, Verify};
 use crate::tcp::client::Connection;
 use crate::tcp::server::{self as tcp_server, TcpServeConfig};
@@ -500,7 +501,7 @@ fn sftp_workload(
     );
     Ok(ChunkUpload {
         client,
-        data: Arc::from(data),
+        data: Arc::new(Source::from(data)),
         chunk_size: args.chunk_size,
         mode: if args.new_connection {
             ConnectionMode::Reconnect

@@ -8,12 +8,12 @@ use crate::sftp::client::{
     self, ClientConfig, Credential, HostKeyCheck, HostKeyTrust, SftpTarget, DEFAULT_CIPHERS,
 };
 use crate::sftp::embedded::EmbeddedServer;
+use crate::sftp::source::Source;
 use crate::sftp::workload::{ConnectionMode, Verify};
 use crate::units::Bytes;
 use crate::usage;
 use anyhow::Context;
 use clap::ValueEnum;
-use rand::RngCore;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -268,8 +268,7 @@ fn config(
     };
     let (source, data, extension) = match &args.file {
         Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("--file {}", path.display()))?;
+            let bytes = Source::open(path).with_context(|| format!("--file {}", path.display()))?;
             let ext = path
                 .extension()
                 .and_then(|e| e.to_str())
@@ -280,9 +279,11 @@ fn config(
         None => {
             let size = usize::try_from(args.file_size)
                 .map_err(|_| usage!("--file-size {} is too large", args.file_size))?;
-            let mut bytes = vec![0u8; size];
-            rand::thread_rng().fill_bytes(&mut bytes);
-            ("generated".to_string(), bytes, "bin".to_string())
+            (
+                "generated".to_string(),
+                Source::random(size),
+                "bin".to_string(),
+            )
         }
     };
     let now = chrono::Utc::now();
@@ -290,7 +291,7 @@ fn config(
     Ok(SftpBenchConfig {
         client,
         source,
-        data: Arc::from(data),
+        data: Arc::new(data),
         chunk_size: args.chunk_size,
         mode: match args.mode {
             ModeArg::KeepOpen => ConnectionMode::KeepOpen,

@@ -197,7 +197,11 @@ fn date(s: &str) -> String {
 
 /// The workload and the date: the target is already in the title.
 fn perf_subtitle(r: &PerfReport) -> String {
-    format!("{} · {}", r.workload, r.started_at.format("%Y-%m-%d %H:%M UTC"))
+    format!(
+        "{} · {}",
+        r.workload,
+        r.started_at.format("%Y-%m-%d %H:%M UTC")
+    )
 }
 
 fn clients_axis(points: &[&[PointAggregate]]) -> Axis {

@@ -6,6 +6,7 @@
 //! crash; Ctrl-C lets in-flight chunks finish and writes all four.
 
 use super::client::{self, ClientConfig, Connection, HostKeyTrust, SessionInfo};
+use super::source::Source;
 use super::workload::{ChunkUpload, ConnectionMode, Verify};
 use crate::load::{self, EngineConfig, Event, Pacing, StopAfter, Stopper, Workload};
 use crate::report::csv_out::{users_csv, SampleCsv};
@@ -24,7 +25,7 @@ pub struct SftpBenchConfig {
     pub client: ClientConfig,
     /// Where the source bytes came from (a path, or "generated").
     pub source: String,
-    pub data: Arc<[u8]>,
+    pub data: Arc<Source>,
     pub chunk_size: u64,
     pub mode: ConnectionMode,
     pub verify: Verify,

@@ -6,4 +6,5 @@ pub mod bench;
 pub mod client;
 pub mod embedded;
 pub mod server;
+pub mod source;
 pub mod workload;

@@ -7,6 +7,7 @@
 //! ends byte-identical to the source.
 
 use super::client::{self, phase, ClientConfig, Connection, PHASES};
+use super::source::Source;
 use crate::load::{PhaseTimer, Severity, StepDone, StepError, Workload};
 use sha2::{Digest, Sha256};
 use ssh2::{File, OpenFlags, OpenType};
@@ -39,7 +40,7 @@ pub enum Verify {
 /// Uploads `data` in chunks of `chunk_size` to one remote path per user.
 pub struct ChunkUpload {
     pub client: ClientConfig,
-    pub data: Arc<[u8]>,
+    pub data: Arc<Source>,
     pub chunk_size: u64,
     pub mode: ConnectionMode,
     pub verify: Verify,
