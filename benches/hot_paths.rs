@@ -1,6 +1,7 @@
-//! Hot pure paths, measured: what the recorder thread does per sample, and
-//! what the CSV exporter does per row. If either got slow, a busy run would
-//! queue samples and a perf sweep would measure xfer instead of the server.
+//! Hot pure paths, measured: what tcp-serve does to parse a request and what
+//! the client does to parse a response, what the recorder thread does per
+//! sample, and what the CSV exporter does per row. If any got slow, a busy
+//! server or a perf sweep would measure xfer instead of the peer.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use xfer::load::{Event, Sample, MAX_PHASES};
 use xfer::report::csv_out::SampleCsv;
 use xfer::report::Recorder;
 use xfer::sftp::client::PHASES;
+use xfer::tcp::protocol::{find_head_end, parse_request, parse_response};
 
 fn sample(i: u64) -> Sample {
     let mut phases = [None; MAX_PHASES];
@@ -57,5 +59,22 @@ fn csv_rows(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, recording, csv_rows);
+fn http_parsing(c: &mut Criterion) {
+    let request = b"GET /data/reports/2026/11/file%20name.bin HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
+    let response = b"HTTP/1.1 200 OK\r\nServer: xfer\r\nContent-Length: 4096\r\nKeep-Alive: timeout=30\r\nConnection: keep-alive\r\n\r\n";
+    let mut g = c.benchmark_group("http");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("find head end + parse request", |b| {
+        b.iter(|| {
+            let end = find_head_end(black_box(request)).unwrap();
+            parse_request(&request[..end]).unwrap()
+        })
+    });
+    g.bench_function("parse response head", |b| {
+        b.iter(|| parse_response(black_box(response)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, http_parsing, recording, csv_rows);
 criterion_main!(benches);
