@@ -319,44 +319,20 @@ fn perf_sweeps_a_real_nginx() {
 
 #[test]
 fn perf_sweeps_chunk_writes_to_xfer_sftp_serve() {
-    if support::peer("ssh-keygen").is_none() {
+    let Some(server) = support::sftp_serve::XferSftpServe::start() else {
         return;
-    }
+    };
     let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    let key = work.path().join("id");
-    support::sshd::keygen(&key, "ed25519", "");
-    let (_server, first, mut lines) = support::spawn_server(&[
-        "sftp-serve",
-        "--root",
-        root.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--user",
-        "tester",
-        "--authorized-keys",
-        work.path().join("id.pub").to_str().unwrap(),
-    ]);
-    let addr = support::addr_in(&first);
-    let mut second = String::new();
-    lines.read_line(&mut second).unwrap();
-    let key_line = second.trim().rsplit(": ").next().unwrap().to_string();
-    let known_hosts = work.path().join("known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!("[127.0.0.1]:{} {key_line}\n", addr.port()),
-    )
-    .unwrap();
+    let root = &server.root;
 
     let out = work.path().join("run");
     let o = xfer()
         .arg("perf")
-        .arg(format!("sftp://tester@{addr}/"))
+        .arg(server.target(""))
         .arg("-i")
-        .arg(&key)
+        .arg(&server.key)
         .arg("--known-hosts")
-        .arg(&known_hosts)
+        .arg(&server.known_hosts)
         .args([
             "--clients",
             "1,3",

@@ -498,45 +498,22 @@ fn with_no_target_an_embedded_server_is_used() {
 
 #[test]
 fn both_modes_upload_byte_identical_files_to_xfer_sftp_serve() {
-    if support::peer("ssh-keygen").is_none() {
+    let Some(server) = support::sftp_serve::XferSftpServe::start() else {
         return;
-    }
+    };
     let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    let key = work.path().join("id");
-    support::sshd::keygen(&key, "ed25519", "");
-    let (server, first, mut lines) = support::spawn_server(&[
-        "sftp-serve",
-        "--root",
-        root.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--user",
-        "tester",
-        "--authorized-keys",
-        work.path().join("id.pub").to_str().unwrap(),
-    ]);
-    let addr = support::addr_in(&first);
-    let mut second = String::new();
-    std::io::BufRead::read_line(&mut lines, &mut second).unwrap();
-    let key_line = second.trim().rsplit(": ").next().unwrap().to_string();
-    let known_hosts = work.path().join("known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!("[127.0.0.1]:{} {key_line}\n", addr.port()),
-    )
-    .unwrap();
+    let root = &server.root;
+    let (key, known_hosts) = (&server.key, &server.known_hosts);
     let (src, data) = source(work.path());
     for mode in ["keep-open", "reconnect"] {
         std::fs::create_dir(root.join(mode)).unwrap();
         let o = xfer()
             .arg("sftp-bench")
-            .arg(format!("sftp://{}@{addr}/{mode}", "tester"))
+            .arg(server.target(mode))
             .arg("-i")
-            .arg(&key)
+            .arg(key)
             .arg("--known-hosts")
-            .arg(&known_hosts)
+            .arg(known_hosts)
             .args([
                 "-c",
                 "3",

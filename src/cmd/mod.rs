@@ -8,6 +8,7 @@ use std::process::ExitCode;
 pub mod perf;
 pub mod sftp_bench;
 pub mod sftp_serve;
+pub mod ssh_login;
 pub mod tcp_client;
 pub mod tcp_serve;
 

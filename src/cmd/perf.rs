@@ -1,7 +1,7 @@
 //! `xfer perf`: flags -> [`SweepConfig`] and a workload, the embedded server,
 //! Ctrl-C, the console table, charts; and `xfer perf plot`.
 
-use crate::cmd::sftp_bench::{cipher_list, credentials, known_hosts_trust, HostKeyCheckArg};
+use crate::cmd::ssh_login::SshLoginArgs;
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
 use crate::load::{Pacing, RetryPolicy, StopAfter, Stopper, Workload};
 use crate::perf::clients::parse_clients;
@@ -130,25 +130,9 @@ pub struct PerfArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "50ms")]
     pub backoff: Duration,
 
-    /// sftp: private key file.
-    #[arg(short, long, value_name = "FILE")]
-    pub identity: Option<PathBuf>,
-
-    /// sftp: read the password from the first line of this file (or set XFER_PASSWORD).
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-
-    /// sftp: known_hosts file [default: ~/.ssh/known_hosts].
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
-
-    /// sftp: what to do with a host key that is not in known_hosts.
-    #[arg(long, value_enum, default_value_t = HostKeyCheckArg::Strict)]
-    pub host_key_check: HostKeyCheckArg,
-
-    /// sftp: pin one cipher [default: chacha20-poly1305 first].
-    #[arg(long, value_name = "NAME")]
-    pub cipher: Option<String>,
+    /// sftp:// targets: how to log in.
+    #[command(flatten)]
+    pub login: SshLoginArgs,
 
     /// Also write every request to samples/c<CLIENTS>-r<RUN>.csv (sftp-bench's chunks.csv columns).
     #[arg(long)]
@@ -452,13 +436,9 @@ fn sftp_workload(
         target.dir = ".".into();
     }
     let client = ClientConfig {
-        credentials: credentials(
-            args.identity.as_deref(),
-            args.password_file.as_deref(),
-            &target,
-        )?,
-        trust: known_hosts_trust(args.known_hosts.as_deref(), args.host_key_check),
-        ciphers: cipher_list(args.cipher.as_deref())?,
+        credentials: args.login.credentials(&target)?,
+        trust: args.login.trust(),
+        ciphers: args.login.ciphers()?,
         connect_timeout: args.timeout,
         io_timeout: args.timeout.max(Duration::from_secs(30)),
         target,

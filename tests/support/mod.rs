@@ -8,6 +8,7 @@
 
 pub mod delay_proxy;
 pub mod nginx;
+pub mod sftp_serve;
 pub mod sshd;
 
 use std::io::{BufRead, BufReader};
