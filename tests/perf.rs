@@ -369,7 +369,7 @@ fn perf_sweeps_chunk_writes_to_xfer_sftp_serve() {
     }
     assert_chart(&out.join("latency.png"));
     // The uploaded files are removed at the end.
-    let left: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(root).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
