@@ -5,8 +5,8 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -226,75 +226,15 @@ fn interactive_prompt_in_a_terminal_with_history() {
     tmux(&["send-keys", "-t", "xfer", "quit", "Enter"]);
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Stops nginx with SIGTERM (a SIGKILL would orphan its worker) and reaps it.
-struct StopNginx(std::process::Child);
-
-impl Drop for StopNginx {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn works_against_a_real_nginx() {
-    let Some(nginx) = peer("/usr/sbin/nginx") else {
+    let Some(nginx) = support::nginx::Nginx::start() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let prefix = tmp.path();
-    let www = prefix.join("www");
-    fs::create_dir(&www).unwrap();
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
-    fs::write(www.join("file.bin"), &data).unwrap();
-    let port = free_port();
-    // SAFETY: geteuid has no preconditions.
-    let user = if unsafe { libc::geteuid() } == 0 {
-        "user root root;"
-    } else {
-        ""
-    };
-    let p = prefix.display();
-    let conf = format!(
-        "{user}\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{ access_log off; client_body_temp_path {p}/b; proxy_temp_path {p}/p;\n\
-         fastcgi_temp_path {p}/f; uwsgi_temp_path {p}/u; scgi_temp_path {p}/s;\n\
-         server {{ listen 127.0.0.1:{port}; root {p}/www; }} }}\n"
-    );
-    let conf_path = prefix.join("nginx.conf");
-    fs::write(&conf_path, conf).unwrap();
-    let child = Command::new(nginx)
-        .arg("-c")
-        .arg(&conf_path)
-        .arg("-p")
-        .arg(prefix)
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut nginx = StopNginx(child);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(addr).is_err() {
-        if let Ok(Some(status)) = nginx.0.try_wait() {
-            let mut err = String::new();
-            let _ = BufReader::new(nginx.0.stderr.take().unwrap()).read_line(&mut err);
-            panic!("nginx exited {status}: {err}");
-        }
-        assert!(Instant::now() < deadline, "nginx did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    nginx.put("file.bin", &data);
+    let addr = nginx.addr;
 
     let got = tmp.path().join("got.bin");
     let not_saved = tmp.path().join("404.html");
