@@ -362,6 +362,8 @@ fn traversal_absolute_paths_symlinks_and_prefix_siblings_stay_inside_root() {
         "-mkdir sib/newdir\n-mkdir ../data2/newdir2\n-rm sib/secret\n-rm ../data2/secret\n\
          -rename inside.txt sib/moved\n-rename sib/secret stolen\n-ls sib\n-ls /etc\n\
          -symlink /etc/passwd pw\n-get pw got-pw\n-chmod 777 sib/secret\n\
+         -symlink ../.. up\n-put payload up/w8\n-symlink ../../data2 up2\n-put payload up2/w9\n\
+         -get up2/secret got-up2\n\
          cd ..\ncd ../..\npwd\n",
     );
     let out = sftp_key(&w, server.port, &batch);
@@ -406,6 +408,17 @@ fn traversal_absolute_paths_symlinks_and_prefix_siblings_stay_inside_root() {
         top_sorted,
         ["client", "data", "data2", "keys", "secret-top"],
         "{log}"
+    );
+    // Links the client creates are stored pointing inside the root, so no
+    // swap of directories and links can later lead a write out of it.
+    let root = w.root().canonicalize().unwrap();
+    for link in ["up", "up2", "pw"] {
+        let target = std::fs::read_link(w.root().join(link)).unwrap();
+        assert!(target.starts_with(&root), "{link} -> {}", target.display());
+    }
+    assert!(
+        w.root().join("w8").exists(),
+        "up/w8 lands in the root: {log}"
     );
     // `../../w2` is confined to `/w2`, i.e. inside the root: that one is allowed.
     assert!(w.root().join("w2").exists(), "{log}");

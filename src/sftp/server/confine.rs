@@ -104,6 +104,22 @@ pub fn normalize(client_path: &str) -> Result<VirtualPath, ConfineError> {
     Ok(VirtualPath(out))
 }
 
+/// Where a symlink that a client creates at `link` with `target` points, as a
+/// path under the root. Relative targets are resolved against the link's
+/// directory now, at creation, so that every link a client makes is stored
+/// as an absolute path inside the root: a client cannot create a link that
+/// leads out (`d -> ../..` at the top becomes `d -> <root>`), and moving or
+/// swapping directories around a link cannot make it lead out later. This
+/// closes the race in which one session swaps a directory for such a link
+/// while another writes through it.
+pub fn link_target(link: &VirtualPath, target: &str) -> Result<VirtualPath, ConfineError> {
+    if target.starts_with('/') {
+        return normalize(target);
+    }
+    let parent = &link.0[..link.0.len().saturating_sub(1)];
+    normalize(&format!("/{}/{target}", parent.join("/")))
+}
+
 /// Maps a canonical path inside `root` back to what the client sees, or
 /// `None` when it is not inside `root` on a component boundary.
 pub fn to_virtual(root: &Path, canonical: &Path) -> Option<VirtualPath> {
@@ -211,6 +227,17 @@ mod tests {
 
     fn n(s: &str) -> String {
         normalize(s).unwrap().display()
+    }
+
+    #[test]
+    fn client_made_links_resolve_inside_the_root_at_creation() {
+        let at = |l: &str, t: &str| link_target(&normalize(l).unwrap(), t).unwrap().display();
+        assert_eq!(at("/d2", "../.."), "/");
+        assert_eq!(at("/a/b/lnk", "../c"), "/a/c");
+        assert_eq!(at("/a/lnk", "x/y"), "/a/x/y");
+        assert_eq!(at("/a/lnk", "/etc/passwd"), "/etc/passwd");
+        assert_eq!(at("/lnk", "../../../etc"), "/etc");
+        assert!(link_target(&normalize("/l").unwrap(), "a\0b").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! handle table, so sequential writes use positional I/O on the same
 //! descriptor instead of reopening.
 
-use super::confine::{normalize, ConfineError, VirtualPath};
+use super::confine::{link_target, normalize, ConfineError, VirtualPath};
 use super::session::SessionRecord;
 use russh_sftp::protocol::{
     Attrs, Data, ExtendedReply, File, FileAttributes, Handle, Name, OpenFlags, Packet, Status,
@@ -700,16 +700,11 @@ impl russh_sftp::server::Handler for SftpHandler {
         let jail = self.jail();
         blocking(move || {
             let real_link = jail.resolve_parent(&link).map_err(confine_reply)?;
-            // Absolute targets are client paths: store them under the root.
-            // Relative ones are kept as given; following them is confined anyway.
-            let stored = if target.starts_with('/') {
-                let v = normalize(&target).map_err(confine_reply)?;
-                let mut p = jail.root().to_path_buf();
-                p.extend(v.components());
-                p
-            } else {
-                PathBuf::from(&target)
-            };
+            // Stored as an absolute path inside the root, relative targets
+            // included: see `confine::link_target` for the race this closes.
+            let virtual_target = link_target(&link, &target).map_err(confine_reply)?;
+            let mut stored = jail.root().to_path_buf();
+            stored.extend(virtual_target.components());
             std::os::unix::fs::symlink(stored, real_link).map_err(io_reply)
         })
         .await?;
