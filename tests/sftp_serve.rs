@@ -495,6 +495,41 @@ impl Holder {
 }
 
 #[test]
+fn connections_that_never_log_in_are_dropped_and_free_their_slot() {
+    if !have_peers() {
+        return;
+    }
+    let w = World::new();
+    let server = w.serve(&["--max-sessions", "1", "--login-timeout", "1s"]);
+    // A socket that never says anything holds the only slot...
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // ...until the login deadline closes it (the server sends its banner,
+    // then, a second later, the end of the stream).
+    let mut sink = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut idle, &mut sink);
+    assert!(
+        String::from_utf8_lossy(&sink).starts_with("SSH-2.0-"),
+        "{sink:?}"
+    );
+    // The slot is free again for a real client.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = sftp_key(&w, server.port, "pwd\n");
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "slot never freed: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn max_sessions_refuses_extra_connections_and_keeps_serving() {
     if !have_peers() {
         return;

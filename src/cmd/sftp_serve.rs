@@ -43,6 +43,10 @@ pub struct SftpServeArgs {
     /// Disconnect a connection idle for this long (e.g. 5m).
     #[arg(long, value_name = "DURATION", value_parser = super::duration_arg)]
     pub idle_timeout: Option<Duration>,
+    /// Disconnect a connection that has not logged in after this long, so that
+    /// idle sockets cannot hold --max-sessions slots.
+    #[arg(long, value_name = "DURATION", value_parser = super::duration_arg, default_value = "30s")]
+    pub login_timeout: Duration,
     /// Refuse every write, rename, removal and attribute change.
     #[arg(long)]
     pub read_only: bool,
@@ -65,6 +69,9 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
         return Err(usage!(
             "sftp-serve needs credentials: --password-env VAR, --password-file FILE and/or --authorized-keys FILE (anonymous access is not offered)"
         ));
+    }
+    if args.login_timeout.is_zero() {
+        return Err(usage!("--login-timeout must be more than 0, got '0'"));
     }
     if args.idle_timeout == Some(Duration::ZERO) {
         return Err(usage!("--idle-timeout must be more than 0, got '0'"));
@@ -100,6 +107,7 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
         authorized_keys,
         max_sessions: args.max_sessions.map(|n| n as usize),
         idle_timeout: args.idle_timeout,
+        login_timeout: args.login_timeout,
         read_only: args.read_only,
         log_transfers: args.log_transfers,
         log_sessions: true,

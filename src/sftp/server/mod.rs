@@ -30,6 +30,9 @@ use tokio::sync::{mpsc, watch};
 /// Failed attempts (the OpenSSH client's initial "none" probe included)
 /// before a connection is disconnected.
 pub const MAX_AUTH_ATTEMPTS: usize = 6;
+/// How long a connection may take to authenticate by default (OpenSSH's
+/// LoginGraceTime is 120 s; a test server has no slow humans to wait for).
+pub const LOGIN_GRACE: Duration = Duration::from_secs(30);
 /// How long sessions may take, after a shutdown request, to finish the
 /// files they have open before they are disconnected anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -54,6 +57,8 @@ pub struct SftpServeConfig {
     pub max_sessions: Option<usize>,
     /// Disconnect a connection after this long without traffic.
     pub idle_timeout: Option<Duration>,
+    /// Disconnect a connection that has not authenticated after this long.
+    pub login_timeout: Duration,
     /// Refuse every operation that would change the file system.
     pub read_only: bool,
     /// CSV of every write's arrival (`unix_time_us,session,path,offset,len`).
@@ -74,6 +79,7 @@ impl Default for SftpServeConfig {
             authorized_keys: Vec::new(),
             max_sessions: None,
             idle_timeout: None,
+            login_timeout: LOGIN_GRACE,
             read_only: false,
             log_transfers: None,
             log_sessions: true,
@@ -317,7 +323,9 @@ async fn accept_loop(
     shared.stopping.store(true, Ordering::SeqCst);
     drop(listener);
     drop(alive);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, all_done.recv()).await;
+    // A session may wait SHUTDOWN_GRACE for its files, then as long again
+    // for its disconnect to be delivered.
+    let _ = tokio::time::timeout(2 * SHUTDOWN_GRACE, all_done.recv()).await;
 }
 
 #[cfg(test)]

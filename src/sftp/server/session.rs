@@ -163,11 +163,17 @@ impl Connection {
             self.record.set_outcome("refused: --max-sessions reached");
         }
         let record = self.record;
-        let session = match russh::server::run_stream(shared.russh.clone(), socket, handler).await {
-            Ok(s) => s,
-            Err(_) => {
+        let login_deadline = tokio::time::Instant::now() + shared.config.login_timeout;
+        let started = tokio::time::timeout_at(
+            login_deadline,
+            russh::server::run_stream(shared.russh.clone(), socket, handler),
+        )
+        .await;
+        let session = match started {
+            Ok(Ok(s)) => s,
+            Ok(Err(_)) | Err(_) => {
                 if record.counted {
-                    record.set_outcome("handshake failed");
+                    record.set_outcome("handshake failed or timed out");
                 }
                 return;
             }
@@ -184,23 +190,43 @@ impl Connection {
                 .await;
         }
         tokio::pin!(session);
-        tokio::select! {
-            _ = &mut session => {}
-            _ = async { shutdown.wait_for(|&stop| stop).await.is_ok() } => {
-                // Let the uploads under way finish: wait until the session has
-                // no file open (no new ones open once stopping), then leave.
-                let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-                while record.open_files.load(Ordering::SeqCst) > 0 {
-                    tokio::select! {
-                        _ = record.files_closed.notified() => {}
-                        _ = tokio::time::sleep_until(deadline) => break,
-                        _ = &mut session => return,
+        // A connection that has not logged in by the deadline is dropped, so
+        // idle unauthenticated sockets cannot hold --max-sessions slots.
+        let logged_in = || record.user.lock().map(|u| u.is_some()).unwrap_or(true);
+        let login_timer = tokio::time::sleep_until(login_deadline);
+        tokio::pin!(login_timer);
+        let mut login_checked = false;
+        loop {
+            tokio::select! {
+                _ = &mut session => return,
+                _ = &mut login_timer, if !login_checked => {
+                    login_checked = true;
+                    if !logged_in() {
+                        record.set_outcome("login timed out");
+                        let _ = handle
+                            .disconnect(Disconnect::ByApplication, "xfer sftp-serve: login timed out".into(), String::new())
+                            .await;
+                        let _ = tokio::time::timeout(Duration::from_secs(1), &mut session).await;
+                        return;
                     }
                 }
-                let _ = handle
-                    .disconnect(Disconnect::ByApplication, "xfer sftp-serve: server shutting down".into(), String::new())
-                    .await;
-                let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await;
+                _ = async { shutdown.wait_for(|&stop| stop).await.is_ok() } => {
+                    // Let the uploads under way finish: wait until the session has
+                    // no file open (no new ones open once stopping), then leave.
+                    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+                    while record.open_files.load(Ordering::SeqCst) > 0 {
+                        tokio::select! {
+                            _ = record.files_closed.notified() => {}
+                            _ = tokio::time::sleep_until(deadline) => break,
+                            _ = &mut session => return,
+                        }
+                    }
+                    let _ = handle
+                        .disconnect(Disconnect::ByApplication, "xfer sftp-serve: server shutting down".into(), String::new())
+                        .await;
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut session).await;
+                    return;
+                }
             }
         }
     }
