@@ -6,7 +6,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
 use xfer::load::{Event, Sample, MAX_PHASES};
-use xfer::report::csv_out::SampleCsv;
+use xfer::report::csv_out::{Flush, SampleCsv};
 use xfer::report::Recorder;
 use xfer::sftp::client::PHASES;
 use xfer::tcp::protocol::{find_head_end, parse_request, parse_response};
@@ -49,10 +49,10 @@ fn csv_rows(c: &mut Criterion) {
     let mut g = c.benchmark_group("chunks.csv");
     g.throughput(Throughput::Elements(samples.len() as u64));
     g.bench_function("write 1024 rows", |b| {
-        let mut w = SampleCsv::new(std::io::sink(), PHASES).unwrap();
+        let mut w = SampleCsv::new(std::io::sink(), PHASES, Flush::EveryRow).unwrap();
         b.iter(|| {
             for s in &samples {
-                w.write(black_box(s), PHASES.len()).unwrap();
+                w.write(black_box(s)).unwrap();
             }
         })
     });

@@ -319,6 +319,14 @@ fn bad_flags_name_the_flag() {
         (vec!["--delay", "5"], "'5' is not a duration"),
         (vec!["--rate=-2"], "--rate must be a positive number"),
         (vec!["--users", "0"], "--users must be at least 1"),
+        (
+            vec!["--io-timeout", "0"],
+            "--io-timeout must be at least 1ms",
+        ),
+        (
+            vec!["--connect-timeout", "0"],
+            "--connect-timeout must be at least 1ms",
+        ),
     ] {
         let o = xfer()
             .args(["sftp-bench", "sftp://u@127.0.0.1:1/x"])
@@ -652,4 +660,62 @@ fn ssh_agent_keys_authenticate() {
     });
     assert_ok(&o);
     drop(agent);
+}
+
+#[test]
+fn every_acknowledged_chunk_has_its_row_on_disk_even_after_sigkill() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let out = work.path().join("run");
+    let child = xfer()
+        .arg("sftp-bench")
+        .arg(sshd.target(&remote))
+        .arg("-i")
+        .arg(&sshd.client_key)
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .args([
+            "-c",
+            "2",
+            "--file-size",
+            "256K",
+            "-s",
+            "64K",
+            "--delay",
+            "5s",
+            "--ramp-up",
+            "0",
+            "-o",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = support::KillOnDrop(child);
+    // Both users' first chunk is on the server; the next starts 5 s later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let sizes: Vec<u64> = std::fs::read_dir(&remote)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .collect();
+        if sizes.len() == 2 && sizes.iter().all(|&s| s >= 64 * 1024) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no chunks landed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The recorder writes a row within milliseconds of the acknowledgement;
+    // give it a generous moment, well inside the 5 s pause, then kill -9.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let rows = csv::Reader::from_path(out.join("chunks.csv"))
+        .unwrap()
+        .records()
+        .count();
+    assert_eq!(rows, 2, "both acknowledged chunks have their rows");
 }

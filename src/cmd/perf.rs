@@ -224,6 +224,13 @@ fn sweep_config(args: &PerfArgs) -> anyhow::Result<SweepConfig> {
     if args.repeat == 0 {
         return Err(usage!("--repeat must be at least 1, got 0"));
     }
+    // A zero socket timeout means "wait forever" (std and libssh2 alike).
+    if args.timeout < Duration::from_millis(1) {
+        return Err(usage!(
+            "--timeout must be at least 1ms, got {:?}",
+            args.timeout
+        ));
+    }
     if args.retries == 0 {
         return Err(usage!(
             "--retries must be at least 1 (the first attempt counts), got 0"

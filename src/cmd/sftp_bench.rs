@@ -219,6 +219,19 @@ fn config(
     if args.repeat == 0 {
         return Err(usage!("--repeat must be at least 1, got 0"));
     }
+    // libssh2 reads a timeout of 0 ms as "wait forever".
+    if args.io_timeout < Duration::from_millis(1) {
+        return Err(usage!(
+            "--io-timeout must be at least 1ms, got {:?}",
+            args.io_timeout
+        ));
+    }
+    if args.connect_timeout < Duration::from_millis(1) {
+        return Err(usage!(
+            "--connect-timeout must be at least 1ms, got {:?}",
+            args.connect_timeout
+        ));
+    }
     if args.retries == 0 {
         return Err(usage!(
             "--retries must be at least 1 (the first attempt counts), got 0"

@@ -158,11 +158,15 @@ impl Sample {
         self.phases[phase]
     }
 
-    /// Response time measured from the intended start, so that a stalled
-    /// server cannot hide behind a delayed schedule (coordinated omission).
+    /// Time from the intended start to the end of the response phase, so that
+    /// a stalled server cannot hide behind a delayed schedule (coordinated
+    /// omission, corrected as wrk2 does). It includes every phase up to the
+    /// response: a reconnecting chunk that waits in its handshake (a server at
+    /// its MaxStartups) is late by that wait too.
     pub fn response_from_intended(&self, phase: usize) -> Option<Duration> {
-        let r = self.phases[phase]?;
-        Some(self.started.saturating_sub(self.intended) + r)
+        self.phases[phase]?;
+        let until_response: Duration = self.phases[..=phase].iter().flatten().sum();
+        Some(self.started.saturating_sub(self.intended) + until_response)
     }
 }
 

@@ -7,7 +7,7 @@
 use super::results::{aggregate, csv_row, PerfReport, PointRun, SweepSettings, CSV_HEADER};
 use super::PerfError;
 use crate::load::{self, EngineConfig, Event, Pacing, RetryPolicy, StopAfter, Stopper, Workload};
-use crate::report::csv_out::SampleCsv;
+use crate::report::csv_out::{Flush, SampleCsv};
 use crate::report::{write_atomic, Recorder};
 use chrono::{DateTime, Utc};
 use std::fs;
@@ -223,13 +223,12 @@ pub fn run<W: Workload>(
             };
             let mut sample_error = None;
             let mut recorder = Recorder::new(workload.phases(), workload.response_phase(), clients);
-            let phases = workload.phases().len();
             let outcome = load::run(workload, &engine, stopper, Instant::now(), |event| {
                 recorder.observe(&event);
                 if let Event::Sample(s) = &event {
                     progress.request(s.error.is_none() && per_client.is_some());
                     if let Some((w, _)) = &mut samples {
-                        if let Err(e) = w.write(s, phases) {
+                        if let Err(e) = w.write(s) {
                             sample_error.get_or_insert(e);
                         }
                     }
@@ -279,6 +278,12 @@ fn samples_csv(
     fs::create_dir_all(&sdir).map_err(io_err(&sdir))?;
     let path = sdir.join(format!("c{clients:04}-r{repeat}.csv"));
     let file = fs::File::create(&path).map_err(io_err(&path))?;
-    let w = SampleCsv::new(BufWriter::new(file), phases).map_err(io_err(&path))?;
+    // Thousands of rows a second: flush in batches, and at the point's end.
+    let w = SampleCsv::new(
+        BufWriter::new(file),
+        phases,
+        Flush::AtMost(Duration::from_millis(100)),
+    )
+    .map_err(io_err(&path))?;
     Ok((w, path))
 }

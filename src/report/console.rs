@@ -39,7 +39,7 @@ pub fn render(s: &RunSummary, step_noun: &str) -> String {
     }
     let _ = writeln!(
         out,
-        "* response time. cycle: whole {} incl. connect phases. schedule-true: response time from the intended start.",
+        "* response time. cycle: whole {} incl. connect phases. schedule-true: from the intended start to the end of the response.",
         step_noun.trim_end_matches('s')
     );
     let t = &s.throughput;

@@ -1,6 +1,8 @@
-//! CSV exporters. `chunks.csv` gets one row per attempt, written as the
-//! attempt finishes and flushed at least every 100 ms, so a run killed at any
-//! point keeps what it measured. `users.csv` is the seed's per-user table.
+//! CSV exporters. `chunks.csv` gets one row per attempt, written and flushed
+//! as the attempt finishes, so a run killed at any point keeps what it
+//! measured. High-rate sample files (perf's per-request samples) flush at most
+//! every 100 ms instead, and at their end. `users.csv` is the seed's per-user
+//! table.
 
 use super::recorder::UserSummary;
 use crate::load::Sample;
@@ -8,11 +10,21 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// When rows reach the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// After every row: nothing measured is lost to a crash or a kill.
+    EveryRow,
+    /// When a row arrives this long after the last flush (for thousands of
+    /// rows a second); call [`SampleCsv::flush`] at the end.
+    AtMost(Duration),
+}
 
 /// Writes samples as CSV rows; the phase columns follow the workload's phases.
 pub struct SampleCsv<W: Write> {
     out: csv::Writer<W>,
+    phases: usize,
+    flush: Flush,
     last_flush: Instant,
 }
 
@@ -42,18 +54,21 @@ fn us(d: Duration) -> u64 {
 
 impl<W: Write> SampleCsv<W> {
     /// Starts a CSV with its header.
-    pub fn new(out: W, phases: &[&str]) -> io::Result<Self> {
+    pub fn new(out: W, phases: &[&str], flush: Flush) -> io::Result<Self> {
         let mut out = csv::WriterBuilder::new().from_writer(out);
         out.write_record(sample_header(phases))?;
         out.flush()?;
         Ok(SampleCsv {
             out,
+            phases: phases.len(),
+            flush,
             last_flush: Instant::now(),
         })
     }
 
-    /// Appends one row; `phases` is how many phase columns the header has.
-    pub fn write(&mut self, s: &Sample, phases: usize) -> io::Result<()> {
+    /// Appends one row.
+    pub fn write(&mut self, s: &Sample) -> io::Result<()> {
+        let phases = self.phases;
         let mut buf = itoa::Buffer::new();
         for v in [
             u64::from(s.user),
@@ -85,8 +100,10 @@ impl<W: Write> SampleCsv<W> {
             }
         }
         self.out.write_record(None::<&[u8]>)?;
-        if self.last_flush.elapsed() >= FLUSH_EVERY {
-            self.flush()?;
+        match self.flush {
+            Flush::EveryRow => self.flush()?,
+            Flush::AtMost(d) if self.last_flush.elapsed() >= d => self.flush()?,
+            Flush::AtMost(_) => {}
         }
         Ok(())
     }
@@ -148,9 +165,8 @@ mod tests {
             phases,
             error: Some(Box::new(("write", "timed out, \"badly\"".to_string()))),
         };
-        let mut w = SampleCsv::new(Vec::new(), &["connect", "write"]).unwrap();
-        w.write(&s, 2).unwrap();
-        w.flush().unwrap();
+        let mut w = SampleCsv::new(Vec::new(), &["connect", "write"], Flush::EveryRow).unwrap();
+        w.write(&s).unwrap();
         let text = String::from_utf8(w.out.into_inner().unwrap()).unwrap();
         let mut r = csv::Reader::from_reader(text.as_bytes());
         assert_eq!(r.headers().unwrap().len(), 13);

@@ -9,7 +9,7 @@ use super::client::{self, ClientConfig, Connection, HostKeyTrust, SessionInfo};
 use super::source::Source;
 use super::workload::{ChunkUpload, ConnectionMode, Verify};
 use crate::load::{self, EngineConfig, Event, Pacing, StopAfter, Stopper, Workload};
-use crate::report::csv_out::{users_csv, SampleCsv};
+use crate::report::csv_out::{users_csv, Flush, SampleCsv};
 use crate::report::{write_atomic, Recorder, RunSummary};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -243,8 +243,8 @@ pub fn run(
 
     let chunks_path = out.join("chunks.csv");
     let file = fs::File::create(&chunks_path).map_err(io_err(&chunks_path))?;
-    let mut csv =
-        SampleCsv::new(BufWriter::new(file), workload.phases()).map_err(io_err(&chunks_path))?;
+    let mut csv = SampleCsv::new(BufWriter::new(file), workload.phases(), Flush::EveryRow)
+        .map_err(io_err(&chunks_path))?;
     let mut recorder = Recorder::new(
         workload.phases(),
         workload.response_phase(),
@@ -262,17 +262,19 @@ pub fn run(
         recorder.observe(&event);
         progress.update(&event, &recorder, origin);
         if let Event::Sample(s) = &event {
-            if let Err(e) = csv.write(s, PHASES_LEN) {
+            if let Err(e) = csv.write(s) {
                 // Keep measuring; report the lost file at the end.
                 csv_error.get_or_insert(e);
             }
         }
     });
     progress.bar.finish_and_clear();
-    csv.flush().map_err(io_err(&chunks_path))?;
-    if let Some(e) = csv_error {
-        return Err(io_err(&chunks_path)(e));
-    }
+    // A lost chunks.csv (full disk...) is reported after the other files are
+    // written: the summary of what was measured must not be lost with it.
+    let csv_result = match csv_error {
+        Some(e) => Err(e),
+        None => csv.flush(),
+    };
 
     let interrupted = stopper.is_stopped();
     let summary = recorder.summary(outcome.elapsed, interrupted);
@@ -286,13 +288,12 @@ pub fn run(
     if cfg.cleanup {
         cleanup(&cfg.client, &remote_paths);
     }
+    csv_result.map_err(io_err(&chunks_path))?;
     Ok(BenchOutcome {
         summary,
         fatal: outcome.fatal,
     })
 }
-
-const PHASES_LEN: usize = client::PHASES.len();
 
 /// Removes the uploaded files; a failure is reported, not fatal.
 pub(crate) fn cleanup(cfg: &ClientConfig, paths: &[String]) {

@@ -344,15 +344,17 @@ impl ConnectError {
         }
     }
 
-    /// Errors that will not go away by retrying: wrong credentials, host key.
+    /// Errors that must stop a run that is under way: a host key that is
+    /// not the one trusted. A failed login or name lookup is not among them:
+    /// the run's preflight connection proved both, so during the run they are
+    /// the server or resolver under load, and they are retried. (Before the
+    /// run, the preflight reports every error at once.)
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            ConnectError::Resolve { .. }
-                | ConnectError::HostKeyUnknown { .. }
+            ConnectError::HostKeyUnknown { .. }
                 | ConnectError::HostKeyMismatch { .. }
                 | ConnectError::KnownHosts { .. }
-                | ConnectError::Auth { .. }
         )
     }
 }
