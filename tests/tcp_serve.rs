@@ -434,3 +434,35 @@ fn a_thousand_concurrent_connections_are_held_and_served() {
         assert_eq!(exchange(c, b"GET /f HTTP/1.1\r\n\r\n", false).status, 200);
     }
 }
+
+#[test]
+fn get_or_head_with_a_body_is_refused_not_smuggled() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("hello.txt"), "hello").unwrap();
+    let (_server, addr) = serve(tmp.path(), &[]);
+    let smuggles: &[&[u8]] = &[
+        b"GET /hello.txt HTTP/1.1\r\nContent-Length: 5\r\n\r\nABCDE",
+        b"HEAD /hello.txt HTTP/1.1\r\nContent-Length: 5\r\n\r\nABCDE",
+        b"GET /hello.txt HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nABCDE\r\n0\r\n\r\n",
+    ];
+    for req in smuggles {
+        let mut conn = connect(addr);
+        let head_only = req.starts_with(b"HEAD");
+        let r = exchange(&mut conn, req, head_only);
+        assert_eq!(r.status, 400, "{}", r.head);
+        assert_eq!(r.header("connection").as_deref(), Some("close"));
+        // The connection is closed: the body is never read as a request.
+        let r = exchange(&mut conn, b"GET /hello.txt HTTP/1.1\r\n\r\n", false);
+        assert_eq!(r.status, 0, "{}", r.head);
+    }
+    // An explicit empty body is harmless and keeps the connection.
+    let mut conn = connect(addr);
+    let r = exchange(
+        &mut conn,
+        b"GET /hello.txt HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        false,
+    );
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+    let r = exchange(&mut conn, b"GET /hello.txt HTTP/1.1\r\n\r\n", false);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+}

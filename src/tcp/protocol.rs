@@ -41,6 +41,8 @@ pub enum RequestError {
     HeadersTooLarge,
     #[error("HTTP version not supported")]
     VersionNotSupported,
+    #[error("GET and HEAD requests must not carry a body")]
+    UnexpectedBody,
 }
 
 impl RequestError {
@@ -51,7 +53,8 @@ impl RequestError {
             | Self::BadHeader
             | Self::BadContentLength
             | Self::DuplicateContentLength
-            | Self::BadTarget(_) => 400,
+            | Self::BadTarget(_)
+            | Self::UnexpectedBody => 400,
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,

@@ -354,6 +354,14 @@ impl Conn<'_> {
 
     /// Serves one request; returns whether the connection stays open.
     fn handle(&mut self, req: &Request) -> io::Result<bool> {
+        if req.method != Method::Post
+            && (req.transfer_encoding || req.content_length.is_some_and(|n| n > 0))
+        {
+            // A body we would not read would be parsed as the next request
+            // (request smuggling): refuse it and close the connection.
+            self.respond_error(&RequestError::UnexpectedBody, false)?;
+            return Ok(false);
+        }
         let result = match req.method {
             Method::Get | Method::Head => self.send_file(req),
             Method::Post => self.receive_file(req),
