@@ -250,7 +250,8 @@ fn bad_input_is_refused_and_nothing_outside_root_is_touched() {
         (b"GET /ok.txt HTTP/3\r\n\r\n", 505),
     ];
     for (req, want) in table {
-        let r = exchange(&mut connect(addr), req, false);
+        // A response to HEAD has no body, whatever its Content-Length says.
+        let r = exchange(&mut connect(addr), req, req.starts_with(b"HEAD"));
         let shown = String::from_utf8_lossy(&req[..req.len().min(60)]);
         assert_eq!(r.status, *want, "{shown:?} -> {}", r.head);
         assert!(!String::from_utf8_lossy(&r.body).contains("SECRET"));
@@ -465,4 +466,26 @@ fn get_or_head_with_a_body_is_refused_not_smuggled() {
     assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
     let r = exchange(&mut conn, b"GET /hello.txt HTTP/1.1\r\n\r\n", false);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+}
+
+#[test]
+fn head_error_responses_have_no_body_and_keep_alive_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("hello.txt"), "hello").unwrap();
+    let (_server, addr) = serve(tmp.path(), &[]);
+    let mut conn = connect(addr);
+    // Pipelined: the GET's status line must follow the HEAD's head directly.
+    conn.get_mut()
+        .write_all(b"HEAD /nope HTTP/1.1\r\n\r\nGET /hello.txt HTTP/1.1\r\n\r\n")
+        .unwrap();
+    let r = exchange(&mut conn, b"", true);
+    assert_eq!(r.status, 404, "{}", r.head);
+    assert!(r.header("content-length").unwrap().parse::<u64>().unwrap() > 0);
+    let r = exchange(&mut conn, b"", false);
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"hello"[..]),
+        "{}",
+        r.head
+    );
 }

@@ -271,7 +271,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(()),
             Err(e) => {
-                conn.respond_error(&e, false)?;
+                conn.respond_error(&e, false, Method::Get)?;
                 return conn.close_gracefully();
             }
         };
@@ -282,7 +282,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         let keep = match parsed {
             Ok(req) => conn.handle(&req)?,
             Err(e) => {
-                conn.respond_error(&e, false)?;
+                conn.respond_error(&e, false, Method::Get)?;
                 false
             }
         };
@@ -359,7 +359,7 @@ impl Conn<'_> {
         {
             // A body we would not read would be parsed as the next request
             // (request smuggling): refuse it and close the connection.
-            self.respond_error(&RequestError::UnexpectedBody, false)?;
+            self.respond_error(&RequestError::UnexpectedBody, false, req.method)?;
             return Ok(false);
         }
         let result = match req.method {
@@ -371,7 +371,7 @@ impl Conn<'_> {
             Err(e) => {
                 // A body the client may still send was not read: close after.
                 let keep = req.keep_alive && req.method != Method::Post;
-                self.respond_error(&e, keep)?;
+                self.respond_error(&e, keep, req.method)?;
                 Ok(keep)
             }
         }
@@ -383,7 +383,9 @@ impl Conn<'_> {
     }
 
     /// Sends `e` as a short text/plain response; `keep` keeps the connection.
-    fn respond_error(&mut self, e: &RequestError, keep: bool) -> io::Result<()> {
+    /// A response to HEAD has the same headers (Content-Length included) but
+    /// no body, or the client would read the body as the next response.
+    fn respond_error(&mut self, e: &RequestError, keep: bool, method: Method) -> io::Result<()> {
         let status = e.status();
         let extra = match status {
             405 => "Allow: GET, HEAD, POST\r\nContent-Type: text/plain\r\n",
@@ -393,8 +395,10 @@ impl Conn<'_> {
         self.out.clear();
         let ka = self.keep_alive(keep);
         protocol::write_response_head(&mut self.out, status, body.len() as u64 + 1, ka, extra);
-        self.out.extend_from_slice(body.as_bytes());
-        self.out.push(b'\n');
+        if method != Method::Head {
+            self.out.extend_from_slice(body.as_bytes());
+            self.out.push(b'\n');
+        }
         self.stream.write_all(&self.out)
     }
 
@@ -450,7 +454,7 @@ impl Conn<'_> {
                 let _ = fs::remove_file(&tmp_path);
                 if is_timeout(&e) {
                     // The body stopped arriving; say so, then close.
-                    let _ = self.respond_error(&RequestError::Timeout, false);
+                    let _ = self.respond_error(&RequestError::Timeout, false, Method::Post);
                 }
                 return Ok(false);
             }
