@@ -489,3 +489,36 @@ fn head_error_responses_have_no_body_and_keep_alive_works() {
         r.head
     );
 }
+
+#[test]
+fn sigterm_during_an_upload_leaves_no_temp_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (mut server, addr) = serve(root, &[]);
+    let mut c = connect(addr);
+    c.get_mut()
+        .write_all(b"POST /big.bin HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n")
+        .unwrap();
+    c.get_mut().write_all(&[b'x'; 64 * 1024]).unwrap();
+    // Wait (bounded) until the server has created its temporary file.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while temp_files(root).is_empty() {
+        assert!(Instant::now() < deadline, "no temporary file appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = server.0.id() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "server did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    assert_eq!(temp_files(root), Vec::<String>::new());
+    assert!(!root.join("big.bin").exists());
+    drop(c);
+}

@@ -43,6 +43,10 @@ pub enum RequestError {
     VersionNotSupported,
     #[error("GET and HEAD requests must not carry a body")]
     UnexpectedBody,
+    #[error("server-side I/O error storing the upload")]
+    Internal,
+    #[error("no space left on the server")]
+    InsufficientStorage,
 }
 
 impl RequestError {
@@ -63,7 +67,9 @@ impl RequestError {
             Self::LengthRequired => 411,
             Self::PayloadTooLarge => 413,
             Self::HeadersTooLarge => 431,
+            Self::Internal => 500,
             Self::VersionNotSupported => 505,
+            Self::InsufficientStorage => 507,
         }
     }
 }
@@ -86,6 +92,7 @@ pub fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
         _ => "Unknown",
     }
 }
