@@ -286,7 +286,8 @@ fn idle_connections_close_and_the_timeout_shrinks_with_load() {
         "8",
     ];
     let (_server, addr) = serve(tmp.path(), &args);
-    // T = max(1, 8 * (1 - active / 8)): 7, 6, ... as connections pile up.
+    // T = max(1, 8 * (1 - others / 8)): 8, 7, ... 1 as connections pile up
+    // (a connection does not count itself).
     let mut conns = Vec::new();
     let mut seen = Vec::new();
     for _ in 0..8 {
@@ -521,4 +522,45 @@ fn sigterm_during_an_upload_leaves_no_temp_file() {
     assert_eq!(temp_files(root), Vec::<String>::new());
     assert!(!root.join("big.bin").exists());
     drop(c);
+}
+
+#[test]
+fn idle_timeout_follows_the_current_load_and_a_lone_client_gets_the_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("f"), "x").unwrap();
+    let args = [
+        "--timeout-base",
+        "9s",
+        "--timeout-min",
+        "1s",
+        "--max-connections",
+        "3",
+        "--header-timeout",
+        "30s",
+        "--read-timeout",
+        "30s",
+    ];
+    let (_server, addr) = serve(tmp.path(), &args);
+    // Alone on the server: T = --timeout-base.
+    let mut a = connect(addr);
+    let r = exchange(&mut a, b"GET /f HTTP/1.1\r\n\r\n", false);
+    assert_eq!(r.keep_alive_secs(), 9, "{}", r.head);
+    let idle_from = Instant::now();
+    // Two more clients arrive and stay (mid-request), so for `a` T = 9 * (1 -
+    // 2/3) = 3s from now on, although it was told 9s.
+    let mut others = Vec::new();
+    for want in [6, 3] {
+        let mut c = connect(addr);
+        let r = exchange(&mut c, b"GET /f HTTP/1.1\r\n\r\n", false);
+        assert_eq!(r.keep_alive_secs(), want, "{}", r.head);
+        c.get_mut().write_all(b"GET /f HTTP/1.1\r\n").unwrap();
+        others.push(c);
+    }
+    let mut rest = Vec::new();
+    assert_eq!(a.read_to_end(&mut rest).unwrap(), 0, "closed without data");
+    let waited = idle_from.elapsed();
+    assert!(
+        waited > Duration::from_millis(1500) && waited < Duration::from_secs(7),
+        "closed after {waited:?}, want about 3s (not the 9s first advertised)"
+    );
 }

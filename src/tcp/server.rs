@@ -2,12 +2,14 @@
 //! starts for itself): one OS thread per connection, as in the seed, bounded
 //! by a connection cap, serving GET/HEAD/POST of files under one root.
 //!
-//! Idle timeout: while `active` connections are open, a connection waiting for
-//! its next request is closed after
+//! Idle timeout: with `active` other connections open (this one not
+//! counted), a connection waiting for its next request is closed after
 //! `T = max(timeout_min, timeout_base * (1 - active / max_connections))`,
 //! rounded to whole seconds (at least 1 s); every keep-alive response
-//! advertises that same T as `Keep-Alive: timeout=T`. A busy server thus
-//! frees threads held by idle clients sooner. Slow senders are cut off by a
+//! advertises T as `Keep-Alive: timeout=T`. A lone client gets
+//! `timeout_base`. T is recomputed while the connection waits (every
+//! [`IDLE_SLICE`]), so a server that fills up frees threads held by idle
+//! clients sooner, even those told a longer timeout earlier. Slow senders are cut off by a
 //! per-read timeout and an overall deadline for the header block (408).
 //!
 //! Uploads are atomic: the body goes to `.xfer-upload.<random>.tmp` in the
@@ -34,6 +36,8 @@ use std::time::{Duration, Instant};
 
 /// Files up to this size are sent in the same `write` as the response head.
 const SMALL_FILE: u64 = 16 * 1024;
+/// How often an idle connection recomputes its timeout from the current load.
+const IDLE_SLICE: Duration = Duration::from_millis(200);
 /// Prefix of upload temporary files; such names are never served.
 const TEMP_PREFIX: &str = ".xfer-upload.";
 
@@ -206,9 +210,11 @@ struct Shared {
 }
 
 impl Shared {
+    /// The idle timeout of a connection now: `active` counts the other open
+    /// connections (the caller's own is one of `self.active`).
     fn idle_timeout(&self) -> Duration {
         let c = &self.config;
-        let active = self.active.load(Ordering::Relaxed);
+        let active = self.active.load(Ordering::Relaxed).saturating_sub(1);
         protocol::idle_timeout(c.timeout_base, c.timeout_min, active, c.max_connections)
     }
 }
@@ -332,8 +338,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         read_timeout: None,
     };
     loop {
-        let idle = shared.idle_timeout();
-        let head_len = match conn.read_head(idle) {
+        let head_len = match conn.read_head() {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(()),
             Err(e) => {
@@ -370,13 +375,15 @@ impl Conn<'_> {
         self.filled -= n;
     }
 
-    /// Waits up to `idle` for a request to start, then reads its head under
+    /// Waits for a request to start, for at most the idle timeout (recomputed
+    /// every [`IDLE_SLICE`] from the current load), then reads its head under
     /// the per-read timeout and the header deadline. `Ok(None)`: the client
     /// closed or stayed idle too long (closed without a response).
-    fn read_head(&mut self, idle: Duration) -> Result<Option<usize>, RequestError> {
+    fn read_head(&mut self) -> Result<Option<usize>, RequestError> {
         let cfg = &self.shared.config;
         let limit = cfg.max_header_bytes;
         let mut deadline = None;
+        let idle_since = Instant::now();
         loop {
             if let Some(end) = protocol::find_head_end(&self.inbuf[..self.filled]) {
                 return if end > limit {
@@ -389,7 +396,14 @@ impl Conn<'_> {
                 return Err(RequestError::HeadersTooLarge);
             }
             let wait = match deadline {
-                None if self.filled == 0 => idle,
+                None if self.filled == 0 => {
+                    let idle = self.shared.idle_timeout();
+                    let waited = idle_since.elapsed();
+                    if waited >= idle {
+                        return Ok(None);
+                    }
+                    (idle - waited).min(IDLE_SLICE)
+                }
                 None => {
                     deadline = Some(Instant::now() + cfg.header_deadline);
                     cfg.read_timeout
@@ -412,7 +426,9 @@ impl Conn<'_> {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) && self.filled > 0 => return Err(RequestError::Timeout),
+                // Still idle: recompute the timeout and wait again.
+                Err(e) if is_timeout(&e) && self.filled == 0 => {}
+                Err(e) if is_timeout(&e) => return Err(RequestError::Timeout),
                 Err(_) => return Ok(None),
             }
         }
