@@ -5,13 +5,13 @@
 mod support;
 
 use std::fs;
-use std::io::Write;
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{addr_in, peer, spawn_server, xfer, KillOnDrop};
-use xfer::tcp::client::Connection;
+use xfer::tcp::client::{ClientError, Connection};
 use xfer::tcp::server::{self, TcpServeConfig};
 
 fn serve(root: &Path, extra: &[&str]) -> (KillOnDrop, SocketAddr) {
@@ -279,4 +279,74 @@ fn works_against_a_real_nginx() {
     );
     let r = conn.get("/file.bin", &mut sink).unwrap();
     assert_eq!((r.status, sink.len()), (200, data.len()));
+}
+
+/// Reads one request head (no body) from `s`.
+fn read_request_head(s: &mut TcpStream) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "client closed early");
+        head.push(byte[0]);
+    }
+}
+
+#[test]
+fn a_read_timeout_is_returned_at_once_and_never_retried() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    // Answers the first request (so the connection is a reused one), reads
+    // the second and never answers it.
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        read_request_head(&mut s);
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        read_request_head(&mut s);
+        let _ = done_rx.recv_timeout(Duration::from_secs(20));
+        // Any retry would have connected by now (the kernel completes the
+        // handshake without accept).
+        listener.set_nonblocking(true).unwrap();
+        let mut more = 0;
+        while listener.accept().is_ok() {
+            more += 1;
+        }
+        drop(s);
+        1 + more
+    });
+    let mut conn = Connection::connect(addr, Duration::from_secs(1)).unwrap();
+    assert_eq!(conn.get("/a", &mut Vec::new()).unwrap().status, 200);
+    let started = Instant::now();
+    let err = conn.get("/b", &mut Vec::new()).unwrap_err();
+    let took = started.elapsed();
+    done_tx.send(()).unwrap();
+    assert!(matches!(err, ClientError::Io { .. }), "{err}");
+    assert!(took < Duration::from_secs(3), "took {took:?}: retried?");
+    assert_eq!(server.join().unwrap(), 1, "exactly one connection");
+}
+
+/// A body reader that fails like a bad disk.
+struct FailingReader;
+
+impl Read for FailingReader {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other("local disk error"))
+    }
+}
+
+impl std::io::Seek for FailingReader {
+    fn seek(&mut self, _: std::io::SeekFrom) -> std::io::Result<u64> {
+        Ok(0)
+    }
+}
+
+#[test]
+fn a_failing_upload_body_is_a_body_error_not_a_network_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut conn =
+        Connection::connect(listener.local_addr().unwrap(), Duration::from_secs(5)).unwrap();
+    let err = conn.post_reader("/up", &mut FailingReader, 10).unwrap_err();
+    assert!(matches!(err, ClientError::Body(_)), "{err}");
 }

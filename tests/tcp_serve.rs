@@ -250,7 +250,8 @@ fn bad_input_is_refused_and_nothing_outside_root_is_touched() {
         (b"GET /ok.txt HTTP/3\r\n\r\n", 505),
     ];
     for (req, want) in table {
-        let r = exchange(&mut connect(addr), req, false);
+        // A response to HEAD has no body, whatever its Content-Length says.
+        let r = exchange(&mut connect(addr), req, req.starts_with(b"HEAD"));
         let shown = String::from_utf8_lossy(&req[..req.len().min(60)]);
         assert_eq!(r.status, *want, "{shown:?} -> {}", r.head);
         assert!(!String::from_utf8_lossy(&r.body).contains("SECRET"));
@@ -285,7 +286,8 @@ fn idle_connections_close_and_the_timeout_shrinks_with_load() {
         "8",
     ];
     let (_server, addr) = serve(tmp.path(), &args);
-    // T = max(1, 8 * (1 - active / 8)): 7, 6, ... as connections pile up.
+    // T = max(1, 8 * (1 - others / 8)): 8, 7, ... 1 as connections pile up
+    // (a connection does not count itself).
     let mut conns = Vec::new();
     let mut seen = Vec::new();
     for _ in 0..8 {
@@ -433,4 +435,132 @@ fn a_thousand_concurrent_connections_are_held_and_served() {
     for c in &mut conns {
         assert_eq!(exchange(c, b"GET /f HTTP/1.1\r\n\r\n", false).status, 200);
     }
+}
+
+#[test]
+fn get_or_head_with_a_body_is_refused_not_smuggled() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("hello.txt"), "hello").unwrap();
+    let (_server, addr) = serve(tmp.path(), &[]);
+    let smuggles: &[&[u8]] = &[
+        b"GET /hello.txt HTTP/1.1\r\nContent-Length: 5\r\n\r\nABCDE",
+        b"HEAD /hello.txt HTTP/1.1\r\nContent-Length: 5\r\n\r\nABCDE",
+        b"GET /hello.txt HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nABCDE\r\n0\r\n\r\n",
+    ];
+    for req in smuggles {
+        let mut conn = connect(addr);
+        let head_only = req.starts_with(b"HEAD");
+        let r = exchange(&mut conn, req, head_only);
+        assert_eq!(r.status, 400, "{}", r.head);
+        assert_eq!(r.header("connection").as_deref(), Some("close"));
+        // The connection is closed: the body is never read as a request.
+        let r = exchange(&mut conn, b"GET /hello.txt HTTP/1.1\r\n\r\n", false);
+        assert_eq!(r.status, 0, "{}", r.head);
+    }
+    // An explicit empty body is harmless and keeps the connection.
+    let mut conn = connect(addr);
+    let r = exchange(
+        &mut conn,
+        b"GET /hello.txt HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        false,
+    );
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+    let r = exchange(&mut conn, b"GET /hello.txt HTTP/1.1\r\n\r\n", false);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+}
+
+#[test]
+fn head_error_responses_have_no_body_and_keep_alive_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("hello.txt"), "hello").unwrap();
+    let (_server, addr) = serve(tmp.path(), &[]);
+    let mut conn = connect(addr);
+    // Pipelined: the GET's status line must follow the HEAD's head directly.
+    conn.get_mut()
+        .write_all(b"HEAD /nope HTTP/1.1\r\n\r\nGET /hello.txt HTTP/1.1\r\n\r\n")
+        .unwrap();
+    let r = exchange(&mut conn, b"", true);
+    assert_eq!(r.status, 404, "{}", r.head);
+    assert!(r.header("content-length").unwrap().parse::<u64>().unwrap() > 0);
+    let r = exchange(&mut conn, b"", false);
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"hello"[..]),
+        "{}",
+        r.head
+    );
+}
+
+#[test]
+fn sigterm_during_an_upload_leaves_no_temp_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (mut server, addr) = serve(root, &[]);
+    let mut c = connect(addr);
+    c.get_mut()
+        .write_all(b"POST /big.bin HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n")
+        .unwrap();
+    c.get_mut().write_all(&[b'x'; 64 * 1024]).unwrap();
+    // Wait (bounded) until the server has created its temporary file.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while temp_files(root).is_empty() {
+        assert!(Instant::now() < deadline, "no temporary file appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = server.0.id() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "server did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    assert_eq!(temp_files(root), Vec::<String>::new());
+    assert!(!root.join("big.bin").exists());
+    drop(c);
+}
+
+#[test]
+fn idle_timeout_follows_the_current_load_and_a_lone_client_gets_the_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("f"), "x").unwrap();
+    let args = [
+        "--timeout-base",
+        "9s",
+        "--timeout-min",
+        "1s",
+        "--max-connections",
+        "3",
+        "--header-timeout",
+        "30s",
+        "--read-timeout",
+        "30s",
+    ];
+    let (_server, addr) = serve(tmp.path(), &args);
+    // Alone on the server: T = --timeout-base.
+    let mut a = connect(addr);
+    let r = exchange(&mut a, b"GET /f HTTP/1.1\r\n\r\n", false);
+    assert_eq!(r.keep_alive_secs(), 9, "{}", r.head);
+    let idle_from = Instant::now();
+    // Two more clients arrive and stay (mid-request), so for `a` T = 9 * (1 -
+    // 2/3) = 3s from now on, although it was told 9s.
+    let mut others = Vec::new();
+    for want in [6, 3] {
+        let mut c = connect(addr);
+        let r = exchange(&mut c, b"GET /f HTTP/1.1\r\n\r\n", false);
+        assert_eq!(r.keep_alive_secs(), want, "{}", r.head);
+        c.get_mut().write_all(b"GET /f HTTP/1.1\r\n").unwrap();
+        others.push(c);
+    }
+    let mut rest = Vec::new();
+    assert_eq!(a.read_to_end(&mut rest).unwrap(), 0, "closed without data");
+    let waited = idle_from.elapsed();
+    assert!(
+        waited > Duration::from_millis(1500) && waited < Duration::from_secs(7),
+        "closed after {waited:?}, want about 3s (not the 9s first advertised)"
+    );
 }

@@ -11,18 +11,20 @@ use std::time::Duration;
 
 /// Serve files under --root over an HTTP/1.1 subset (GET, HEAD, POST).
 ///
-/// Idle timeout: with ACTIVE connections open, an idle keep-alive connection
-/// is closed after T = max(--timeout-min, --timeout-base * (1 - ACTIVE /
-/// --max-connections)), rounded to whole seconds, at least 1 s; every response
-/// advertises it as `Keep-Alive: timeout=T`. Uploads (POST with
+/// Idle timeout: with ACTIVE other connections open, an idle keep-alive
+/// connection is closed after T = max(--timeout-min, --timeout-base * (1 -
+/// ACTIVE / --max-connections)), rounded to whole seconds, at least 1 s,
+/// recomputed while it waits; every response advertises it as
+/// `Keep-Alive: timeout=T`. Uploads (POST with
 /// Content-Length; chunked is refused with 411) are written to a temporary
 /// file and renamed into place.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Idle timeout: with ACTIVE connections open, an idle keep-alive connection is closed after
+Idle timeout: with ACTIVE other connections open (a lone client gets --timeout-base), an
+idle keep-alive connection is closed after
   T = max(--timeout-min, --timeout-base * (1 - ACTIVE / --max-connections))
-rounded to whole seconds (at least 1s), advertised on every keep-alive response as
-`Keep-Alive: timeout=T`. Uploads: POST with Content-Length (chunked gets 411), written to a
+rounded to whole seconds (at least 1s), recomputed while it waits (so it shrinks as the
+server fills up), advertised on every keep-alive response as `Keep-Alive: timeout=T`. Uploads: POST with Content-Length (chunked gets 411), written to a
 temporary file in the target directory, fsynced and renamed into place.")]
 pub struct TcpServeArgs {
     /// Directory to serve; nothing outside it is read or written.
@@ -34,7 +36,8 @@ pub struct TcpServeArgs {
     /// Connections served at once; more get 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_connections: usize,
-    /// Idle timeout of a keep-alive connection on an otherwise idle server.
+    /// Idle timeout of a keep-alive connection on an otherwise idle server
+    /// (no other connection open); shrinks as others connect.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::duration_arg)]
     pub timeout_base: Duration,
     /// Lowest idle timeout, however busy the server is.

@@ -234,6 +234,20 @@ const LATENCY_LINES: [(&str, Pick); 5] = [
     ("p99", |a| a.p99_us),
 ];
 
+/// A response-time series: points where no request completed have no
+/// response time and are left out (not drawn at 0 ms).
+fn latency_line(
+    label: String,
+    i: usize,
+    points: &[PointAggregate],
+    pick: Pick,
+    scale: f64,
+    whiskers: bool,
+) -> Series {
+    let timed: Vec<PointAggregate> = points.iter().filter(|a| a.has_latency).cloned().collect();
+    line(label, i, &timed, pick, scale, whiskers)
+}
+
 fn line(
     label: String,
     i: usize,
@@ -288,7 +302,7 @@ pub fn perf_charts(r: &PerfReport) -> Vec<(String, Chart)> {
             series: LATENCY_LINES
                 .iter()
                 .enumerate()
-                .map(|(i, (name, pick))| line(name.to_string(), i, p, *pick, 1e-3, i == 0))
+                .map(|(i, (name, pick))| latency_line(name.to_string(), i, p, *pick, 1e-3, i == 0))
                 .collect(),
         }],
         size: SIZE,
@@ -350,6 +364,12 @@ pub fn perf_compare_charts(
         sb.dashed = true;
         [sa, sb]
     };
+    let latency_pair = |name: &str, pick: Pick, scale: f64, i: usize| {
+        let sa = latency_line(format!("A {name}"), i, pa, pick, scale, true);
+        let mut sb = latency_line(format!("B {name}"), i, pb, pick, scale, true);
+        sb.dashed = true;
+        [sa, sb]
+    };
     let latency = Chart {
         title: format!("Response time vs clients — A: {na} vs B: {nb}"),
         subtitle: subtitle.clone(),
@@ -357,8 +377,8 @@ pub fn perf_compare_charts(
             x: x.clone(),
             y: ms_axis("response time (ms); A solid, B dashed"),
             series: [
-                pair("mean", |a| a.mean_us, 1e-3, 0),
-                pair("p99", |a| a.p99_us, 1e-3, 3),
+                latency_pair("mean", |a| a.mean_us, 1e-3, 0),
+                latency_pair("p99", |a| a.p99_us, 1e-3, 3),
             ]
             .concat(),
         }],

@@ -91,11 +91,17 @@ impl Spread {
 }
 
 /// A client count's figures across its repeats. Interrupted runs count only
-/// when a point has no complete run.
+/// when a point has no complete run. The response-time spreads are over the
+/// runs that completed at least one request (a run where every request
+/// failed has no response time, not one of 0); errors and rates are over all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointAggregate {
     pub clients: u32,
     pub runs: u32,
+    /// Some run completed a request, so the response-time spreads mean
+    /// something; when false they are all zero and charts leave the point out.
+    #[serde(default = "yes")]
+    pub has_latency: bool,
     pub requests: Spread,
     pub errors: Spread,
     pub requests_per_s: Spread,
@@ -107,6 +113,10 @@ pub struct PointAggregate {
     pub p99_us: Spread,
     pub p999_us: Spread,
     pub max_us: Spread,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Groups runs by client count (ascending) and spreads each figure.
@@ -121,20 +131,25 @@ pub fn aggregate(runs: &[PointRun]) -> Vec<PointAggregate> {
             let complete: Vec<&PointRun> = all.iter().copied().filter(|r| !r.interrupted).collect();
             let rs = if complete.is_empty() { all } else { complete };
             let s = |f: fn(&PointRun) -> f64| Spread::of(rs.iter().map(|r| f(r)));
+            let timed: Vec<&PointRun> =
+                rs.iter().copied().filter(|r| r.latency.count > 0).collect();
+            let lat =
+                |f: fn(&LatencySummary) -> f64| Spread::of(timed.iter().map(|r| f(&r.latency)));
             PointAggregate {
                 clients,
                 runs: rs.len() as u32,
+                has_latency: !timed.is_empty(),
                 requests: s(|r| r.requests as f64),
                 errors: s(|r| r.errors as f64),
                 requests_per_s: s(|r| r.requests_per_s),
                 mb_per_s: s(|r| r.mb_per_s),
-                mean_us: s(|r| r.latency.mean_us),
-                p50_us: s(|r| r.latency.p50_us as f64),
-                p90_us: s(|r| r.latency.p90_us as f64),
-                p95_us: s(|r| r.latency.p95_us as f64),
-                p99_us: s(|r| r.latency.p99_us as f64),
-                p999_us: s(|r| r.latency.p999_us as f64),
-                max_us: s(|r| r.latency.max_us as f64),
+                mean_us: lat(|l| l.mean_us),
+                p50_us: lat(|l| l.p50_us as f64),
+                p90_us: lat(|l| l.p90_us as f64),
+                p95_us: lat(|l| l.p95_us as f64),
+                p99_us: lat(|l| l.p99_us as f64),
+                p999_us: lat(|l| l.p999_us as f64),
+                max_us: lat(|l| l.max_us as f64),
             }
         })
         .collect()
@@ -368,5 +383,40 @@ mod tests {
         assert_eq!(agg[0].p50_us.median, 30.0);
         assert_eq!((agg[1].clients, agg[1].runs), (8, 1));
         assert_eq!(agg[1].p50_us.median, 7.0);
+    }
+
+    #[test]
+    fn runs_without_completed_requests_are_left_out_of_latency_spreads() {
+        let mut failed = run(2, 2, 0.0, 0, false);
+        failed.requests = 0;
+        failed.latency = LatencySummary::default();
+        let mut all_failed = run(4, 0, 0.0, 0, false);
+        all_failed.requests = 0;
+        all_failed.latency = LatencySummary::default();
+        let runs = vec![
+            run(2, 0, 100.0, 10, false),
+            run(2, 1, 300.0, 30, false),
+            failed,
+            all_failed,
+        ];
+        let agg = aggregate(&runs);
+        // The failed run still counts for errors and req/s...
+        assert_eq!(agg[0].runs, 3);
+        assert_eq!(agg[0].requests_per_s.min, 0.0);
+        assert_eq!(agg[0].errors.median, 2.0);
+        // ...but not for response times: no 0 ms minimum, median of 10 and 30.
+        assert!(agg[0].has_latency);
+        assert_eq!(
+            agg[0].p50_us,
+            Spread {
+                min: 10.0,
+                median: 20.0,
+                max: 30.0
+            }
+        );
+        assert_eq!(agg[0].max_us.min, 320.0);
+        // A point where everything failed has no response time at all.
+        assert!(!agg[1].has_latency);
+        assert_eq!(agg[1].runs, 1);
     }
 }

@@ -3,8 +3,10 @@
 //! bytes or a file, with buffers reused across requests and TCP_NODELAY.
 //!
 //! When a reused connection fails before any byte of the response arrived
-//! (the server closed it while idle, typically at its keep-alive timeout),
-//! the request is retried once on a fresh connection. Bodies of non-2xx
+//! because the server closed it (end of stream, reset, broken pipe: typically
+//! its keep-alive timeout expired while we were idle), the request is retried
+//! once on a fresh connection. A timeout is never retried: it is returned at
+//! once, so `timeout` bounds each read or write of a request. Bodies of non-2xx
 //! responses are read (so the connection stays usable) but never written to
 //! the caller's sink: an error page is not a download.
 
@@ -54,11 +56,36 @@ pub enum ClientError {
     Body(io::Error),
 }
 
-/// A failed attempt, and whether any response byte had arrived (if none had,
-/// the request may be retried on a fresh connection).
+/// A failed attempt, and whether it may be retried on a fresh connection:
+/// only when the server closed the connection before any response byte
+/// arrived (if the connection was a reused one, it was closed while idle).
 struct Failed {
     error: ClientError,
-    response_started: bool,
+    peer_closed_before_response: bool,
+}
+
+/// The errors by which a server's close of an idle connection shows.
+fn is_peer_close(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// Errors of `io::copy` from an upload body to the socket that come from the
+/// socket (the rest, e.g. EIO, come from reading the local body).
+fn is_socket_error(kind: io::ErrorKind) -> bool {
+    is_peer_close(kind)
+        || matches!(
+            kind,
+            io::ErrorKind::WouldBlock
+                | io::ErrorKind::TimedOut
+                | io::ErrorKind::NotConnected
+                | io::ErrorKind::WriteZero
+        )
 }
 
 /// The body of a request.
@@ -189,7 +216,7 @@ impl Connection {
         let reused = self.reused;
         match self.attempt(method, path, &mut body, sink) {
             Ok(r) => Ok(r),
-            Err(f) if reused && !f.response_started => {
+            Err(f) if reused && f.peer_closed_before_response => {
                 self.reconnect()?;
                 if let (Body::Reader(r, _), Some(pos)) = (&mut body, start_pos) {
                     r.seek(SeekFrom::Start(pos)).map_err(ClientError::Body)?;
@@ -209,17 +236,13 @@ impl Connection {
         sink: &mut impl Write,
     ) -> Result<Response, Failed> {
         self.got_bytes = false;
-        let result = self
-            .send(method, path, body)
-            .and_then(|()| self.receive(method, sink));
-        // A write error may be the server refusing the body early (413):
-        // its response, if any, is more useful than the broken pipe.
-        let result = match result {
-            Err(Failed {
-                error: ClientError::Io { .. },
-                response_started: false,
-            }) => self.receive(method, sink),
-            other => other,
+        let result = match self.send(method, path, body) {
+            Ok(()) => self.receive(method, sink),
+            // The server closing while we send may be it refusing the body
+            // early (413): its response, if any, is more useful than the
+            // broken pipe. A send timeout is returned as is.
+            Err(f) if f.peer_closed_before_response => self.receive(method, sink),
+            Err(f) => Err(f),
         };
         match &result {
             Ok(r) => {
@@ -233,11 +256,11 @@ impl Connection {
 
     fn io_err(&self, error: io::Error) -> Failed {
         Failed {
+            peer_closed_before_response: !self.got_bytes && is_peer_close(error.kind()),
             error: ClientError::Io {
                 addr: self.addr,
                 error,
             },
-            response_started: self.got_bytes,
         }
     }
 
@@ -284,9 +307,15 @@ impl Connection {
                             io::ErrorKind::UnexpectedEof,
                             format!("body ended after {c} of {n} bytes"),
                         )),
-                        response_started: true, // never retried
+                        peer_closed_before_response: false, // never retried
                     }),
-                    Err(e) => Err(self.io_err(e)),
+                    // io::copy (sendfile for a File) does not say which side
+                    // failed; socket errors have their own kinds.
+                    Err(e) if is_socket_error(e.kind()) => Err(self.io_err(e)),
+                    Err(e) => Err(Failed {
+                        error: ClientError::Body(e),
+                        peer_closed_before_response: false,
+                    }),
                 }
             }
         }
@@ -325,7 +354,7 @@ impl Connection {
                 addr: self.addr,
                 error: ResponseError(what),
             },
-            response_started: true,
+            peer_closed_before_response: false,
         }
     }
 
@@ -379,7 +408,7 @@ impl Connection {
     fn sink_err(e: io::Error) -> Failed {
         Failed {
             error: ClientError::Sink(e),
-            response_started: true,
+            peer_closed_before_response: false,
         }
     }
 

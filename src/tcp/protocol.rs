@@ -41,6 +41,12 @@ pub enum RequestError {
     HeadersTooLarge,
     #[error("HTTP version not supported")]
     VersionNotSupported,
+    #[error("GET and HEAD requests must not carry a body")]
+    UnexpectedBody,
+    #[error("server-side I/O error storing the upload")]
+    Internal,
+    #[error("no space left on the server")]
+    InsufficientStorage,
 }
 
 impl RequestError {
@@ -51,7 +57,8 @@ impl RequestError {
             | Self::BadHeader
             | Self::BadContentLength
             | Self::DuplicateContentLength
-            | Self::BadTarget(_) => 400,
+            | Self::BadTarget(_)
+            | Self::UnexpectedBody => 400,
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -60,7 +67,9 @@ impl RequestError {
             Self::LengthRequired => 411,
             Self::PayloadTooLarge => 413,
             Self::HeadersTooLarge => 431,
+            Self::Internal => 500,
             Self::VersionNotSupported => 505,
+            Self::InsufficientStorage => 507,
         }
     }
 }
@@ -83,6 +92,7 @@ pub fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
         _ => "Unknown",
     }
 }

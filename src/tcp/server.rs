@@ -2,32 +2,42 @@
 //! starts for itself): one OS thread per connection, as in the seed, bounded
 //! by a connection cap, serving GET/HEAD/POST of files under one root.
 //!
-//! Idle timeout: while `active` connections are open, a connection waiting for
-//! its next request is closed after
+//! Idle timeout: with `active` other connections open (this one not
+//! counted), a connection waiting for its next request is closed after
 //! `T = max(timeout_min, timeout_base * (1 - active / max_connections))`,
 //! rounded to whole seconds (at least 1 s); every keep-alive response
-//! advertises that same T as `Keep-Alive: timeout=T`. A busy server thus
-//! frees threads held by idle clients sooner. Slow senders are cut off by a
+//! advertises T as `Keep-Alive: timeout=T`. A lone client gets
+//! `timeout_base`. T is recomputed while the connection waits (every
+//! [`IDLE_SLICE`]), so a server that fills up frees threads held by idle
+//! clients sooner, even those told a longer timeout earlier. Slow senders are cut off by a
 //! per-read timeout and an overall deadline for the header block (408).
 //!
 //! Uploads are atomic: the body goes to `.xfer-upload.<random>.tmp` in the
 //! target's directory, is fsynced and renamed over the target, so readers see
 //! the old file or the new one, never a mix; a failed upload removes its
-//! temporary file. Chunked uploads are refused with 411.
+//! temporary file. Chunked uploads are refused with 411. Temporary files of
+//! uploads still in progress are registered, and [`RunningTcpServer::shutdown`]
+//! (or dropping the server) removes them, so stopping the server (SIGINT or
+//! SIGTERM for `xfer tcp-serve`) leaves none behind. Local I/O errors while
+//! storing an upload are answered 500 (507 when the disk is full); 403 is only
+//! for permission errors.
 
 use super::protocol::{self, Method, Request, RequestError};
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Files up to this size are sent in the same `write` as the response head.
 const SMALL_FILE: u64 = 16 * 1024;
+/// How often an idle connection recomputes its timeout from the current load.
+const IDLE_SLICE: Duration = Duration::from_millis(200);
 /// Prefix of upload temporary files; such names are never served.
 const TEMP_PREFIX: &str = ".xfer-upload.";
 
@@ -89,6 +99,7 @@ pub struct RunningTcpServer {
     root: PathBuf,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
+    temps: Arc<TempRegistry>,
 }
 
 impl RunningTcpServer {
@@ -102,10 +113,13 @@ impl RunningTcpServer {
         &self.root
     }
 
-    /// Stops accepting connections and joins the accept thread. Connections
-    /// already open finish their current request and close at their timeout.
+    /// Stops accepting connections, joins the accept thread and removes the
+    /// temporary files of uploads still in progress (those uploads then fail;
+    /// no new one can start). Connections already open finish their current
+    /// request and close at their timeout.
     pub fn shutdown(mut self) {
         self.stop_accepting();
+        self.temps.close_and_remove_all();
     }
 
     fn stop_accepting(&mut self) {
@@ -129,6 +143,57 @@ impl RunningTcpServer {
 impl Drop for RunningTcpServer {
     fn drop(&mut self) {
         self.stop_accepting();
+        self.temps.close_and_remove_all();
+    }
+}
+
+/// The temporary files of uploads in progress, so that shutdown can remove
+/// them. Once closed, no new temporary file is created.
+#[derive(Default)]
+struct TempRegistry {
+    inner: Mutex<TempSet>,
+}
+
+#[derive(Default)]
+struct TempSet {
+    closed: bool,
+    paths: HashSet<PathBuf>,
+}
+
+impl TempRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TempSet> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Creates and registers a temporary file in `dir`. Holding the lock
+    /// while creating means shutdown cannot miss a file being created.
+    fn create(&self, dir: &Path) -> io::Result<(File, PathBuf)> {
+        let mut set = self.lock();
+        if set.closed {
+            return Err(io::Error::other("server shutting down"));
+        }
+        let (file, path) = create_temp(dir)?;
+        set.paths.insert(path.clone());
+        Ok((file, path))
+    }
+
+    /// Forgets `path` (renamed into place or removed by its upload).
+    fn forget(&self, path: &Path) {
+        self.lock().paths.remove(path);
+    }
+
+    /// Removes `path` and forgets it.
+    fn remove(&self, path: &Path) {
+        let _ = fs::remove_file(path);
+        self.forget(path);
+    }
+
+    fn close_and_remove_all(&self) {
+        let mut set = self.lock();
+        set.closed = true;
+        for path in set.paths.drain() {
+            let _ = fs::remove_file(&path);
+        }
     }
 }
 
@@ -140,12 +205,16 @@ struct Shared {
     root_dir: File,
     /// openat2(2) works here (it may be missing or filtered by seccomp).
     openat2: AtomicBool,
+    /// Temporary files of uploads in progress.
+    temps: Arc<TempRegistry>,
 }
 
 impl Shared {
+    /// The idle timeout of a connection now: `active` counts the other open
+    /// connections (the caller's own is one of `self.active`).
     fn idle_timeout(&self) -> Duration {
         let c = &self.config;
-        let active = self.active.load(Ordering::Relaxed);
+        let active = self.active.load(Ordering::Relaxed).saturating_sub(1);
         protocol::idle_timeout(c.timeout_base, c.timeout_min, active, c.max_connections)
     }
 }
@@ -174,11 +243,13 @@ pub fn spawn(mut config: TcpServeConfig) -> Result<RunningTcpServer, TcpServeErr
         path: root.clone(),
         error,
     })?;
+    let temps = Arc::new(TempRegistry::default());
     let shared = Arc::new(Shared {
         config,
         active: AtomicUsize::new(0),
         root_dir,
         openat2: AtomicBool::new(cfg!(target_os = "linux")),
+        temps: Arc::clone(&temps),
     });
     let stop2 = Arc::clone(&stop);
     let accept = std::thread::Builder::new()
@@ -190,6 +261,7 @@ pub fn spawn(mut config: TcpServeConfig) -> Result<RunningTcpServer, TcpServeErr
         root,
         stop,
         accept: Some(accept),
+        temps,
     })
 }
 
@@ -266,12 +338,11 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         read_timeout: None,
     };
     loop {
-        let idle = shared.idle_timeout();
-        let head_len = match conn.read_head(idle) {
+        let head_len = match conn.read_head() {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(()),
             Err(e) => {
-                conn.respond_error(&e, false)?;
+                conn.respond_error(&e, false, Method::Get)?;
                 return conn.close_gracefully();
             }
         };
@@ -282,7 +353,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         let keep = match parsed {
             Ok(req) => conn.handle(&req)?,
             Err(e) => {
-                conn.respond_error(&e, false)?;
+                conn.respond_error(&e, false, Method::Get)?;
                 false
             }
         };
@@ -304,13 +375,15 @@ impl Conn<'_> {
         self.filled -= n;
     }
 
-    /// Waits up to `idle` for a request to start, then reads its head under
+    /// Waits for a request to start, for at most the idle timeout (recomputed
+    /// every [`IDLE_SLICE`] from the current load), then reads its head under
     /// the per-read timeout and the header deadline. `Ok(None)`: the client
     /// closed or stayed idle too long (closed without a response).
-    fn read_head(&mut self, idle: Duration) -> Result<Option<usize>, RequestError> {
+    fn read_head(&mut self) -> Result<Option<usize>, RequestError> {
         let cfg = &self.shared.config;
         let limit = cfg.max_header_bytes;
         let mut deadline = None;
+        let idle_since = Instant::now();
         loop {
             if let Some(end) = protocol::find_head_end(&self.inbuf[..self.filled]) {
                 return if end > limit {
@@ -323,7 +396,14 @@ impl Conn<'_> {
                 return Err(RequestError::HeadersTooLarge);
             }
             let wait = match deadline {
-                None if self.filled == 0 => idle,
+                None if self.filled == 0 => {
+                    let idle = self.shared.idle_timeout();
+                    let waited = idle_since.elapsed();
+                    if waited >= idle {
+                        return Ok(None);
+                    }
+                    (idle - waited).min(IDLE_SLICE)
+                }
                 None => {
                     deadline = Some(Instant::now() + cfg.header_deadline);
                     cfg.read_timeout
@@ -346,7 +426,9 @@ impl Conn<'_> {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) && self.filled > 0 => return Err(RequestError::Timeout),
+                // Still idle: recompute the timeout and wait again.
+                Err(e) if is_timeout(&e) && self.filled == 0 => {}
+                Err(e) if is_timeout(&e) => return Err(RequestError::Timeout),
                 Err(_) => return Ok(None),
             }
         }
@@ -354,6 +436,14 @@ impl Conn<'_> {
 
     /// Serves one request; returns whether the connection stays open.
     fn handle(&mut self, req: &Request) -> io::Result<bool> {
+        if req.method != Method::Post
+            && (req.transfer_encoding || req.content_length.is_some_and(|n| n > 0))
+        {
+            // A body we would not read would be parsed as the next request
+            // (request smuggling): refuse it and close the connection.
+            self.respond_error(&RequestError::UnexpectedBody, false, req.method)?;
+            return Ok(false);
+        }
         let result = match req.method {
             Method::Get | Method::Head => self.send_file(req),
             Method::Post => self.receive_file(req),
@@ -363,7 +453,7 @@ impl Conn<'_> {
             Err(e) => {
                 // A body the client may still send was not read: close after.
                 let keep = req.keep_alive && req.method != Method::Post;
-                self.respond_error(&e, keep)?;
+                self.respond_error(&e, keep, req.method)?;
                 Ok(keep)
             }
         }
@@ -375,7 +465,9 @@ impl Conn<'_> {
     }
 
     /// Sends `e` as a short text/plain response; `keep` keeps the connection.
-    fn respond_error(&mut self, e: &RequestError, keep: bool) -> io::Result<()> {
+    /// A response to HEAD has the same headers (Content-Length included) but
+    /// no body, or the client would read the body as the next response.
+    fn respond_error(&mut self, e: &RequestError, keep: bool, method: Method) -> io::Result<()> {
         let status = e.status();
         let extra = match status {
             405 => "Allow: GET, HEAD, POST\r\nContent-Type: text/plain\r\n",
@@ -385,8 +477,10 @@ impl Conn<'_> {
         self.out.clear();
         let ka = self.keep_alive(keep);
         protocol::write_response_head(&mut self.out, status, body.len() as u64 + 1, ka, extra);
-        self.out.extend_from_slice(body.as_bytes());
-        self.out.push(b'\n');
+        if method != Method::Head {
+            self.out.extend_from_slice(body.as_bytes());
+            self.out.push(b'\n');
+        }
         self.stream.write_all(&self.out)
     }
 
@@ -434,24 +528,35 @@ impl Conn<'_> {
             let _ = self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
         let dir = target.parent().unwrap_or(&cfg.root).to_path_buf();
-        let (mut tmp, tmp_path) = create_temp(&dir).map_err(|_| RequestError::Forbidden)?;
+        let temps = Arc::clone(&self.shared.temps);
+        let (mut tmp, tmp_path) = temps.create(&dir).map_err(|e| local_error(&e))?;
         match self.copy_body(&mut tmp, len) {
             Ok(()) => {}
-            Err(e) => {
+            Err(BodyError::Local(e)) => {
                 drop(tmp);
-                let _ = fs::remove_file(&tmp_path);
+                temps.remove(&tmp_path);
+                // handle() answers and closes (the rest of the body is unread).
+                return Err(local_error(&e));
+            }
+            Err(BodyError::Net(e)) => {
+                drop(tmp);
+                temps.remove(&tmp_path);
                 if is_timeout(&e) {
                     // The body stopped arriving; say so, then close.
-                    let _ = self.respond_error(&RequestError::Timeout, false);
+                    let _ = self.respond_error(&RequestError::Timeout, false, Method::Post);
                 }
                 return Ok(false);
             }
         }
         let committed = tmp.sync_all().and_then(|()| fs::rename(&tmp_path, &target));
-        if committed.is_err() {
-            let _ = fs::remove_file(&tmp_path);
-            return Err(RequestError::Conflict);
+        if let Err(e) = committed {
+            temps.remove(&tmp_path);
+            return Err(match e.raw_os_error() {
+                Some(libc::EISDIR | libc::ENOTEMPTY | libc::EEXIST) => RequestError::Conflict,
+                _ => local_error(&e),
+            });
         }
+        temps.forget(&tmp_path);
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }
@@ -463,21 +568,22 @@ impl Conn<'_> {
     }
 
     /// Moves exactly `len` body bytes (buffered ones first) into `file`.
-    fn copy_body(&mut self, file: &mut File, len: u64) -> io::Result<()> {
+    fn copy_body(&mut self, file: &mut File, len: u64) -> Result<(), BodyError> {
         let buffered = (self.filled as u64).min(len) as usize;
-        file.write_all(&self.inbuf[..buffered])?;
+        file.write_all(&self.inbuf[..buffered])
+            .map_err(BodyError::Local)?;
         self.consume(buffered);
         let mut left = len - buffered as u64;
         self.set_read_timeout(self.shared.config.read_timeout);
         while left > 0 {
             let want = (self.inbuf.len() as u64).min(left) as usize;
             let n = match self.stream.read(&mut self.inbuf[..want]) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(0) => return Err(BodyError::Net(io::ErrorKind::UnexpectedEof.into())),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(BodyError::Net(e)),
             };
-            file.write_all(&self.inbuf[..n])?;
+            file.write_all(&self.inbuf[..n]).map_err(BodyError::Local)?;
             left -= n as u64;
         }
         Ok(())
@@ -500,6 +606,24 @@ impl Conn<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Why an upload body could not be stored.
+enum BodyError {
+    /// Reading from the client failed (gone, or too slow).
+    Net(io::Error),
+    /// Writing the temporary file failed (disk full, I/O error...).
+    Local(io::Error),
+}
+
+/// The answer to a local I/O error while storing an upload: 403 only for
+/// permission errors, 507 for a full disk or quota, 500 otherwise.
+fn local_error(e: &io::Error) -> RequestError {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => RequestError::InsufficientStorage,
+        _ if e.kind() == io::ErrorKind::PermissionDenied => RequestError::Forbidden,
+        _ => RequestError::Internal,
     }
 }
 
@@ -675,5 +799,34 @@ fn create_temp(dir: &Path) -> io::Result<(File, PathBuf)> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_io_errors_are_500_or_507_and_only_permission_is_403() {
+        let status = |e: io::Error| local_error(&e).status();
+        assert_eq!(status(io::Error::from_raw_os_error(libc::ENOSPC)), 507);
+        assert_eq!(status(io::Error::from_raw_os_error(libc::EDQUOT)), 507);
+        assert_eq!(status(io::Error::from_raw_os_error(libc::EIO)), 500);
+        assert_eq!(status(io::Error::from_raw_os_error(libc::EROFS)), 500);
+        assert_eq!(status(io::Error::from_raw_os_error(libc::EACCES)), 403);
+        assert_eq!(status(io::Error::other("x")), 500);
+    }
+
+    #[test]
+    fn temp_registry_removes_live_temp_files_on_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = TempRegistry::default();
+        let (_f, done) = reg.create(dir.path()).unwrap();
+        let (_g, live) = reg.create(dir.path()).unwrap();
+        reg.remove(&done);
+        reg.close_and_remove_all();
+        assert!(!live.exists() && !done.exists());
+        assert!(reg.create(dir.path()).is_err(), "closed registry refuses");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
