@@ -11,16 +11,10 @@ use std::process::Output;
 use std::time::Duration;
 use support::delay_proxy::DelayProxy;
 use support::sshd::Sshd;
-use support::xfer;
 
 fn run(sshd: &Sshd, target: &str, out: &Path, extra: &[&str]) -> Output {
-    let o = xfer()
-        .arg("sftp-bench")
-        .arg(target)
-        .arg("-i")
-        .arg(&sshd.client_key)
-        .arg("--known-hosts")
-        .arg(&sshd.known_hosts)
+    let o = sshd
+        .bench(target)
         .args(["--ramp-up", "0", "--backoff", "50ms", "--json", "-o"])
         .arg(out)
         .args(extra)
@@ -180,13 +174,8 @@ fn a_stalled_server_shows_in_schedule_true_latency_and_the_raw_max() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("run");
     let target = sshd.target(work.path());
-    let child = xfer()
-        .arg("sftp-bench")
-        .arg(&target)
-        .arg("-i")
-        .arg(&sshd.client_key)
-        .arg("--known-hosts")
-        .arg(&sshd.known_hosts)
+    let child = sshd
+        .bench(&target)
         .args([
             "-c",
             "2",

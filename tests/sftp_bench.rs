@@ -19,13 +19,7 @@ fn source(dir: &Path) -> (PathBuf, Vec<u8>) {
 
 /// Runs sftp-bench against `sshd` with its key and known_hosts.
 fn bench(sshd: &Sshd, remote: &Path, out: &Path, extra: &[&str]) -> Output {
-    xfer()
-        .arg("sftp-bench")
-        .arg(sshd.target(remote))
-        .arg("-i")
-        .arg(&sshd.client_key)
-        .arg("--known-hosts")
-        .arg(&sshd.known_hosts)
+    sshd.bench(sshd.target(remote))
         .args([
             "--chunk-size",
             "64K",
@@ -41,8 +35,6 @@ fn bench(sshd: &Sshd, remote: &Path, out: &Path, extra: &[&str]) -> Output {
         .arg("-o")
         .arg(out)
         .args(extra)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("XFER_PASSWORD")
         .output()
         .expect("run xfer")
 }
@@ -404,13 +396,8 @@ fn sigint_mid_run_flushes_rows_prints_the_summary_and_exits_130() {
     let Some(sshd) = Sshd::start() else { return };
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("run");
-    let child = xfer()
-        .arg("sftp-bench")
-        .arg(sshd.target(work.path()))
-        .arg("-i")
-        .arg(&sshd.client_key)
-        .arg("--known-hosts")
-        .arg(&sshd.known_hosts)
+    let child = sshd
+        .bench(sshd.target(work.path()))
         .args([
             "-c",
             "2",
@@ -669,13 +656,8 @@ fn every_acknowledged_chunk_has_its_row_on_disk_even_after_sigkill() {
     let remote = work.path().join("remote");
     std::fs::create_dir(&remote).unwrap();
     let out = work.path().join("run");
-    let child = xfer()
-        .arg("sftp-bench")
-        .arg(sshd.target(&remote))
-        .arg("-i")
-        .arg(&sshd.client_key)
-        .arg("--known-hosts")
-        .arg(&sshd.known_hosts)
+    let child = sshd
+        .bench(sshd.target(&remote))
         .args([
             "-c",
             "2",

@@ -155,6 +155,22 @@ impl Sshd {
         )
     }
 
+    /// `xfer sftp-bench TARGET -i KEY --known-hosts FILE`, logging in with
+    /// this server's client key only (agent and password variables cleared).
+    pub fn bench(&self, target: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = super::xfer();
+        cmd.arg("sftp-bench")
+            .arg(target)
+            .arg("-i")
+            .arg(&self.client_key)
+            .arg("--known-hosts")
+            .arg(&self.known_hosts)
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XFER_PASSWORD")
+            .env_remove("XFER_PASSPHRASE");
+        cmd
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.0.id()
     }
