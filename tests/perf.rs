@@ -503,3 +503,60 @@ fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
     assert_eq!(json["interrupted"], true);
     assert_chart(&out.join("latency.png"));
 }
+
+/// Two sweeps started in the same second with the default run directory both
+/// finish, each in its own directory.
+#[test]
+fn two_sweeps_started_together_each_get_their_own_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let spawn = || {
+        xfer()
+            .args(["perf", "--clients", "1,2", "--requests", "20"])
+            .current_dir(work.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for o in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
+        assert_ok(&o);
+    }
+    let runs: Vec<_> = std::fs::read_dir(work.path().join("xfer-results"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in runs {
+        assert_eq!(
+            read_csv(&run.join("perf.csv")).len(),
+            2,
+            "{}",
+            run.display()
+        );
+    }
+}
+
+#[test]
+fn a_non_empty_out_dir_is_refused_with_exit_2_unless_overwrite() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("perf.csv"), "earlier run\n").unwrap();
+    let o = perf(&["--clients", "1", "--requests", "5"], &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--out") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("perf.csv")).unwrap(),
+        "earlier run\n"
+    );
+    let o = perf(&["--clients", "1", "--requests", "5", "--overwrite"], &out);
+    assert_ok(&o);
+    assert_eq!(read_csv(&out.join("perf.csv")).len(), 1);
+}

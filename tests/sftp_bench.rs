@@ -701,3 +701,78 @@ fn every_acknowledged_chunk_has_its_row_on_disk_even_after_sigkill() {
         .count();
     assert_eq!(rows, 2, "both acknowledged chunks have their rows");
 }
+
+/// Two runs started in the same second with the default run directory: each
+/// gets its own directory with all of its rows, and its own remote files.
+#[test]
+fn two_runs_started_together_never_share_a_directory_or_a_remote_file() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let (src, data) = source(work.path());
+    let spawn = || {
+        sshd.bench(sshd.target(&remote))
+            .args(["-c", "2", "-s", "64K", "-d", "0", "--ramp-up", "0", "-f"])
+            .arg(&src)
+            .current_dir(work.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for o in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
+        assert_ok(&o);
+    }
+    let runs = remote_files(&work.path().join("xfer-results"));
+    assert_eq!(runs.len(), 2, "two run directories: {runs:?}");
+    for run in &runs {
+        let rows = csv::Reader::from_path(run.join("chunks.csv"))
+            .unwrap()
+            .records()
+            .count();
+        assert_eq!(rows, 2 * 5, "{}", run.display());
+    }
+    let files = remote_files(&remote);
+    assert_eq!(files.len(), 4, "2 runs x 2 users: {files:?}");
+    for f in files {
+        assert!(std::fs::read(&f).unwrap() == data, "{}", f.display());
+    }
+}
+
+#[test]
+fn a_non_empty_out_dir_is_refused_unless_overwrite() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("chunks.csv"), "earlier run\n").unwrap();
+    let o = xfer()
+        .args(["sftp-bench", "sftp://u@127.0.0.1:1/x", "-o"])
+        .arg(&out)
+        .env("XFER_PASSWORD", "x")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("xfer: error: --out "), "{err}");
+    assert!(
+        err.contains("is not empty") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("chunks.csv")).unwrap(),
+        "earlier run\n"
+    );
+    // With --overwrite the same command gets past the check (and fails later,
+    // on the unreachable port, with exit 1).
+    let o = xfer()
+        .args(["sftp-bench", "sftp://u@127.0.0.1:1/x", "--overwrite", "-o"])
+        .arg(&out)
+        .env("XFER_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("is not empty"), "{}", stderr(&o));
+}

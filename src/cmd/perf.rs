@@ -8,6 +8,7 @@ use crate::perf::clients::parse_clients;
 use crate::perf::sweep::{self, SweepConfig, SweepOutcome};
 use crate::perf::workload::{Connections, RequestMix, TcpRequests};
 use crate::perf::{plot, table, write_charts};
+use crate::report::run_dir;
 use crate::sftp::bench as sftp_bench;
 use crate::sftp::client::{ClientConfig, SftpTarget};
 use crate::sftp::source::Source;
@@ -138,9 +139,14 @@ pub struct PerfArgs {
     #[arg(long)]
     pub samples: bool,
 
-    /// Run directory [default: xfer-results/<UTC time>-perf].
+    /// Run directory [default: xfer-results/<run id>-perf]. A non-empty
+    /// directory is refused unless --overwrite is given.
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+
+    /// Write into a non-empty --out directory (files of the same names are replaced).
+    #[arg(long, requires = "out")]
+    pub overwrite: bool,
 
     /// Print perf.json on stdout instead of the table.
     #[arg(long)]
@@ -242,8 +248,12 @@ fn sweep_config(args: &PerfArgs) -> anyhow::Result<SweepConfig> {
         })?,
         None => Pacing::Delay(Duration::ZERO),
     };
-    let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let run_id = run_dir::new_run_id();
+    if let Some(dir) = &args.out {
+        run_dir::check_out_dir(dir, args.overwrite).map_err(|e| usage!("--out {e}"))?;
+    }
     Ok(SweepConfig {
+        run_id: run_id.clone(),
         clients,
         stop: match args.duration {
             Some(d) => StopAfter::Duration(d),
@@ -259,7 +269,7 @@ fn sweep_config(args: &PerfArgs) -> anyhow::Result<SweepConfig> {
         out_dir: args
             .out
             .clone()
-            .unwrap_or_else(|| PathBuf::from("xfer-results").join(format!("{run_id}-perf"))),
+            .unwrap_or_else(|| run_dir::default_run_dir(&run_id, "perf")),
         samples: args.samples,
         target: String::new(),
         workload: String::new(),
@@ -464,11 +474,7 @@ fn sftp_workload(
         .map_err(|_| usage!("--chunk-size {} is too large", args.chunk_size))?;
     let mut data = vec![0u8; size];
     rand::thread_rng().fill_bytes(&mut data);
-    let run_id = cfg
-        .out_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "perf".into());
+    let run_id = &cfg.run_id;
     let dir = client.target.dir.trim_end_matches('/').to_string();
     let max_clients = *cfg.clients.last().unwrap_or(&1);
     let remote_paths = (0..max_clients)

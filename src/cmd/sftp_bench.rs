@@ -3,7 +3,7 @@
 use crate::cmd::ssh_login::SshLoginArgs;
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
 use crate::load::{EngineConfig, Pacing, RetryPolicy, StopAfter, Stopper};
-use crate::report::console;
+use crate::report::{console, run_dir};
 use crate::sftp::bench::{self, SftpBenchConfig};
 use crate::sftp::client::{self, ClientConfig, Credential, HostKeyTrust, SftpTarget};
 use crate::sftp::embedded::EmbeddedServer;
@@ -136,9 +136,14 @@ pub struct SftpBenchArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "60s")]
     pub io_timeout: Duration,
 
-    /// Run directory [default: xfer-results/<UTC time>-sftp-bench].
+    /// Run directory [default: xfer-results/<run id>-sftp-bench]. A non-empty
+    /// directory is refused unless --overwrite is given.
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+
+    /// Write into a non-empty --out directory (files of the same names are replaced).
+    #[arg(long, requires = "out")]
+    pub overwrite: bool,
 
     /// Print summary.json on stdout instead of the table.
     #[arg(long)]
@@ -265,8 +270,10 @@ fn config(
             )
         }
     };
-    let now = chrono::Utc::now();
-    let run_id = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let run_id = run_dir::new_run_id();
+    if let Some(dir) = &args.out {
+        run_dir::check_out_dir(dir, args.overwrite).map_err(|e| usage!("--out {e}"))?;
+    }
     Ok(SftpBenchConfig {
         client,
         source,
@@ -300,7 +307,7 @@ fn config(
         cleanup: args.cleanup,
         out_dir: match &args.out {
             Some(d) => d.clone(),
-            None => PathBuf::from("xfer-results").join(format!("{run_id}-sftp-bench")),
+            None => run_dir::default_run_dir(&run_id, "sftp-bench"),
         },
         run_id,
         extension,

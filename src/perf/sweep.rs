@@ -31,6 +31,8 @@ pub struct SweepConfig {
     pub retry: RetryPolicy,
     /// Run directory.
     pub out_dir: PathBuf,
+    /// Unique id of this run (names remote files of sftp:// targets).
+    pub run_id: String,
     /// Also write every sample to `samples/c<clients>-r<repeat>.csv`.
     pub samples: bool,
     /// The target and a one-line description of a request, for reports.

@@ -5,6 +5,7 @@
 //! - [`recorder`]: folds engine events into a [`RunSummary`].
 //! - [`csv_out`]: `chunks.csv` rows written as samples arrive; `users.csv`.
 //! - [`console`]: the summary table on stdout.
+//! - [`run_dir`]: unique run ids; run directories never shared by two runs.
 //!
 //! Exporters are pure where they can be (`render`, `row`), so that tests can
 //! check them without files or terminals.
@@ -13,6 +14,7 @@ pub mod console;
 pub mod csv_out;
 pub mod histogram;
 pub mod recorder;
+pub mod run_dir;
 
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use recorder::{PhaseSummary, Recorder, RunSummary, ThroughputSummary, UserSummary};
