@@ -3,10 +3,17 @@
 //! users. Each run is folded by a [`Recorder`] into a [`PointRun`], appended
 //! to `perf.csv` and `perf.json` at once, so an interrupted sweep keeps every
 //! point it finished (and the one it was cut in, marked `interrupted`).
+//!
+//! The sweep never calls the load engine itself: a [`Driver`] runs each
+//! engine run, so that a target can be driven by the thread-per-user engine
+//! ([`Threads`]) or by another driver that emits the same events (an event
+//! loop for TCP). `perf::target::Prepared::sweep` picks one per target.
 
 use super::results::{aggregate, csv_row, PerfReport, PointRun, SweepSettings, CSV_HEADER};
 use super::PerfError;
-use crate::load::{self, EngineConfig, Event, Pacing, RetryPolicy, StopAfter, Stopper, Workload};
+use crate::load::{
+    self, EngineConfig, Event, Pacing, RetryPolicy, RunOutcome, StopAfter, Stopper, Workload,
+};
 use crate::report::csv_out::{Flush, SampleCsv};
 use crate::report::{write_atomic, Recorder};
 use chrono::{DateTime, Utc};
@@ -14,6 +21,50 @@ use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Runs the users of one engine run and hands every event, in order per
+/// user, to `observe` on the calling thread. Whatever runs the users, the
+/// samples, recorder, CSV, JSON and charts are the same.
+pub trait Driver {
+    /// The workload's phase names (CSV columns, summary rows).
+    fn phases(&self) -> &'static [&'static str];
+    /// Index of the phase that is a step's response time.
+    fn response_phase(&self) -> usize;
+    /// Steps in one pass over the work.
+    fn steps_per_pass(&self) -> u64;
+    /// One run with `engine.users` users, timed from `origin`.
+    fn run(
+        &self,
+        engine: &EngineConfig,
+        stopper: &Stopper,
+        origin: Instant,
+        observe: &mut dyn FnMut(Event),
+    ) -> RunOutcome;
+}
+
+/// The load engine's blocking driver: one OS thread per user.
+pub struct Threads<'a, W>(pub &'a W);
+
+impl<W: Workload> Driver for Threads<'_, W> {
+    fn phases(&self) -> &'static [&'static str] {
+        self.0.phases()
+    }
+    fn response_phase(&self) -> usize {
+        self.0.response_phase()
+    }
+    fn steps_per_pass(&self) -> u64 {
+        self.0.steps_per_pass()
+    }
+    fn run(
+        &self,
+        engine: &EngineConfig,
+        stopper: &Stopper,
+        origin: Instant,
+        observe: &mut dyn FnMut(Event),
+    ) -> RunOutcome {
+        load::run(self.0, engine, stopper, origin, observe)
+    }
+}
 
 /// A validated sweep.
 #[derive(Debug, Clone)]
@@ -138,9 +189,9 @@ pub fn write_report(dir: &Path, report: &PerfReport) -> Result<(), PerfError> {
     write_atomic(&path, &json).map_err(io_err(&path))
 }
 
-/// Runs the sweep. `on_run` sees each finished run (for the console).
-pub fn run<W: Workload>(
-    workload: &W,
+/// Runs the sweep on `driver`. `on_run` sees each finished run (for the console).
+pub fn run<D: Driver + ?Sized>(
+    driver: &D,
     cfg: &SweepConfig,
     stopper: &Stopper,
     mut on_run: impl FnMut(&PointRun),
@@ -174,7 +225,7 @@ pub fn run<W: Workload>(
     write_report(&cfg.out_dir, &report)?;
 
     let per_client = match cfg.stop {
-        StopAfter::Passes(n) => Some(n * workload.steps_per_pass()),
+        StopAfter::Passes(n) => Some(n * driver.steps_per_pass()),
         StopAfter::Duration(_) => None,
     };
     let total = per_client.map(|n| {
@@ -199,7 +250,7 @@ pub fn run<W: Workload>(
                 stop: StopAfter::Duration(cfg.warmup),
                 ..engine.clone()
             };
-            let outcome = load::run(workload, &warm, stopper, Instant::now(), |_| {});
+            let outcome = driver.run(&warm, stopper, Instant::now(), &mut |_| {});
             if outcome.fatal.is_some() {
                 fatal = outcome.fatal;
                 break 'sweep;
@@ -215,17 +266,12 @@ pub fn run<W: Workload>(
                 cfg.repeat
             ));
             let mut samples = match cfg.samples {
-                true => Some(samples_csv(
-                    &cfg.out_dir,
-                    clients,
-                    repeat,
-                    workload.phases(),
-                )?),
+                true => Some(samples_csv(&cfg.out_dir, clients, repeat, driver.phases())?),
                 false => None,
             };
             let mut sample_error = None;
-            let mut recorder = Recorder::new(workload.phases(), workload.response_phase(), clients);
-            let outcome = load::run(workload, &engine, stopper, Instant::now(), |event| {
+            let mut recorder = Recorder::new(driver.phases(), driver.response_phase(), clients);
+            let outcome = driver.run(&engine, stopper, Instant::now(), &mut |event| {
                 recorder.observe(&event);
                 if let Event::Sample(s) = &event {
                     progress.request(s.error.is_none() && per_client.is_some());
