@@ -38,6 +38,8 @@ pub enum PerfError {
     },
     #[error("{}: {message}", path.display())]
     Input { path: PathBuf, message: String },
+    #[error(transparent)]
+    Format(#[from] crate::report::format::FormatError),
 }
 
 /// Renders each chart and writes it to `dir/<name>` (atomically); returns the

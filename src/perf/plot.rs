@@ -12,7 +12,11 @@
 use super::chart::{Axis, Chart, Mark, Panel, Scale, Series, PALETTE, SIZE};
 use super::results::{aggregate, parse_csv, PerfReport, PointAggregate};
 use super::PerfError;
+use crate::report::format::{
+    self, tables, RunManifest, CHUNKS_CSV, PERF_CSV, PERF_JSON, RUN_JSON, USERS_CSV,
+};
 use crate::report::LatencyHistogram;
+use crate::sftp::workload::ConnectionMode;
 use crate::units::Bytes;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -28,7 +32,7 @@ pub enum RunDir {
 #[derive(Debug, Clone)]
 pub struct SftpBenchRun {
     pub target: String,
-    pub started_at: String,
+    pub started_at: DateTime<Utc>,
     pub workload: String,
     /// Successful chunks: (user, start since run start in s, write time in us).
     pub chunks: Vec<(u32, f64, u64)>,
@@ -43,21 +47,16 @@ fn input_err(path: &Path, message: impl Into<String>) -> PerfError {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, PerfError> {
-    std::fs::read(path).map_err(|e| input_err(path, e.to_string()))
-}
-
 /// Loads a perf or sftp-bench run directory.
 pub fn load(dir: &Path) -> Result<RunDir, PerfError> {
-    let (json, csv) = (dir.join("perf.json"), dir.join("perf.csv"));
+    let (json, csv) = (dir.join(PERF_JSON), dir.join(PERF_CSV));
     if json.is_file() {
-        let report: PerfReport = serde_json::from_slice(&read(&json)?)
-            .map_err(|e| input_err(&json, format!("not a perf.json: {e}")))?;
-        return Ok(RunDir::Perf(report));
+        return Ok(RunDir::Perf(format::read_json(&json, "perf.json")?));
     }
     if csv.is_file() {
-        let runs = parse_csv(&read(&csv)?).map_err(|e| input_err(&csv, e.to_string()))?;
+        let runs = parse_csv(&format::read(&csv)?).map_err(|e| input_err(&csv, e.to_string()))?;
         return Ok(RunDir::Perf(PerfReport {
+            format_version: format::FORMAT_VERSION,
             tool: "xfer perf".into(),
             xfer_version: String::new(),
             started_at: modified(&csv),
@@ -76,7 +75,7 @@ pub fn load(dir: &Path) -> Result<RunDir, PerfError> {
             runs,
         }));
     }
-    if dir.join("run.json").is_file() && dir.join("chunks.csv").is_file() {
+    if dir.join(RUN_JSON).is_file() && dir.join(CHUNKS_CSV).is_file() {
         return load_sftp_bench(dir).map(RunDir::SftpBench);
     }
     Err(input_err(
@@ -93,106 +92,51 @@ fn modified(path: &Path) -> DateTime<Utc> {
 }
 
 fn load_sftp_bench(dir: &Path) -> Result<SftpBenchRun, PerfError> {
-    let run_json = dir.join("run.json");
-    let manifest: serde_json::Value = serde_json::from_slice(&read(&run_json)?)
-        .map_err(|e| input_err(&run_json, format!("not JSON: {e}")))?;
-    let s = |k: &str| {
-        manifest
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("?")
-            .to_string()
-    };
-    let n = |k: &str| manifest.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    let m: RunManifest = format::read_json(&dir.join(RUN_JSON), "run.json")?;
     let workload = format!(
         "chunk uploads: {} users, file {}, chunk {}, {}, {}",
-        n("users"),
-        Bytes(n("file_size")),
-        Bytes(n("chunk_size")),
-        s("mode"),
-        s("pacing")
+        m.users,
+        Bytes(m.file_size),
+        Bytes(m.chunk_size),
+        match m.mode {
+            ConnectionMode::KeepOpen => "keep-open",
+            ConnectionMode::Reconnect => "reconnect",
+        },
+        m.pacing
     );
 
-    let chunks_path = dir.join("chunks.csv");
-    let text = read(&chunks_path)?;
-    let mut reader = csv::Reader::from_reader(text.as_slice());
-    let headers = reader
-        .headers()
-        .map_err(|e| input_err(&chunks_path, e.to_string()))?
-        .clone();
-    let col = |name: &str| {
-        headers
+    let chunks_path = dir.join(CHUNKS_CSV);
+    let table = tables::read_samples(&format::read(&chunks_path)?, &chunks_path)?;
+    let write = table
+        .phase("write")
+        .ok_or_else(|| input_err(&chunks_path, "no column 'write_us'"))?;
+    let chunks = table
+        .rows
+        .iter()
+        .filter(|r| r.error_kind.is_empty())
+        .filter_map(|r| Some((r.user, r.start_us as f64 / 1e6, r.phases[write]?)))
+        .collect();
+
+    let users_path = dir.join(USERS_CSV);
+    let user_mb_per_s = if users_path.is_file() {
+        tables::read_users(&format::read(&users_path)?, &users_path)?
             .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| input_err(&chunks_path, format!("no column '{name}'")))
+            .map(|u| (u.user, u.mb_per_s))
+            .collect()
+    } else {
+        Vec::new()
     };
-    let (c_user, c_start, c_write, c_err) = (
-        col("user")?,
-        col("start_us")?,
-        col("write_us")?,
-        col("error_kind")?,
-    );
-    let mut chunks = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| input_err(&chunks_path, e.to_string()))?;
-        if !rec.get(c_err).unwrap_or("").is_empty() {
-            continue;
-        }
-        let bad = || input_err(&chunks_path, format!("line {}: not a chunk row", i + 2));
-        let user: u32 = rec
-            .get(c_user)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(bad)?;
-        let start: u64 = rec
-            .get(c_start)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(bad)?;
-        let write: u64 = rec
-            .get(c_write)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(bad)?;
-        chunks.push((user, start as f64 / 1e6, write));
-    }
-
-    let users_path = dir.join("users.csv");
-    let mut user_mb_per_s = Vec::new();
-    if users_path.is_file() {
-        let text = read(&users_path)?;
-        let mut r = csv::Reader::from_reader(text.as_slice());
-        let h = r
-            .headers()
-            .map_err(|e| input_err(&users_path, e.to_string()))?
-            .clone();
-        let (cu, cm) = match (
-            h.iter().position(|c| c == "user"),
-            h.iter().position(|c| c == "mb_per_s"),
-        ) {
-            (Some(a), Some(b)) => (a, b),
-            _ => return Err(input_err(&users_path, "no user / mb_per_s columns")),
-        };
-        for rec in r.records() {
-            let rec = rec.map_err(|e| input_err(&users_path, e.to_string()))?;
-            if let (Some(u), Some(m)) = (
-                rec.get(cu).and_then(|v| v.parse().ok()),
-                rec.get(cm).and_then(|v| v.parse().ok()),
-            ) {
-                user_mb_per_s.push((u, m));
-            }
-        }
-    }
     Ok(SftpBenchRun {
-        target: s("target"),
-        started_at: s("started_at"),
+        target: m.target,
+        started_at: m.started_at,
         workload,
         chunks,
         user_mb_per_s,
     })
 }
 
-fn date(s: &str) -> String {
-    DateTime::parse_from_rfc3339(s)
-        .map(|d| d.to_utc().format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|_| s.to_string())
+fn date(d: &DateTime<Utc>) -> String {
+    d.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// The workload and the date: the target is already in the title.

@@ -9,12 +9,13 @@
 //! ([`Threads`]) or by another driver that emits the same events (an event
 //! loop for TCP). `perf::target::Prepared::sweep` picks one per target.
 
-use super::results::{aggregate, csv_row, PerfReport, PointRun, SweepSettings, CSV_HEADER};
+use super::results::{aggregate, csv_row, PerfReport, PointRun, SweepSettings, PERF_CSV_COLUMNS};
 use super::PerfError;
 use crate::load::{
     self, EngineConfig, Event, Pacing, RetryPolicy, RunOutcome, StopAfter, Stopper, Workload,
 };
 use crate::report::csv_out::{Flush, SampleCsv};
+use crate::report::format::{self, FORMAT_VERSION, PERF_CSV, PERF_JSON, SAMPLES_DIR};
 use crate::report::{write_atomic, Recorder};
 use chrono::{DateTime, Utc};
 use std::fs;
@@ -160,10 +161,10 @@ struct Outputs {
 impl Outputs {
     fn create(dir: &Path) -> Result<Self, PerfError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let csv_path = dir.join("perf.csv");
+        let csv_path = dir.join(PERF_CSV);
         let file = fs::File::create(&csv_path).map_err(io_err(&csv_path))?;
         let mut csv = csv::Writer::from_writer(file);
-        csv.write_record(CSV_HEADER)
+        csv.write_record(PERF_CSV_COLUMNS)
             .and_then(|()| csv.flush().map_err(Into::into))
             .map_err(|e| io_err(&csv_path)(e.into()))?;
         Ok(Outputs {
@@ -184,9 +185,8 @@ impl Outputs {
 
 /// Writes `perf.json` atomically.
 pub fn write_report(dir: &Path, report: &PerfReport) -> Result<(), PerfError> {
-    let path = dir.join("perf.json");
-    let json = serde_json::to_vec_pretty(report).expect("the report serializes");
-    write_atomic(&path, &json).map_err(io_err(&path))
+    let path = dir.join(PERF_JSON);
+    write_atomic(&path, &format::to_json(report)).map_err(io_err(&path))
 }
 
 /// Runs the sweep on `driver`. `on_run` sees each finished run (for the console).
@@ -199,6 +199,7 @@ pub fn run<D: Driver + ?Sized>(
     let mut out = Outputs::create(&cfg.out_dir)?;
     let started_at: DateTime<Utc> = Utc::now();
     let mut report = PerfReport {
+        format_version: FORMAT_VERSION,
         tool: "xfer perf".into(),
         xfer_version: env!("CARGO_PKG_VERSION").into(),
         started_at,
@@ -322,9 +323,9 @@ fn samples_csv(
     repeat: u32,
     phases: &[&str],
 ) -> Result<SampleWriter, PerfError> {
-    let sdir = dir.join("samples");
+    let sdir = dir.join(SAMPLES_DIR);
     fs::create_dir_all(&sdir).map_err(io_err(&sdir))?;
-    let path = sdir.join(format!("c{clients:04}-r{repeat}.csv"));
+    let path = sdir.join(format::samples_file(clients, repeat));
     let file = fs::File::create(&path).map_err(io_err(&path))?;
     // Thousands of rows a second: flush in batches, and at the point's end.
     let w = SampleCsv::new(
