@@ -81,7 +81,7 @@ pub fn summary_json(summary: &RunSummary) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::{read_json, FORMAT_VERSION, RUN_JSON, SUMMARY_JSON};
     use super::*;
     use crate::load::{Event, Sample, MAX_PHASES};
