@@ -51,6 +51,10 @@ use std::time::Duration;
 /// median / max per client count), latency.png and throughput.png. Ctrl-C
 /// stops the sweep, keeps what was measured, draws it and exits 130.
 ///
+/// Exit codes: 0 done, 1 an error or a client that gave up after --retries
+/// attempts of a request (everything is still written), 2 bad usage, 130
+/// interrupted.
+///
 /// `xfer perf plot DIR` redraws the charts of a perf run directory, or draws
 /// an sftp-bench run directory's; `--compare A B` puts two runs on one chart.
 #[derive(Debug, clap::Args)]
@@ -119,7 +123,8 @@ pub struct PerfArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "10s")]
     pub timeout: Duration,
 
-    /// Attempts per request before a client gives up (failed ones are counted as errors).
+    /// Attempts per request before a client gives up (failed ones are counted
+    /// as errors; a client that gives up makes perf exit 1).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
 
@@ -374,18 +379,21 @@ fn sweep_and_report(
             );
         }
     }
-    let gave_up: u32 = report.runs.iter().map(|r| r.users_gave_up).sum();
-    if gave_up > 0 {
-        eprintln!(
-            "xfer: warning: {gave_up} client(s) gave up after {} attempts of a request; see the errors columns",
-            cfg.retry.max_attempts
-        );
-    }
     if let Some(f) = fatal {
         anyhow::bail!("{f}");
     }
     if interrupted.load(Ordering::SeqCst) {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    // As sftp-bench: a client that gave up is a failed run (exit 1), even
+    // though every file was written.
+    let gave_up: u32 = report.runs.iter().map(|r| r.users_gave_up).sum();
+    if gave_up > 0 {
+        eprintln!(
+            "xfer: {gave_up} client(s) gave up after {} attempts of a request; see the errors columns",
+            cfg.retry.max_attempts
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
