@@ -470,6 +470,7 @@ fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
                 "2s",
                 "--warmup",
                 "0",
+                "--samples",
                 "-o",
             ])
             .arg(&out)
@@ -487,9 +488,17 @@ fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
         stdout.read_line(&mut line).unwrap();
     }
     assert!(line.trim_start().starts_with('1'), "{line}");
-    // Interrupt in the middle of the second (2 s) point, not the instant it
-    // begins, so that it has measured something to keep.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Interrupt in the middle of the second (2 s) point, once it has
+    // measured something to keep: its sample file has rows on disk.
+    let samples = out.join("samples").join("c0002-r0.csv");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&samples).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second point wrote no sample"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
     let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(130));
