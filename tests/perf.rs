@@ -470,6 +470,7 @@ fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
                 "2s",
                 "--warmup",
                 "0",
+                "--samples",
                 "-o",
             ])
             .arg(&out)
@@ -487,9 +488,17 @@ fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
         stdout.read_line(&mut line).unwrap();
     }
     assert!(line.trim_start().starts_with('1'), "{line}");
-    // Interrupt in the middle of the second (2 s) point, not the instant it
-    // begins, so that it has measured something to keep.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Interrupt in the middle of the second (2 s) point, once it has
+    // measured something to keep: its sample file has rows on disk.
+    let samples = out.join("samples").join("c0002-r0.csv");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&samples).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second point wrote no sample"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
     let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(130));
@@ -559,4 +568,73 @@ fn a_non_empty_out_dir_is_refused_with_exit_2_unless_overwrite() {
     let o = perf(&["--clients", "1", "--requests", "5", "--overwrite"], &out);
     assert_ok(&o);
     assert_eq!(read_csv(&out.join("perf.csv")).len(), 1);
+}
+
+/// A server that answers `n` GETs (over any connections), then closes its
+/// listener and the connection it is on: later requests are refused.
+fn serve_then_refuse(n: usize) -> std::net::SocketAddr {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut served = 0;
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            'conn: loop {
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break 'conn;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .unwrap();
+                served += 1;
+                if served == n {
+                    return;
+                }
+            }
+        }
+    });
+    addr
+}
+
+/// sftp-bench's rule: a run in which a user gave up exits 1, with every
+/// file still written.
+#[test]
+fn a_sweep_in_which_a_client_gave_up_exits_1_and_still_writes_everything() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    // The preflight GET, then two of the client's five; the third is refused.
+    let addr = serve_then_refuse(3);
+    let o = perf(
+        &[
+            &format!("tcp://{addr}/x"),
+            "--clients",
+            "1",
+            "--requests",
+            "5",
+            "--warmup",
+            "0",
+            "--retries",
+            "1",
+        ],
+        &out,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("gave up"), "{err}");
+    let rows = read_csv(&out.join("perf.csv"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(num(&rows[0], "users_gave_up"), 1.0);
+    assert_eq!(num(&rows[0], "requests"), 2.0);
+    assert!(out.join("perf.json").is_file());
+    assert_chart(&out.join("latency.png"));
+    assert_chart(&out.join("throughput.png"));
 }

@@ -1,24 +1,20 @@
-//! `xfer perf`: flags -> [`SweepConfig`] and a workload, the embedded server,
-//! Ctrl-C, the console table, charts; and `xfer perf plot`.
+//! `xfer perf`: flags -> a validated [`SweepConfig`] and [`TargetConfig`],
+//! then `perf::target` makes the target ready and runs the sweep; here are
+//! Ctrl-C, the console table and the charts; and `xfer perf plot`.
 
 use crate::cmd::ssh_login::SshLoginArgs;
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
-use crate::load::{Pacing, RetryPolicy, StopAfter, Stopper, Workload};
+use crate::load::{Pacing, RetryPolicy, StopAfter, Stopper};
 use crate::perf::clients::parse_clients;
-use crate::perf::sweep::{self, SweepConfig, SweepOutcome};
-use crate::perf::workload::{Connections, RequestMix, TcpRequests};
+use crate::perf::sweep::{SweepConfig, SweepOutcome};
+use crate::perf::target::{self, Prepared, RequestOptions, TargetConfig, TargetError, TargetUrl};
 use crate::perf::{plot, table, write_charts};
 use crate::report::run_dir;
-use crate::sftp::bench as sftp_bench;
-use crate::sftp::client::{ClientConfig, SftpTarget};
-use crate::sftp::source::Source;
-use crate::sftp::workload::{ChunkUpload, ConnectionMode, Verify};
-use crate::tcp::client::Connection;
-use crate::tcp::server::{self as tcp_server, TcpServeConfig};
-use crate::units::Bytes;
+use crate::sftp::client::ClientConfig;
+use crate::sftp::workload::ConnectionMode;
+use crate::tcp::workload::Connections;
 use crate::usage;
 use anyhow::Context;
-use rand::RngCore;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +50,10 @@ use std::time::Duration;
 /// repeat, written as each run ends), perf.json (settings, runs, and min /
 /// median / max per client count), latency.png and throughput.png. Ctrl-C
 /// stops the sweep, keeps what was measured, draws it and exits 130.
+///
+/// Exit codes: 0 done, 1 an error or a client that gave up after --retries
+/// attempts of a request (everything is still written), 2 bad usage, 130
+/// interrupted.
 ///
 /// `xfer perf plot DIR` redraws the charts of a perf run directory, or draws
 /// an sftp-bench run directory's; `--compare A B` puts two runs on one chart.
@@ -123,7 +123,8 @@ pub struct PerfArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "10s")]
     pub timeout: Duration,
 
-    /// Attempts per request before a client gives up (failed ones are counted as errors).
+    /// Attempts per request before a client gives up (failed ones are counted
+    /// as errors; a client that gives up makes perf exit 1).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
 
@@ -186,35 +187,22 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
         return run_plot(p);
     }
     let mut cfg = sweep_config(&args)?;
-    match parse_target(args.target.as_deref())? {
-        Target::Embedded => {
-            let server = EmbeddedTcp::start(args.file_size, *cfg.clients.last().unwrap_or(&1))?;
-            let addr = server.server.addr().to_string();
-            let w = tcp_workload(&args, addr.clone(), "/data.bin", "/upload.bin")?;
-            let body = preflight_tcp(&w)?;
-            cfg.target = format!("tcp://{addr}/data.bin");
-            cfg.workload = describe_tcp(&w, body, &args);
-            eprintln!(
-                "target: embedded tcp-serve on {addr} serving a generated {} file (removed at exit)",
-                Bytes(args.file_size)
-            );
-            let code = sweep_and_report(&w, &cfg, args.json);
-            server.server.shutdown();
-            code
-        }
-        Target::Tcp { addr, path } => {
-            let w = tcp_workload(&args, addr.clone(), &path, &path)?;
-            let body = preflight_tcp(&w)?;
-            cfg.target = format!("tcp://{addr}{path}");
-            cfg.workload = describe_tcp(&w, body, &args);
-            sweep_and_report(&w, &cfg, args.json)
-        }
-        Target::Sftp(target) => {
-            let w = sftp_workload(&args, &mut cfg, target)?;
-            let code = sweep_and_report(&w, &cfg, args.json);
-            sftp_bench::cleanup(&w.client, &w.remote_paths);
-            code
-        }
+    let target = target_config(&args)?;
+    let prepared = target::prepare(target, &mut cfg).map_err(target_err)?;
+    if let Some(notice) = &prepared.notice {
+        eprintln!("{notice}");
+    }
+    let code = sweep_and_report(&prepared, &cfg, args.json);
+    prepared.finish();
+    code
+}
+
+/// A target error in what the user typed exits 2; any other exits 1.
+fn target_err(e: TargetError) -> anyhow::Error {
+    if e.is_usage() {
+        usage!("{e}")
+    } else {
+        anyhow::Error::new(e)
     }
 }
 
@@ -277,271 +265,74 @@ fn sweep_config(args: &PerfArgs) -> anyhow::Result<SweepConfig> {
     })
 }
 
-enum Target {
-    Embedded,
-    Tcp { addr: String, path: String },
-    Sftp(SftpTarget),
-}
-
-fn parse_target(t: Option<&str>) -> anyhow::Result<Target> {
-    let Some(t) = t else {
-        return Ok(Target::Embedded);
-    };
-    if let Some(rest) = t.strip_prefix("tcp://") {
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
+/// The target and the flags that apply to it.
+fn target_config(args: &PerfArgs) -> anyhow::Result<TargetConfig> {
+    let requests = || -> anyhow::Result<RequestOptions> {
+        let post_ratio = match (args.post, args.post_ratio) {
+            (None, _) => 0.0,
+            (Some(_), None) => 1.0,
+            (Some(_), Some(f)) if (0.0..=1.0).contains(&f) => f,
+            (Some(_), Some(f)) => {
+                return Err(usage!("--post-ratio must be between 0 and 1, got {f}"));
+            }
         };
-        let bad = |why: &str| usage!("TARGET '{t}': {why} (expected tcp://HOST:PORT/PATH)");
-        let (host, port) = authority
-            .rsplit_once(':')
-            .ok_or_else(|| bad("the port is missing"))?;
-        if host.is_empty() {
-            return Err(bad("the host is empty"));
-        }
-        port.parse::<u16>()
-            .ok()
-            .filter(|&p| p > 0)
-            .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
-        return Ok(Target::Tcp {
-            addr: authority.to_string(),
-            path: path.to_string(),
-        });
-    }
-    if t.starts_with("sftp://") {
-        return t
-            .parse()
-            .map(Target::Sftp)
-            .map_err(|e| usage!("TARGET {e}"));
-    }
-    Err(usage!(
-        "TARGET '{t}' is not supported: use tcp://HOST:PORT/PATH or sftp://USER@HOST:PORT/DIR, or no target for an embedded server"
-    ))
-}
-
-fn tcp_workload(
-    args: &PerfArgs,
-    addr: String,
-    get_path: &str,
-    post_path: &str,
-) -> anyhow::Result<TcpRequests> {
-    let post_ratio = match (args.post, args.post_ratio) {
-        (None, _) => 0.0,
-        (Some(_), None) => 1.0,
-        (Some(_), Some(f)) if (0.0..=1.0).contains(&f) => f,
-        (Some(_), Some(f)) => {
-            return Err(usage!("--post-ratio must be between 0 and 1, got {f}"));
-        }
-    };
-    let size = usize::try_from(args.post.unwrap_or(0))
-        .map_err(|_| usage!("--post {} is too large", args.post.unwrap_or(0)))?;
-    let mut body = vec![0u8; size];
-    rand::thread_rng().fill_bytes(&mut body);
-    Ok(TcpRequests {
-        addr,
-        mix: RequestMix {
-            get_path: get_path.to_string(),
-            post_path: post_path.to_string(),
-            post_body: Arc::from(body),
+        Ok(RequestOptions {
+            post_size: args.post.unwrap_or(0),
             post_ratio,
-        },
-        connections: if args.new_connection {
-            Connections::NewConnection
-        } else {
-            Connections::KeepAlive
-        },
-        timeout: args.timeout,
-    })
-}
-
-/// One request of each kind the sweep sends, so that a wrong path or a
-/// refused POST is one clear error instead of N clients' retries. Returns the
-/// GET body size, when GETs are sent.
-fn preflight_tcp(w: &TcpRequests) -> anyhow::Result<Option<u64>> {
-    let mut conn = Connection::connect(w.addr.as_str(), w.timeout)
-        .with_context(|| format!("connecting to {}", w.addr))?;
-    let mut body = None;
-    if w.mix.post_ratio < 1.0 {
-        let r = conn
-            .get(&w.mix.get_path, &mut std::io::sink())
-            .with_context(|| format!("GET {} on {}", w.mix.get_path, w.addr))?;
-        if !r.is_success() {
-            anyhow::bail!(
-                "GET {} on {}: {} {} (the sweep needs a path that answers 2xx)",
-                w.mix.get_path,
-                w.addr,
-                r.status,
-                r.reason
-            );
-        }
-        body = Some(r.body_bytes);
-    }
-    if w.mix.post_ratio > 0.0 {
-        let r = conn
-            .post(&w.mix.post_path, &w.mix.post_body)
-            .with_context(|| format!("POST {} on {}", w.mix.post_path, w.addr))?;
-        if !r.is_success() {
-            anyhow::bail!(
-                "POST {} on {}: {} {} (the server does not accept uploads there)",
-                w.mix.post_path,
-                w.addr,
-                r.status,
-                r.reason
-            );
-        }
-    }
-    Ok(body)
-}
-
-fn describe_length(args: &PerfArgs) -> String {
-    let mut s = match args.duration {
-        Some(d) => format!("{} per run", crate::units::Micros(d.as_micros() as u64)),
-        None => format!("{} requests per client", args.requests),
-    };
-    if let Some(r) = args.rate {
-        s.push_str(&format!(", {r}/s per client"));
-    }
-    if args.repeat > 1 {
-        s.push_str(&format!(", {} runs", args.repeat));
-    }
-    s
-}
-
-fn describe_tcp(w: &TcpRequests, get_body: Option<u64>, args: &PerfArgs) -> String {
-    let get = format!(
-        "GET {}{}",
-        w.mix.get_path,
-        get_body
-            .map(|b| format!(" ({})", Bytes(b)))
-            .unwrap_or_default()
-    );
-    let post = format!(
-        "POST {} to {}",
-        Bytes(w.mix.post_body.len() as u64),
-        w.mix.post_path
-    );
-    let what = match w.mix.post_ratio {
-        r if r <= 0.0 => get,
-        r if r >= 1.0 => post,
-        r => format!("{get} + {:.0}% {post}", r * 100.0),
-    };
-    let conn = match w.connections {
-        Connections::KeepAlive => "keep-alive",
-        Connections::NewConnection => "new connection per request",
-    };
-    format!("{what}, {conn}, {}", describe_length(args))
-}
-
-/// The largest divisor of `n` that is at most `cap`: chunks per remote file,
-/// so that N chunk writes are whole passes over a small file.
-fn chunks_per_file(n: u64, cap: u64) -> u64 {
-    (1..=cap.min(n)).rev().find(|d| n % d == 0).unwrap_or(1)
-}
-
-fn sftp_workload(
-    args: &PerfArgs,
-    cfg: &mut SweepConfig,
-    mut target: SftpTarget,
-) -> anyhow::Result<ChunkUpload> {
-    if args.post.is_some() {
-        return Err(usage!("--post applies to tcp:// targets only"));
-    }
-    if args.chunk_size == 0 {
-        return Err(usage!("--chunk-size must be at least 1 byte, got 0"));
-    }
-    if target.dir.is_empty() {
-        target.dir = ".".into();
-    }
-    let client = ClientConfig {
-        credentials: args.login.credentials(&target)?,
-        trust: args.login.trust(),
-        ciphers: args.login.ciphers()?,
-        connect_timeout: args.timeout,
-        io_timeout: args.timeout.max(Duration::from_secs(30)),
-        target,
-    };
-    let (session, host_key) = sftp_bench::preflight(&client)?;
-    let client = sftp_bench::pinned(&client, host_key);
-    let chunks = match cfg.stop {
-        StopAfter::Passes(n) => {
-            let per_file = chunks_per_file(n, 32);
-            cfg.stop = StopAfter::Passes(n / per_file);
-            per_file
-        }
-        StopAfter::Duration(_) => 16,
-    };
-    let size = usize::try_from(args.chunk_size.saturating_mul(chunks))
-        .map_err(|_| usage!("--chunk-size {} is too large", args.chunk_size))?;
-    let mut data = vec![0u8; size];
-    rand::thread_rng().fill_bytes(&mut data);
-    let run_id = &cfg.run_id;
-    let dir = client.target.dir.trim_end_matches('/').to_string();
-    let max_clients = *cfg.clients.last().unwrap_or(&1);
-    let remote_paths = (0..max_clients)
-        .map(|u| format!("{dir}/xfer-perf-{run_id}-u{u:04}.bin"))
-        .collect();
-    cfg.target = client.target.to_string();
-    cfg.workload = format!(
-        "SFTP chunk writes of {}, {} ({}), {}",
-        Bytes(args.chunk_size),
-        if args.new_connection {
-            "new session per chunk"
-        } else {
-            "keep-open session"
-        },
-        session.cipher_client_to_server,
-        describe_length(args)
-    );
-    Ok(ChunkUpload {
-        client,
-        data: Arc::new(Source::from(data)),
-        chunk_size: args.chunk_size,
-        mode: if args.new_connection {
-            ConnectionMode::Reconnect
-        } else {
-            ConnectionMode::KeepOpen
-        },
-        verify: Verify::None,
-        remote_paths,
-    })
-}
-
-/// tcp-serve on 127.0.0.1:0 serving a generated `data.bin` from a temp root.
-struct EmbeddedTcp {
-    server: tcp_server::RunningTcpServer,
-    _root: tempfile::TempDir,
-}
-
-impl EmbeddedTcp {
-    fn start(file_size: u64, max_clients: u32) -> anyhow::Result<Self> {
-        let root = tempfile::Builder::new()
-            .prefix("xfer-embedded-tcp-")
-            .tempdir()
-            .context("creating the embedded server's root")?;
-        let size = usize::try_from(file_size)
-            .map_err(|_| usage!("--file-size {file_size} is too large"))?;
-        let mut data = vec![0u8; size];
-        rand::thread_rng().fill_bytes(&mut data);
-        let file = root.path().join("data.bin");
-        std::fs::write(&file, &data).with_context(|| format!("writing {}", file.display()))?;
-        let server = tcp_server::spawn(TcpServeConfig {
-            root: root.path().to_path_buf(),
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            // Every client holds a connection, plus warm-up stragglers.
-            max_connections: (max_clients as usize * 2).max(256),
-            ..TcpServeConfig::default()
+            connections: if args.new_connection {
+                Connections::NewConnection
+            } else {
+                Connections::KeepAlive
+            },
+            timeout: args.timeout,
         })
-        .context("starting the embedded tcp-serve")?;
-        Ok(EmbeddedTcp {
-            server,
-            _root: root,
-        })
-    }
+    };
+    Ok(
+        match target::parse_target(args.target.as_deref()).map_err(target_err)? {
+            TargetUrl::Embedded => TargetConfig::Embedded {
+                file_size: args.file_size,
+                requests: requests()?,
+            },
+            TargetUrl::Tcp { addr, path } => TargetConfig::Tcp {
+                addr,
+                path,
+                requests: requests()?,
+            },
+            TargetUrl::Sftp(target) => {
+                if args.post.is_some() {
+                    return Err(usage!("--post applies to tcp:// targets only"));
+                }
+                if args.chunk_size == 0 {
+                    return Err(usage!("--chunk-size must be at least 1 byte, got 0"));
+                }
+                TargetConfig::Sftp {
+                    client: ClientConfig {
+                        credentials: args.login.credentials(&target)?,
+                        trust: args.login.trust(),
+                        ciphers: args.login.ciphers()?,
+                        connect_timeout: args.timeout,
+                        io_timeout: args.timeout.max(Duration::from_secs(30)),
+                        target,
+                    },
+                    chunk_size: args.chunk_size,
+                    mode: if args.new_connection {
+                        ConnectionMode::Reconnect
+                    } else {
+                        ConnectionMode::KeepOpen
+                    },
+                }
+            }
+        },
+    )
 }
 
 /// Runs the sweep with Ctrl-C handling, prints the table, draws the charts.
 /// Exit: 0 done, 130 interrupted, an error for a fatal one (after writing).
-fn sweep_and_report<W: Workload>(w: &W, cfg: &SweepConfig, json: bool) -> anyhow::Result<ExitCode> {
+fn sweep_and_report(
+    prepared: &Prepared,
+    cfg: &SweepConfig,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let stopper = Stopper::new();
     let on_signal = stopper.clone();
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -561,7 +352,7 @@ fn sweep_and_report<W: Workload>(w: &W, cfg: &SweepConfig, json: bool) -> anyhow
     if !json {
         println!("{}", table::header());
     }
-    let SweepOutcome { report, fatal } = sweep::run(w, cfg, &stopper, |r| {
+    let SweepOutcome { report, fatal } = prepared.sweep(cfg, &stopper, |r| {
         if !json {
             println!("{}", table::run_row(r));
         }
@@ -588,18 +379,21 @@ fn sweep_and_report<W: Workload>(w: &W, cfg: &SweepConfig, json: bool) -> anyhow
             );
         }
     }
-    let gave_up: u32 = report.runs.iter().map(|r| r.users_gave_up).sum();
-    if gave_up > 0 {
-        eprintln!(
-            "xfer: warning: {gave_up} client(s) gave up after {} attempts of a request; see the errors columns",
-            cfg.retry.max_attempts
-        );
-    }
     if let Some(f) = fatal {
         anyhow::bail!("{f}");
     }
     if interrupted.load(Ordering::SeqCst) {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    // As sftp-bench: a client that gave up is a failed run (exit 1), even
+    // though every file was written.
+    let gave_up: u32 = report.runs.iter().map(|r| r.users_gave_up).sum();
+    if gave_up > 0 {
+        eprintln!(
+            "xfer: {gave_up} client(s) gave up after {} attempts of a request; see the errors columns",
+            cfg.retry.max_attempts
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -623,40 +417,4 @@ fn run_plot(args: PlotArgs) -> anyhow::Result<ExitCode> {
         println!("{}", p.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_parse_or_name_the_problem() {
-        assert!(matches!(
-            parse_target(Some("tcp://127.0.0.1:8080/a/b.bin")).unwrap(),
-            Target::Tcp { addr, path } if addr == "127.0.0.1:8080" && path == "/a/b.bin"
-        ));
-        assert!(matches!(
-            parse_target(Some("tcp://localhost:80")).unwrap(),
-            Target::Tcp { path, .. } if path == "/"
-        ));
-        assert!(matches!(parse_target(None).unwrap(), Target::Embedded));
-        for (t, want) in [
-            ("ftp://x", "not supported"),
-            ("tcp://host/x", "port is missing"),
-            ("tcp://:80/x", "host is empty"),
-            ("tcp://h:0/x", "port is not a number"),
-            ("sftp://", "host is empty"),
-        ] {
-            let e = parse_target(Some(t)).err().unwrap().to_string();
-            assert!(e.contains(want), "{t}: {e}");
-        }
-    }
-
-    #[test]
-    fn chunk_counts_divide_the_requests() {
-        assert_eq!(chunks_per_file(200, 32), 25);
-        assert_eq!(chunks_per_file(50, 32), 25);
-        assert_eq!(chunks_per_file(37, 32), 1);
-        assert_eq!(chunks_per_file(8, 32), 8);
-    }
 }

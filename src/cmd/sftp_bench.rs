@@ -366,7 +366,10 @@ fn run_and_report(
     let mut summary = outcome.summary;
     summary.interrupted = was_interrupted || outcome.fatal.is_some();
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        println!(
+            "{}",
+            String::from_utf8_lossy(&crate::report::format::bench::summary_json(&summary))
+        );
     } else {
         print!("{}", console::render(&summary, "chunks"));
         println!("results: {}", cfg.out_dir.display());

@@ -400,10 +400,33 @@ mod tests {
         }
     }
 
+    /// Pixels of `color` inside the plot area (below the title band, right
+    /// of the y labels), in a decoded PNG.
+    fn plot_area_pixels(png: &[u8], color: impl Fn([u8; 3]) -> bool) -> (u32, u32) {
+        let img = image::load_from_memory(png).unwrap().to_rgb8();
+        let (w, h) = img.dimensions();
+        assert_eq!((w, h), (640, 480));
+        let (mut hits, mut total) = (0, 0);
+        for y in h / 5..h * 9 / 10 {
+            for x in w / 6..w * 19 / 20 {
+                total += 1;
+                if color(img.get_pixel(x, y).0) {
+                    hits += 1;
+                }
+            }
+        }
+        (hits, total)
+    }
+
     #[test]
-    fn a_chart_renders_to_a_png_with_ink() {
+    fn a_chart_renders_to_a_png_with_its_line_drawn_in_the_plot_area() {
         let png = render(&chart(vec![(1.0, 0.2), (2.0, 0.3), (4.0, 0.9)])).unwrap();
-        assert_eq!(&png[1..4], b"PNG");
+        let (ink, total) = plot_area_pixels(&png, |p| p != [255, 255, 255]);
+        assert!(ink * 100 > total, "{ink} of {total} plot pixels inked");
+        let RGBColor(r, g, b) = PALETTE[0];
+        let (line, _) = plot_area_pixels(&png, |p| p == [r, g, b]);
+        // Three points and two segments across the panel: hundreds of pixels.
+        assert!(line > 200, "{line} pixels of the series colour");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! draws how response time and throughput bend as clients are added.
 //!
 //! - [`clients`]: the `--clients` list syntax (`1,2,4`, `1-8`, `1..64x2`).
-//! - [`workload`]: HTTP requests (GET / POST) as a load-engine `Workload`;
-//!   `sftp://` targets reuse sftp-bench's `ChunkUpload` unchanged.
+//! - [`target`]: a target URL made ready: the embedded tcp-serve, the
+//!   preflight, `tcp::workload` or sftp-bench's `ChunkUpload`, and the one
+//!   place where each target's driver is chosen.
 //! - [`sweep`]: runs the engine once per client count and repeat, writing
 //!   `perf.csv` and `perf.json` after every run.
 //! - [`results`]: the per-run and aggregated figures and their CSV form.
@@ -18,7 +19,7 @@ pub mod plot;
 pub mod results;
 pub mod sweep;
 pub mod table;
-pub mod workload;
+pub mod target;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,8 @@ pub enum PerfError {
     },
     #[error("{}: {message}", path.display())]
     Input { path: PathBuf, message: String },
+    #[error(transparent)]
+    Format(#[from] crate::report::format::FormatError),
 }
 
 /// Renders each chart and writes it to `dir/<name>` (atomically); returns the

@@ -3,17 +3,69 @@
 //! users. Each run is folded by a [`Recorder`] into a [`PointRun`], appended
 //! to `perf.csv` and `perf.json` at once, so an interrupted sweep keeps every
 //! point it finished (and the one it was cut in, marked `interrupted`).
+//!
+//! The sweep never calls the load engine itself: a [`Driver`] runs each
+//! engine run, so that a target can be driven by the thread-per-user engine
+//! ([`Threads`]) or by another driver that emits the same events (an event
+//! loop for TCP). `perf::target::Prepared::sweep` picks one per target.
 
-use super::results::{aggregate, csv_row, PerfReport, PointRun, SweepSettings, CSV_HEADER};
+use super::results::{aggregate, csv_row, PerfReport, PointRun, SweepSettings, PERF_CSV_COLUMNS};
 use super::PerfError;
-use crate::load::{self, EngineConfig, Event, Pacing, RetryPolicy, StopAfter, Stopper, Workload};
+use crate::load::{
+    self, EngineConfig, Event, Pacing, RetryPolicy, RunOutcome, StopAfter, Stopper, Workload,
+};
 use crate::report::csv_out::{Flush, SampleCsv};
+use crate::report::format::{self, FORMAT_VERSION, PERF_CSV, PERF_JSON, SAMPLES_DIR};
 use crate::report::{write_atomic, Recorder};
 use chrono::{DateTime, Utc};
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Runs the users of one engine run and hands every event, in order per
+/// user, to `observe` on the calling thread. Whatever runs the users, the
+/// samples, recorder, CSV, JSON and charts are the same.
+pub trait Driver {
+    /// The workload's phase names (CSV columns, summary rows).
+    fn phases(&self) -> &'static [&'static str];
+    /// Index of the phase that is a step's response time.
+    fn response_phase(&self) -> usize;
+    /// Steps in one pass over the work.
+    fn steps_per_pass(&self) -> u64;
+    /// One run with `engine.users` users, timed from `origin`.
+    fn run(
+        &self,
+        engine: &EngineConfig,
+        stopper: &Stopper,
+        origin: Instant,
+        observe: &mut dyn FnMut(Event),
+    ) -> RunOutcome;
+}
+
+/// The load engine's blocking driver: one OS thread per user.
+pub struct Threads<'a, W>(pub &'a W);
+
+impl<W: Workload> Driver for Threads<'_, W> {
+    fn phases(&self) -> &'static [&'static str] {
+        self.0.phases()
+    }
+    fn response_phase(&self) -> usize {
+        self.0.response_phase()
+    }
+    fn steps_per_pass(&self) -> u64 {
+        self.0.steps_per_pass()
+    }
+    fn run(
+        &self,
+        engine: &EngineConfig,
+        stopper: &Stopper,
+        origin: Instant,
+        observe: &mut dyn FnMut(Event),
+    ) -> RunOutcome {
+        load::run(self.0, engine, stopper, origin, observe)
+    }
+}
 
 /// A validated sweep.
 #[derive(Debug, Clone)]
@@ -109,10 +161,10 @@ struct Outputs {
 impl Outputs {
     fn create(dir: &Path) -> Result<Self, PerfError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let csv_path = dir.join("perf.csv");
+        let csv_path = dir.join(PERF_CSV);
         let file = fs::File::create(&csv_path).map_err(io_err(&csv_path))?;
         let mut csv = csv::Writer::from_writer(file);
-        csv.write_record(CSV_HEADER)
+        csv.write_record(PERF_CSV_COLUMNS)
             .and_then(|()| csv.flush().map_err(Into::into))
             .map_err(|e| io_err(&csv_path)(e.into()))?;
         Ok(Outputs {
@@ -133,14 +185,13 @@ impl Outputs {
 
 /// Writes `perf.json` atomically.
 pub fn write_report(dir: &Path, report: &PerfReport) -> Result<(), PerfError> {
-    let path = dir.join("perf.json");
-    let json = serde_json::to_vec_pretty(report).expect("the report serializes");
-    write_atomic(&path, &json).map_err(io_err(&path))
+    let path = dir.join(PERF_JSON);
+    write_atomic(&path, &format::to_json(report)).map_err(io_err(&path))
 }
 
-/// Runs the sweep. `on_run` sees each finished run (for the console).
-pub fn run<W: Workload>(
-    workload: &W,
+/// Runs the sweep on `driver`. `on_run` sees each finished run (for the console).
+pub fn run<D: Driver + ?Sized>(
+    driver: &D,
     cfg: &SweepConfig,
     stopper: &Stopper,
     mut on_run: impl FnMut(&PointRun),
@@ -148,6 +199,7 @@ pub fn run<W: Workload>(
     let mut out = Outputs::create(&cfg.out_dir)?;
     let started_at: DateTime<Utc> = Utc::now();
     let mut report = PerfReport {
+        format_version: FORMAT_VERSION,
         tool: "xfer perf".into(),
         xfer_version: env!("CARGO_PKG_VERSION").into(),
         started_at,
@@ -174,7 +226,7 @@ pub fn run<W: Workload>(
     write_report(&cfg.out_dir, &report)?;
 
     let per_client = match cfg.stop {
-        StopAfter::Passes(n) => Some(n * workload.steps_per_pass()),
+        StopAfter::Passes(n) => Some(n * driver.steps_per_pass()),
         StopAfter::Duration(_) => None,
     };
     let total = per_client.map(|n| {
@@ -199,7 +251,7 @@ pub fn run<W: Workload>(
                 stop: StopAfter::Duration(cfg.warmup),
                 ..engine.clone()
             };
-            let outcome = load::run(workload, &warm, stopper, Instant::now(), |_| {});
+            let outcome = driver.run(&warm, stopper, Instant::now(), &mut |_| {});
             if outcome.fatal.is_some() {
                 fatal = outcome.fatal;
                 break 'sweep;
@@ -215,17 +267,12 @@ pub fn run<W: Workload>(
                 cfg.repeat
             ));
             let mut samples = match cfg.samples {
-                true => Some(samples_csv(
-                    &cfg.out_dir,
-                    clients,
-                    repeat,
-                    workload.phases(),
-                )?),
+                true => Some(samples_csv(&cfg.out_dir, clients, repeat, driver.phases())?),
                 false => None,
             };
             let mut sample_error = None;
-            let mut recorder = Recorder::new(workload.phases(), workload.response_phase(), clients);
-            let outcome = load::run(workload, &engine, stopper, Instant::now(), |event| {
+            let mut recorder = Recorder::new(driver.phases(), driver.response_phase(), clients);
+            let outcome = driver.run(&engine, stopper, Instant::now(), &mut |event| {
                 recorder.observe(&event);
                 if let Event::Sample(s) = &event {
                     progress.request(s.error.is_none() && per_client.is_some());
@@ -276,9 +323,9 @@ fn samples_csv(
     repeat: u32,
     phases: &[&str],
 ) -> Result<SampleWriter, PerfError> {
-    let sdir = dir.join("samples");
+    let sdir = dir.join(SAMPLES_DIR);
     fs::create_dir_all(&sdir).map_err(io_err(&sdir))?;
-    let path = sdir.join(format!("c{clients:04}-r{repeat}.csv"));
+    let path = sdir.join(format::samples_file(clients, repeat));
     let file = fs::File::create(&path).map_err(io_err(&path))?;
     // Thousands of rows a second: flush in batches, and at the point's end.
     let w = SampleCsv::new(

@@ -2,8 +2,10 @@
 //! as the attempt finishes, so a run killed at any point keeps what it
 //! measured. High-rate sample files (perf's per-request samples) flush at most
 //! every 100 ms instead, and at their end. `users.csv` is the seed's per-user
-//! table.
+//! table. The column names are the run-directory format's
+//! (`report::format::tables`).
 
+use super::format::tables::{sample_columns, write_users, UserRow};
 use super::recorder::UserSummary;
 use crate::load::Sample;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -28,26 +30,6 @@ pub struct SampleCsv<W: Write> {
     last_flush: Instant,
 }
 
-/// The header of a sample CSV for these phases.
-pub fn sample_header(phases: &[&str]) -> Vec<String> {
-    let mut h: Vec<String> = [
-        "user",
-        "pass",
-        "chunk",
-        "attempt",
-        "offset",
-        "bytes",
-        "intended_us",
-        "start_us",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    h.extend(phases.iter().map(|p| format!("{p}_us")));
-    h.extend(["total_us", "error_kind", "error"].map(String::from));
-    h
-}
-
 fn us(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -56,7 +38,7 @@ impl<W: Write> SampleCsv<W> {
     /// Starts a CSV with its header.
     pub fn new(out: W, phases: &[&str], flush: Flush) -> io::Result<Self> {
         let mut out = csv::WriterBuilder::new().from_writer(out);
-        out.write_record(sample_header(phases))?;
+        out.write_record(sample_columns(phases))?;
         out.flush()?;
         Ok(SampleCsv {
             out,
@@ -112,35 +94,36 @@ impl<W: Write> SampleCsv<W> {
         self.last_flush = Instant::now();
         self.out.flush()
     }
+
+    /// Flushes and hands back the writer.
+    pub fn into_inner(self) -> io::Result<W> {
+        self.out.into_inner().map_err(|e| e.into_error())
+    }
 }
 
 /// `users.csv`: one row per user, with wall-clock UTC start and end.
 pub fn users_csv(users: &[UserSummary], wall_start: DateTime<Utc>) -> io::Result<Vec<u8>> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record([
-        "user", "start", "end", "total_s", "uploads", "upload_s", "errors", "bytes", "mb_per_s",
-        "gave_up",
-    ])?;
     let stamp = |d: Option<Duration>| {
         d.and_then(|d| chrono::Duration::from_std(d).ok())
             .map(|d| (wall_start + d).to_rfc3339_opts(SecondsFormat::Millis, true))
             .unwrap_or_default()
     };
-    for u in users {
-        out.write_record([
-            u.user.to_string(),
-            stamp(u.started),
-            stamp(u.finished),
-            format!("{:.3}", u.total_time().as_secs_f64()),
-            u.uploads.to_string(),
-            format!("{:.3}", u.upload_time.as_secs_f64()),
-            u.errors.to_string(),
-            u.bytes.to_string(),
-            format!("{:.3}", u.mb_per_sec()),
-            u.gave_up.to_string(),
-        ])?;
-    }
-    out.into_inner().map_err(|e| e.into_error())
+    let rows: Vec<UserRow> = users
+        .iter()
+        .map(|u| UserRow {
+            user: u.user,
+            start: stamp(u.started),
+            end: stamp(u.finished),
+            total_s: u.total_time().as_secs_f64(),
+            uploads: u.uploads,
+            upload_s: u.upload_time.as_secs_f64(),
+            errors: u.errors,
+            bytes: u.bytes,
+            mb_per_s: u.mb_per_sec(),
+            gave_up: u.gave_up,
+        })
+        .collect();
+    write_users(&rows)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 
 pub mod console;
 pub mod csv_out;
+pub mod format;
 pub mod histogram;
 pub mod recorder;
 pub mod run_dir;

@@ -10,9 +10,9 @@ use super::source::Source;
 use super::workload::{ChunkUpload, ConnectionMode, Verify};
 use crate::load::{self, EngineConfig, Event, Pacing, StopAfter, Stopper, Workload};
 use crate::report::csv_out::{users_csv, Flush, SampleCsv};
+use crate::report::format::{self, RunManifest};
 use crate::report::{write_atomic, Recorder, RunSummary};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::Utc;
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -60,30 +60,6 @@ impl From<client::ConnectError> for BenchError {
     fn from(e: client::ConnectError) -> Self {
         BenchError::Connect(Box::new(e))
     }
-}
-
-/// `run.json`: what was run, against what, with which software.
-#[derive(Debug, Serialize)]
-struct Manifest<'a> {
-    tool: &'static str,
-    xfer_version: &'static str,
-    started_at: DateTime<Utc>,
-    target: String,
-    source: &'a str,
-    file_size: u64,
-    chunk_size: u64,
-    chunks_per_file: u64,
-    users: u32,
-    mode: ConnectionMode,
-    verify: Verify,
-    pacing: String,
-    stop: String,
-    ramp_up_s: f64,
-    retry_max_attempts: u32,
-    retry_backoff_s: f64,
-    ciphers_offered: &'a str,
-    remote_files: &'a [String],
-    session: &'a SessionInfo,
 }
 
 /// What a finished (or interrupted) run produced.
@@ -210,12 +186,13 @@ pub fn run(
         remote_paths: remote_paths.clone(),
     };
     let started_at = Utc::now();
-    let manifest = Manifest {
-        tool: "xfer sftp-bench",
-        xfer_version: env!("CARGO_PKG_VERSION"),
+    let manifest = RunManifest {
+        format_version: format::FORMAT_VERSION,
+        tool: "xfer sftp-bench".into(),
+        xfer_version: env!("CARGO_PKG_VERSION").into(),
         started_at,
         target: cfg.client.target.to_string(),
-        source: &cfg.source,
+        source: cfg.source.clone(),
         file_size: cfg.data.len() as u64,
         chunk_size: cfg.chunk_size,
         chunks_per_file: workload.chunks(),
@@ -233,13 +210,12 @@ pub fn run(
         ramp_up_s: cfg.engine.ramp_up.as_secs_f64(),
         retry_max_attempts: cfg.engine.retry.max_attempts,
         retry_backoff_s: cfg.engine.retry.backoff.as_secs_f64(),
-        ciphers_offered: &cfg.client.ciphers,
-        remote_files: &remote_paths,
-        session,
+        ciphers_offered: cfg.client.ciphers.clone(),
+        remote_files: remote_paths.clone(),
+        session: session.clone(),
     };
-    let run_json = out.join("run.json");
-    let manifest = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    write_atomic(&run_json, &manifest).map_err(io_err(&run_json))?;
+    let run_json = out.join(format::RUN_JSON);
+    write_atomic(&run_json, &format::to_json(&manifest)).map_err(io_err(&run_json))?;
 
     let chunks_path = out.join("chunks.csv");
     let file = fs::File::create(&chunks_path).map_err(io_err(&chunks_path))?;
@@ -281,8 +257,8 @@ pub fn run(
     let users_path = out.join("users.csv");
     let users = users_csv(recorder.users(), started_at).map_err(io_err(&users_path))?;
     write_atomic(&users_path, &users).map_err(io_err(&users_path))?;
-    let summary_path = out.join("summary.json");
-    let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+    let summary_path = out.join(format::SUMMARY_JSON);
+    let json = format::bench::summary_json(&summary);
     write_atomic(&summary_path, &json).map_err(io_err(&summary_path))?;
 
     if cfg.cleanup {

@@ -259,7 +259,7 @@ impl Connection {
 }
 
 /// What the server negotiated, for `run.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionInfo {
     pub server_banner: String,
     pub kex: String,

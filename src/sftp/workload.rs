@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Whether a user keeps its session between chunks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConnectionMode {
     /// One session and one open file per user for the whole run.
@@ -27,7 +27,7 @@ pub enum ConnectionMode {
 }
 
 /// What is checked after each chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verify {
     None,

@@ -8,11 +8,11 @@
 //! `request` is what makes keep-alive and `--new-connection` comparable: the
 //! connection cost shows up in its own phase and in the cycle time.
 //!
-//! Protocol-only: it lives here rather than in `src/tcp/` because that module
-//! is owned elsewhere; it uses only `tcp::client::Connection`'s public API.
+//! It lives beside the protocol it speaks, as `sftp::workload` does; `perf`
+//! only chooses it for `tcp://` targets.
 
+use super::client::{ClientError, Connection};
 use crate::load::{PhaseTimer, Severity, StepDone, StepError, Workload};
-use crate::tcp::client::{ClientError, Connection};
 use rand::Rng;
 use std::io;
 use std::sync::Arc;

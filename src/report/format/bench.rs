@@ -1,0 +1,161 @@
+//! sftp-bench's JSON files: `run.json`, written before the first chunk, and
+//! `summary.json`, written at the end.
+
+use super::{unversioned, Versioned};
+use crate::report::RunSummary;
+use crate::sftp::client::SessionInfo;
+use crate::sftp::workload::{ConnectionMode, Verify};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// `run.json`: what was run, against what, with which software.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    #[serde(default = "unversioned")]
+    pub format_version: u32,
+    /// `xfer sftp-bench`.
+    pub tool: String,
+    pub xfer_version: String,
+    /// Wall-clock start of the run (UTC); every `*_us` offset counts from it.
+    pub started_at: DateTime<Utc>,
+    /// `sftp://user@host:port/dir`.
+    pub target: String,
+    /// The uploaded file's path, or `generated`.
+    pub source: String,
+    /// Bytes.
+    pub file_size: u64,
+    /// Bytes.
+    pub chunk_size: u64,
+    pub chunks_per_file: u64,
+    pub users: u32,
+    pub mode: ConnectionMode,
+    pub verify: Verify,
+    /// How chunks are paced, in words (`delay 200ms after each chunk`).
+    pub pacing: String,
+    /// When users stop, in words (`after 1 upload(s) of the file`).
+    pub stop: String,
+    pub ramp_up_s: f64,
+    pub retry_max_attempts: u32,
+    pub retry_backoff_s: f64,
+    /// The cipher list offered, most preferred first.
+    pub ciphers_offered: String,
+    /// One remote path per user, in user order.
+    pub remote_files: Vec<String>,
+    /// What the preflight connection negotiated.
+    pub session: SessionInfo,
+}
+
+impl Versioned for RunManifest {
+    fn format_version(&self) -> u32 {
+        self.format_version
+    }
+}
+
+/// `summary.json`: the recorder's [`RunSummary`] with a `format_version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryJson {
+    #[serde(default = "unversioned")]
+    pub format_version: u32,
+    #[serde(flatten)]
+    pub summary: RunSummary,
+}
+
+impl Versioned for SummaryJson {
+    fn format_version(&self) -> u32 {
+        self.format_version
+    }
+}
+
+/// The bytes of `summary.json` for `summary`, without copying it.
+pub fn summary_json(summary: &RunSummary) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        format_version: u32,
+        #[serde(flatten)]
+        summary: &'a RunSummary,
+    }
+    super::to_json(&Out {
+        format_version: super::FORMAT_VERSION,
+        summary,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::super::{read_json, FORMAT_VERSION, RUN_JSON, SUMMARY_JSON};
+    use super::*;
+    use crate::load::{Event, Sample, MAX_PHASES};
+    use crate::report::Recorder;
+    use std::time::Duration;
+
+    pub(crate) fn manifest() -> RunManifest {
+        RunManifest {
+            format_version: FORMAT_VERSION,
+            tool: "xfer sftp-bench".into(),
+            xfer_version: "0.1.0".into(),
+            started_at: DateTime::parse_from_rfc3339("2026-11-21T10:00:00.123456Z")
+                .unwrap()
+                .to_utc(),
+            target: "sftp://u@127.0.0.1:2222/up".into(),
+            source: "generated".into(),
+            file_size: 8 << 20,
+            chunk_size: 1 << 20,
+            chunks_per_file: 8,
+            users: 2,
+            mode: ConnectionMode::Reconnect,
+            verify: Verify::Sha256,
+            pacing: "delay 200ms after each chunk".into(),
+            stop: "after 1 upload(s) of the file".into(),
+            ramp_up_s: 0.5,
+            retry_max_attempts: 10,
+            retry_backoff_s: 1.0,
+            ciphers_offered: "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com".into(),
+            remote_files: vec!["/up/a-u0000.bin".into(), "/up/a-u0001.bin".into()],
+            session: SessionInfo {
+                server_banner: "SSH-2.0-OpenSSH_9.2p1".into(),
+                kex: "curve25519-sha256".into(),
+                cipher_client_to_server: "chacha20-poly1305@openssh.com".into(),
+                ..SessionInfo::default()
+            },
+        }
+    }
+
+    #[test]
+    fn run_json_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RUN_JSON);
+        let m = manifest();
+        std::fs::write(&path, super::super::to_json(&m)).unwrap();
+        assert_eq!(read_json::<RunManifest>(&path, "run.json").unwrap(), m);
+    }
+
+    #[test]
+    fn summary_json_round_trips_with_its_histograms() {
+        let mut r = Recorder::new(&["connect", "write"], 1, 2);
+        for i in 0..50u64 {
+            let mut phases = [None; MAX_PHASES];
+            phases[1] = Some(Duration::from_micros(100 + i * 37));
+            r.observe(&Event::Sample(Sample {
+                user: (i % 2) as u32,
+                pass: 0,
+                step: i,
+                attempt: 1,
+                offset: i << 10,
+                bytes: 1024,
+                intended: Duration::from_micros(i * 1000),
+                started: Duration::from_micros(i * 1000 + 5),
+                elapsed: Duration::from_micros(200 + i * 37),
+                phases,
+                error: None,
+            }));
+        }
+        let summary = r.summary(Duration::from_millis(60), false);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SUMMARY_JSON);
+        std::fs::write(&path, summary_json(&summary)).unwrap();
+        let back: SummaryJson = read_json(&path, "summary.json").unwrap();
+        assert_eq!(back.format_version, FORMAT_VERSION);
+        assert_eq!(back.summary, summary);
+        assert!(!back.summary.response().unwrap().histogram.is_empty());
+    }
+}
