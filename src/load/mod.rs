@@ -13,6 +13,7 @@
 
 mod engine;
 mod schedule;
+pub mod shard;
 mod stop;
 
 pub use engine::{run, RunOutcome};

@@ -3,7 +3,7 @@
 //! 2 minute stall. Histograms add losslessly, which is what lets a run split
 //! across machines merge into one summary.
 
-use hdrhistogram::serialization::{Serializer, V2Serializer};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -101,7 +101,29 @@ impl LatencyHistogram {
             .expect("serializing to a Vec cannot fail");
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, buf)
     }
+
+    /// Reads back [`LatencyHistogram::to_base64`] (or any HdrHistogram V2 /
+    /// V2-compressed histogram, base64): what merging shards starts from.
+    pub fn from_base64(text: &str) -> Result<Self, HistogramDecodeError> {
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text.trim())
+            .map_err(|e| HistogramDecodeError(e.to_string()))?;
+        let mut h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| HistogramDecodeError(format!("{e:?}")))?;
+        h.auto(true);
+        Ok(LatencyHistogram { h })
+    }
+
+    /// The underlying HDR histogram, for writers of HDR formats (interval logs).
+    pub fn hdr(&self) -> &Histogram<u64> {
+        &self.h
+    }
 }
+
+/// A histogram text that is not base64 of an HdrHistogram V2 encoding.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an HdrHistogram (base64 of V2): {0}")]
+pub struct HistogramDecodeError(pub String);
 
 #[cfg(test)]
 mod tests {
@@ -144,7 +166,9 @@ mod tests {
         }
         a.add(&b);
         assert_eq!(a.summary(), both.summary());
-        assert!(!a.to_base64().is_empty());
+        let back = LatencyHistogram::from_base64(&a.to_base64()).unwrap();
+        assert_eq!(back.summary(), both.summary());
+        assert!(LatencyHistogram::from_base64("bm90IGEgaGlzdG9ncmFt").is_err());
     }
 
     #[test]

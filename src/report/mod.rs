@@ -14,8 +14,10 @@ pub mod console;
 pub mod csv_out;
 pub mod format;
 pub mod histogram;
+pub mod hlog;
 pub mod recorder;
 pub mod run_dir;
+pub mod timeseries;
 
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use recorder::{PhaseSummary, Recorder, RunSummary, ThroughputSummary, UserSummary};
