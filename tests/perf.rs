@@ -478,9 +478,10 @@ fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
     assert_eq!(rows[0]["interrupted"], "false");
     assert_eq!(rows[1]["interrupted"], "true");
     assert!(num(&rows[1], "requests") > 0.0);
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("perf.json")).unwrap()).unwrap();
-    assert_eq!(json["interrupted"], true);
+    let report: xfer::report::format::PerfReport =
+        xfer::report::format::read_json(&out.join("perf.json"), "perf.json").unwrap();
+    assert!(report.interrupted);
+    assert_eq!(report.runs.len(), 2);
     assert_chart(&out.join("latency.png"));
 }
 
