@@ -2,8 +2,10 @@
 //! `xfer sftp-serve`; the CSV recounted from raw samples; the PNGs decoded;
 //! `perf plot` on perf and sftp-bench run directories; bad input.
 
+mod charts;
 mod support;
 
+use charts::assert_chart;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -52,37 +54,6 @@ fn num(row: &Row, col: &str) -> f64 {
     row[col]
         .parse()
         .unwrap_or_else(|_| panic!("{col} = {:?}", row[col]))
-}
-
-/// Decodes a PNG and checks it is a real chart: the expected size, many
-/// colours, and ink in the plot area (not a white page with a title).
-fn assert_chart(path: &Path) {
-    let img = image::open(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .to_rgb8();
-    assert_eq!(img.dimensions(), (1200, 800), "{}", path.display());
-    let colors: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
-    assert!(
-        colors.len() > 20,
-        "{}: {} colours",
-        path.display(),
-        colors.len()
-    );
-    // Below the title band, inside the axes.
-    let (mut ink, mut total) = (0, 0);
-    for y in 120..760 {
-        for x in 120..1180 {
-            total += 1;
-            if img.get_pixel(x, y).0 != [255, 255, 255] {
-                ink += 1;
-            }
-        }
-    }
-    assert!(
-        ink * 100 > total,
-        "{}: {ink} of {total} plot pixels inked",
-        path.display()
-    );
 }
 
 /// Recounts a run's figures from its raw samples with an independent
@@ -507,9 +478,10 @@ fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
     assert_eq!(rows[0]["interrupted"], "false");
     assert_eq!(rows[1]["interrupted"], "true");
     assert!(num(&rows[1], "requests") > 0.0);
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("perf.json")).unwrap()).unwrap();
-    assert_eq!(json["interrupted"], true);
+    let report: xfer::report::format::PerfReport =
+        xfer::report::format::read_json(&out.join("perf.json"), "perf.json").unwrap();
+    assert!(report.interrupted);
+    assert_eq!(report.runs.len(), 2);
     assert_chart(&out.join("latency.png"));
 }
 

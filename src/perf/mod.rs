@@ -2,12 +2,14 @@
 //! draws how response time and throughput bend as clients are added.
 //!
 //! - [`clients`]: the `--clients` list syntax (`1,2,4`, `1-8`, `1..64x2`).
-//! - [`target`]: a target URL made ready: the embedded tcp-serve, the
-//!   preflight, `tcp::workload` or sftp-bench's `ChunkUpload`, and the one
-//!   place where each target's driver is chosen.
+//! - [`target`]: a target URL made ready: the preflight, `tcp::workload` or
+//!   sftp-bench's `ChunkUpload`, and the one place where each target's
+//!   driver is chosen.
+//! - [`embedded`]: the tcp-serve swept when there is no target.
 //! - [`sweep`]: runs the engine once per client count and repeat, writing
 //!   `perf.csv` and `perf.json` after every run.
-//! - [`results`]: the per-run and aggregated figures and their CSV form.
+//! - [`results`]: min / median / max across repeats (the per-run types are
+//!   the run-directory format's, `report::format::perf`).
 //! - [`chart`]: pure PNG rendering (plotters, embedded font).
 //! - [`plot`]: charts from a run directory: a perf sweep's (`latency.png`,
 //!   `throughput.png`) or an sftp-bench run's (chunk write time over the run,
@@ -15,6 +17,7 @@
 
 pub mod chart;
 pub mod clients;
+pub mod embedded;
 pub mod plot;
 pub mod results;
 pub mod sweep;

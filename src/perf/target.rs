@@ -2,8 +2,8 @@
 //!
 //! A target URL becomes a workload here: `tcp://` gets the request workload
 //! after one preflight request of each kind (a wrong path is one clear error,
-//! not N clients' retries); no target starts an embedded tcp-serve serving a
-//! generated file (the twin of `sftp::embedded` for sftp-bench); `sftp://`
+//! not N clients' retries); no target does the same against an embedded
+//! tcp-serve (`perf::embedded`); `sftp://`
 //! gets sftp-bench's chunk upload after its preflight, with remote names
 //! unique to the run and a chunk policy that makes N requests whole passes.
 //!
@@ -11,6 +11,7 @@
 //! every target runs on the load engine's thread-per-user driver today; an
 //! event-loop driver for `tcp://` slots in there without touching the sweep.
 
+use super::embedded::EmbeddedTcp;
 use super::sweep::{self, SweepConfig, SweepOutcome, Threads};
 use super::PerfError;
 use crate::load::{Pacing, StopAfter, Stopper};
@@ -20,7 +21,7 @@ use crate::sftp::client::{ClientConfig, SftpTarget};
 use crate::sftp::source::Source;
 use crate::sftp::workload::{ChunkUpload, ConnectionMode, Verify};
 use crate::tcp::client::{ClientError, Connection};
-use crate::tcp::server::{self as tcp_server, RunningTcpServer, TcpServeConfig, TcpServeError};
+use crate::tcp::server::TcpServeError;
 use crate::tcp::workload::{Connections, RequestMix, TcpRequests};
 use crate::units::{Bytes, Micros};
 use rand::RngCore;
@@ -183,7 +184,7 @@ pub fn prepare(target: TargetConfig, cfg: &mut SweepConfig) -> Result<Prepared, 
             requests,
         } => {
             let server = EmbeddedTcp::start(file_size, *cfg.clients.last().unwrap_or(&1))?;
-            let addr = server.server.addr().to_string();
+            let addr = server.addr().to_string();
             let w = tcp_requests(&requests, addr.clone(), "/data.bin", "/upload.bin")?;
             let body = preflight_tcp(&w)?;
             cfg.target = format!("tcp://{addr}/data.bin");
@@ -246,12 +247,12 @@ impl Prepared {
             sftp_bench::cleanup(&w.client, &w.remote_paths);
         }
         if let Some(e) = self.embedded {
-            e.server.shutdown();
+            e.shutdown();
         }
     }
 }
 
-fn random_bytes(len: u64, flag: &'static str) -> Result<Vec<u8>, TargetError> {
+pub(super) fn random_bytes(len: u64, flag: &'static str) -> Result<Vec<u8>, TargetError> {
     let n = usize::try_from(len).map_err(|_| TargetError::TooLarge { flag, size: len })?;
     let mut data = vec![0u8; n];
     rand::thread_rng().fill_bytes(&mut data);
@@ -424,42 +425,6 @@ fn chunk_upload(
         verify: Verify::None,
         remote_paths,
     })
-}
-
-/// tcp-serve on 127.0.0.1:0 serving a generated `data.bin` from a temp root.
-struct EmbeddedTcp {
-    server: RunningTcpServer,
-    _root: tempfile::TempDir,
-}
-
-impl EmbeddedTcp {
-    fn start(file_size: u64, max_clients: u32) -> Result<Self, TargetError> {
-        let root = tempfile::Builder::new()
-            .prefix("xfer-embedded-tcp-")
-            .tempdir()
-            .map_err(|source| TargetError::EmbeddedRoot {
-                what: format!("in {}", std::env::temp_dir().display()),
-                source,
-            })?;
-        let data = random_bytes(file_size, "--file-size")?;
-        let file = root.path().join("data.bin");
-        std::fs::write(&file, &data).map_err(|source| TargetError::EmbeddedRoot {
-            what: format!("file {}", file.display()),
-            source,
-        })?;
-        let server = tcp_server::spawn(TcpServeConfig {
-            root: root.path().to_path_buf(),
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            // Every client holds a connection, plus warm-up stragglers.
-            max_connections: (max_clients as usize * 2).max(256),
-            ..TcpServeConfig::default()
-        })
-        .map_err(TargetError::Embedded)?;
-        Ok(EmbeddedTcp {
-            server,
-            _root: root,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! Charts from run directories, for the sweep itself and for `xfer perf plot`.
 //!
-//! - [`load`]: reading a run directory (perf or sftp-bench) through the
+//! - [`load`](mod@load): reading a run directory (perf or sftp-bench) through the
 //!   typed formats of `report::format`.
 //! - [`sweep`]: a perf sweep's `latency.png` (response time vs clients: mean,
 //!   p50, p90, p95, p99) and `throughput.png` (requests/s and MB/s vs
 //!   clients), and their comparison.
-//! - [`bench`]: an sftp-bench run's `chunk_latency.png` (each chunk's write
+//! - [`bench`](mod@bench): an sftp-bench run's `chunk_latency.png` (each chunk's write
 //!   time over the run, per user), `latency_distribution.png` (the percentile
 //!   spectrum of write times) and `user_throughput.png` (MB/s per user), and
 //!   the comparison of two distributions.

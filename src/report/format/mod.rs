@@ -3,7 +3,7 @@
 //! a future `xfer merge`) goes through these, so a field renamed in one place
 //! is renamed for all, and a test round-trips each file.
 //!
-//! - [`bench`]: sftp-bench's `run.json` ([`RunManifest`]) and `summary.json`
+//! - [`bench`](mod@bench): sftp-bench's `run.json` ([`RunManifest`]) and `summary.json`
 //!   ([`SummaryJson`]).
 //! - [`perf`]: perf's `perf.json` ([`PerfReport`]) and `perf.csv` rows.
 //! - [`tables`]: the sample CSVs (`chunks.csv`, perf's `samples/*.csv`) and

@@ -328,6 +328,10 @@ pub(crate) mod tests {
 
     pub(crate) fn report() -> PerfReport {
         let mut timed = point_run(4, 0, 800.0, 120, false);
+        // Parsed back 1 ulp off (as 120.04) without serde_json's
+        // float_roundtrip: a sum of microseconds divided by a count.
+        timed.latency.mean_us = 120.03999999999999;
+        timed.mb_per_s = 0.09155933242426015;
         timed.schedule_true = LatencySummary {
             count: 100,
             p50_us: 130,
