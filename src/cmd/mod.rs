@@ -11,6 +11,7 @@ pub mod sftp_serve;
 pub mod ssh_login;
 pub mod tcp_client;
 pub mod tcp_serve;
+pub mod thresholds;
 
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_INTERRUPTED: u8 = 130;

@@ -13,8 +13,10 @@
 pub mod console;
 pub mod csv_out;
 pub mod histogram;
+pub mod junit;
 pub mod recorder;
 pub mod run_dir;
+pub mod threshold;
 
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use recorder::{PhaseSummary, Recorder, RunSummary, ThroughputSummary, UserSummary};
