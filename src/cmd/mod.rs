@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod compare;
 pub mod perf;
 pub mod sftp_bench;
 pub mod sftp_serve;
@@ -40,6 +41,8 @@ pub enum Command {
     TcpClient(tcp_client::TcpClientArgs),
     /// Sweep the number of concurrent clients; CSV and PNG charts.
     Perf(perf::PerfArgs),
+    /// Compare two run directories: ratios, confidence intervals, verdicts.
+    Compare(compare::CompareArgs),
 }
 
 /// Runs the parsed command line.
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::TcpServe(args) => tcp_serve::run(args),
         Command::TcpClient(args) => tcp_client::run(args),
         Command::Perf(args) => perf::run(args),
+        Command::Compare(args) => compare::run(args),
     }
 }
 
