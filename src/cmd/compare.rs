@@ -29,7 +29,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub json: bool,
     /// Smallest difference that counts as slower or faster, e.g. 5% or 10%.
-    #[arg(long, value_name = "PERCENT", default_value = "5%")]
+    #[arg(long, value_name = "PERCENT", default_value = "10%")]
     pub noise: String,
     /// Bootstrap resamples per figure.
     #[arg(long, value_name = "N", default_value_t = 2000)]

@@ -2,7 +2,8 @@
 //! have enough samples to judge, the bootstrap interval of each ratio, and
 //! where it lies against the noise band (see the parent module for why).
 
-use super::{stats, CompareConfig, Row, RowUnit, Verdict};
+use super::stats::{self, Series};
+use super::{CompareConfig, Row, RowUnit, Verdict};
 
 pub(super) const QUANTILES: [(&str, f64); 3] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)];
 /// Samples needed above a percentile for its interval to mean something.
@@ -39,7 +40,8 @@ pub(super) fn seed_for(cfg: &CompareConfig, name: &str, clients: Option<u32>) ->
     h
 }
 
-/// p50/p90/p99/max rows of one phase from two sorted sample sets.
+/// p50/p90/p99/max rows of one phase from two runs' samples, each in the
+/// order they were measured.
 pub(super) fn latency_rows(
     name: &str,
     clients: Option<u32>,
@@ -47,6 +49,7 @@ pub(super) fn latency_rows(
     new: &[u64],
     cfg: &CompareConfig,
 ) -> Vec<Row> {
+    let (base_s, new_s) = (Series::new(base), Series::new(new));
     let judged: Vec<(usize, f64)> = QUANTILES
         .iter()
         .enumerate()
@@ -60,8 +63,8 @@ pub(super) fn latency_rows(
         Vec::new()
     } else {
         stats::ratio_intervals(
-            base,
-            new,
+            &base_s,
+            &new_s,
             &qs,
             resamples,
             cfg.confidence,
@@ -87,7 +90,11 @@ pub(super) fn latency_rows(
         .iter()
         .enumerate()
         .map(|(i, (stat, q))| {
-            let mut r = row(stat, stats::quantile(base, *q), stats::quantile(new, *q));
+            let mut r = row(
+                stat,
+                stats::quantile(&base_s.sorted, *q),
+                stats::quantile(&new_s.sorted, *q),
+            );
             match judged.iter().position(|(j, _)| *j == i) {
                 Some(k) => {
                     let (lo, hi) = intervals[k];
@@ -107,7 +114,11 @@ pub(super) fn latency_rows(
             r
         })
         .collect();
-    let mut max = row("max", base.last().copied(), new.last().copied());
+    let mut max = row(
+        "max",
+        base_s.sorted.last().copied(),
+        new_s.sorted.last().copied(),
+    );
     max.note = Some("a maximum has no interval".into());
     rows.push(max);
     rows
@@ -128,9 +139,8 @@ pub(super) fn throughput_row(
 ) -> Row {
     // The bootstrap works on integers: milli-units keep 3 decimals.
     let ints = |v: &[f64]| {
-        let mut x: Vec<u64> = v.iter().map(|f| (f * 1000.0).round() as u64).collect();
-        x.sort_unstable();
-        x
+        let x: Vec<u64> = v.iter().map(|f| (f * 1000.0).round() as u64).collect();
+        Series::independent(&x)
     };
     let (b, n) = (ints(values.0), ints(values.1));
     let mut row = Row {

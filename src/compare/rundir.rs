@@ -68,7 +68,8 @@ fn read_json_if_present(path: &Path) -> Result<Option<Value>, CompareError> {
     }
 }
 
-/// Raw microsecond samples of completed steps, by phase name, each sorted.
+/// Raw microsecond samples of completed steps, by phase name, in the order
+/// the file holds them (the order attempts ended).
 /// Phases in the CSV's column order, then `cycle` and `schedule_true`.
 #[derive(Debug, Clone, Default)]
 pub struct PhaseSamples {
@@ -168,10 +169,9 @@ pub fn read_samples(
     Ok(())
 }
 
-/// Sorts every phase's samples and drops phases nobody timed.
+/// Drops phases nobody timed.
 pub fn finish(mut s: PhaseSamples) -> PhaseSamples {
     s.phases.retain(|(_, v)| !v.is_empty());
-    s.phases.iter_mut().for_each(|(_, v)| v.sort_unstable());
     s
 }
 
@@ -401,10 +401,10 @@ mod tests {
             names,
             ["connect", "write", "verify", "cycle", "schedule_true"]
         );
-        assert_eq!(s.get("write"), Some(&[200, 300][..]));
-        assert_eq!(s.get("cycle"), Some(&[210, 400][..]));
+        assert_eq!(s.get("write"), Some(&[300, 200][..]));
+        assert_eq!(s.get("cycle"), Some(&[400, 210][..]));
         // 100 late + 50 + 300; 200 late + 200
-        assert_eq!(s.get("schedule_true"), Some(&[400, 450][..]));
+        assert_eq!(s.get("schedule_true"), Some(&[450, 400][..]));
         std::fs::write(
             &p,
             "user,intended_us,start_us,write_us,total_us,error_kind\n0,0,x,1,1,\n",

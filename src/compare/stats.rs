@@ -46,23 +46,79 @@ pub fn quantile(sorted: &[u64], q: f64) -> Option<u64> {
     (!sorted.is_empty()).then(|| sorted[rank(q, sorted.len()) - 1])
 }
 
-/// For each of `resamples` bootstrap resamples of `sorted` (drawn with
-/// replacement, same size), its `qs` quantiles: `out[i][j]` is quantile
-/// `qs[j]` of resample `i`. `qs` must be ascending.
+/// One run's samples of a figure, in the order they were measured, ready
+/// for resampling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The values, ascending.
+    pub sorted: Vec<u64>,
+    /// For the i-th sample in measurement order, its index in `sorted`.
+    position: Vec<u32>,
+    /// Block length of the moving-block bootstrap.
+    pub block: usize,
+}
+
+impl Series {
+    /// From values in measurement order, which may depend on their
+    /// neighbours: blocks of n^(1/3), the usual rate for quantiles of a
+    /// weakly dependent series.
+    pub fn new(in_order: &[u64]) -> Series {
+        let mut s = Series::independent(in_order);
+        s.block = ((s.len() as f64).cbrt().ceil() as usize).max(1);
+        s
+    }
+
+    /// From values that do not depend on each other (one per user or per
+    /// repeat): the plain bootstrap.
+    pub fn independent(in_order: &[u64]) -> Series {
+        let mut idx: Vec<u32> = (0..in_order.len() as u32).collect();
+        idx.sort_by_key(|&i| in_order[i as usize]);
+        let mut position = vec![0u32; in_order.len()];
+        for (sorted_at, &i) in idx.iter().enumerate() {
+            position[i as usize] = sorted_at as u32;
+        }
+        Series {
+            sorted: idx.iter().map(|&i| in_order[i as usize]).collect(),
+            position,
+            block: 1,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+}
+
+/// For each of `resamples` moving-block bootstrap resamples of `s` (blocks
+/// of `block` consecutive samples from random starts, wrapping around, until
+/// the resample has the run's size), its `qs` quantiles: `out[i][j]` is
+/// quantile `qs[j]` of resample `i`. `qs` must be ascending. Blocks keep what
+/// neighbours share (a stall slows a run of chunks), so a burst counts as
+/// one piece of evidence, not as many; `block = 1` is the plain bootstrap.
 pub fn resampled_quantiles(
-    sorted: &[u64],
+    s: &Series,
     qs: &[f64],
     resamples: usize,
+    block: usize,
     rng: &mut SplitMix64,
 ) -> Vec<Vec<f64>> {
-    let n = sorted.len();
+    let n = s.len();
     let ranks: Vec<usize> = qs.iter().map(|&q| rank(q, n)).collect();
     let mut counts = vec![0u32; n];
     (0..resamples)
         .map(|_| {
             counts.iter_mut().for_each(|c| *c = 0);
-            for _ in 0..n {
-                counts[rng.below(n)] += 1;
+            let mut drawn = 0;
+            while drawn < n {
+                let start = rng.below(n);
+                for j in 0..block.min(n - drawn) {
+                    counts[s.position[(start + j) % n] as usize] += 1;
+                }
+                drawn += block.min(n - drawn);
             }
             let mut out = Vec::with_capacity(ranks.len());
             let (mut seen, mut pos) = (0usize, 0usize);
@@ -71,7 +127,7 @@ pub fn resampled_quantiles(
                     seen += counts[pos] as usize;
                     pos += 1;
                 }
-                out.push(sorted[pos] as f64);
+                out.push(s.sorted[pos] as f64);
             }
             out
         })
@@ -82,16 +138,16 @@ pub fn resampled_quantiles(
 /// `(1-level)/2` and `(1+level)/2` percentiles of the ratios of
 /// independently resampled quantiles (the percentile bootstrap).
 pub fn ratio_intervals(
-    base: &[u64],
-    new: &[u64],
+    base: &Series,
+    new: &Series,
     qs: &[f64],
     resamples: usize,
     level: f64,
     seed: u64,
 ) -> Vec<(f64, f64)> {
     let mut rng = SplitMix64::new(seed);
-    let b = resampled_quantiles(base, qs, resamples, &mut rng);
-    let n = resampled_quantiles(new, qs, resamples, &mut rng);
+    let b = resampled_quantiles(base, qs, resamples, base.block, &mut rng);
+    let n = resampled_quantiles(new, qs, resamples, new.block, &mut rng);
     (0..qs.len())
         .map(|j| {
             let mut ratios: Vec<f64> = b.iter().zip(&n).map(|(b, n)| ratio(b[j], n[j])).collect();
@@ -141,21 +197,48 @@ mod tests {
 
     #[test]
     fn a_resample_holds_values_of_the_sample_in_order() {
-        let v: Vec<u64> = (0..50).map(|i| i * 10).collect();
+        let v: Vec<u64> = (0..50).map(|i| (i * 37 % 50) * 10).collect();
+        let s = Series::new(&v);
+        assert_eq!(s.sorted, (0..50).map(|i| i * 10).collect::<Vec<u64>>());
         let mut rng = SplitMix64::new(9);
-        for qs in resampled_quantiles(&v, &[0.5, 0.9, 0.99], 100, &mut rng) {
+        for qs in resampled_quantiles(&s, &[0.5, 0.9, 0.99], 100, 4, &mut rng) {
             assert!(qs.iter().all(|x| v.contains(&(*x as u64))));
             assert!(qs[0] <= qs[1] && qs[1] <= qs[2], "{qs:?}");
         }
     }
 
-    fn noisy(n: usize, scale: f64, seed: u64) -> Vec<u64> {
+    fn noisy(n: usize, scale: f64, seed: u64) -> Series {
         let mut rng = SplitMix64::new(seed);
-        let mut v: Vec<u64> = (0..n)
+        let v: Vec<u64> = (0..n)
             .map(|_| (scale * (1000.0 + (rng.below(400) as f64))) as u64)
             .collect();
-        v.sort_unstable();
-        v
+        Series::new(&v)
+    }
+
+    #[test]
+    fn blocks_widen_the_interval_of_a_series_with_bursts() {
+        // Bursts of 25 slow samples: the evidence is 8 bursts, not 200 samples.
+        let bursty: Vec<u64> = (0..400u64)
+            .map(|i| {
+                if (i / 25) % 5 < 3 {
+                    1000 + i % 7
+                } else {
+                    3000 + i % 7
+                }
+            })
+            .collect();
+        let s = Series::new(&bursty);
+        let width = |block: usize| {
+            let mut rng = SplitMix64::new(5);
+            let mut p50: Vec<f64> = resampled_quantiles(&s, &[0.5], 500, block, &mut rng)
+                .into_iter()
+                .map(|q| q[0])
+                .collect();
+            p50.sort_by(f64::total_cmp);
+            p50[487] - p50[12]
+        };
+        assert!(width(25) > width(1), "{} vs {}", width(25), width(1));
+        assert_eq!(s.block, 8);
     }
 
     #[test]
