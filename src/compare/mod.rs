@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 pub enum CompareError {
     #[error("{}: not an xfer run directory: {why}", .dir.display())]
     NotARunDir { dir: PathBuf, why: String },
-    #[error("cannot compare a {base} run ({}) with a {new} run ({}): compare two sftp-bench runs or two perf runs", .base_dir.display(), .new_dir.display())]
+    #[error("cannot compare runs of different kinds: BASE {} is {base}, NEW {} is {new}; compare two sftp-bench runs or two perf runs", .base_dir.display(), .new_dir.display())]
     KindMismatch {
         base: &'static str,
         new: &'static str,
