@@ -83,7 +83,8 @@ impl Metrics for PerfRunMetrics<'_> {
 mod tests {
     use super::*;
     use crate::report::threshold::{check, check_each, parse, Scope};
-    use crate::report::PhaseSummary;
+    use crate::report::{PhaseSummary, Recorder};
+    use std::time::Duration;
 
     fn phase(name: &str, p99_us: u64) -> PhaseSummary {
         PhaseSummary {
@@ -99,20 +100,15 @@ mod tests {
 
     #[test]
     fn a_run_summary_answers_by_phase_name_and_alias() {
-        let s = RunSummary {
-            users: 2,
-            users_gave_up: 1,
-            elapsed_s: 1.0,
-            interrupted: false,
-            steps_ok: 10,
-            failed_attempts: 0,
-            errors: Default::default(),
-            throughput: Default::default(),
-            phases: vec![phase("connect", 10), phase("write", 2_000)],
-            response_phase: "write".into(),
-            schedule_true: phase("schedule_true", 5_000),
-            cycle: phase("cycle", 3_000),
-        };
+        // Built through the recorder, so that fields added to the summary
+        // later do not break this test.
+        let mut s =
+            Recorder::new(&["connect", "write"], 1, 2).summary(Duration::from_secs(1), false);
+        s.users_gave_up = 1;
+        s.steps_ok = 10;
+        s.phases = vec![phase("connect", 10), phase("write", 2_000)];
+        s.schedule_true = phase("schedule_true", 5_000);
+        s.cycle = phase("cycle", 3_000);
         assert_eq!(s.latency("write", Stat::P99), Some(2_000.0));
         assert_eq!(s.latency("response", Stat::P99), Some(2_000.0));
         assert_eq!(s.latency("schedule_true", Stat::P99), Some(5_000.0));
@@ -125,25 +121,15 @@ mod tests {
 
     #[test]
     fn a_perf_run_answers_for_its_response_phase_only() {
-        let run = PointRun {
-            clients: 4,
-            repeat: 0,
-            requests: 100,
-            errors: 0,
-            error_kinds: Default::default(),
-            bytes: 0,
-            elapsed_s: 1.0,
-            requests_per_s: 100.0,
-            mb_per_s: 0.4,
-            latency: LatencySummary {
-                count: 100,
-                p99_us: 900,
-                ..LatencySummary::default()
-            },
-            schedule_true: LatencySummary::default(),
-            users_gave_up: 0,
-            interrupted: false,
-            histogram: String::new(),
+        let summary =
+            Recorder::new(&["connect", "request"], 1, 4).summary(Duration::from_secs(1), false);
+        let mut run = PointRun::from_summary(4, 0, &summary);
+        run.requests = 100;
+        run.requests_per_s = 100.0;
+        run.latency = LatencySummary {
+            count: 100,
+            p99_us: 900,
+            ..LatencySummary::default()
         };
         let m = PerfRunMetrics {
             run: &run,
