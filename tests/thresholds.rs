@@ -175,7 +175,7 @@ fn a_perf_run_is_checked_at_every_client_count() {
     .parse(&["connect", "request"])
     .unwrap();
     let r = gate
-        .check_sweep(&report.runs, "request", "xfer perf", false)
+        .check_sweep(&report.runs, "request", "xfer perf")
         .unwrap()
         .unwrap();
     let lines: Vec<String> = r.results.iter().map(|r| r.to_string()).collect();

@@ -3,20 +3,26 @@
 //! and the exit code. The subcommands flatten [`ThresholdArgs`] and call three
 //! methods, so both gate a CI job the same way.
 //!
-//! Wiring, in a subcommand's `*Args` and `run`:
+//! Wiring, in a subcommand's `*Args` and `run` (`RunSummary` and
+//! `PerfReport` get a `thresholds: Option<ThresholdReport>` field, serde
+//! `default` + `skip_serializing_if = "Option::is_none"`):
 //!
 //! ```text
 //! #[command(flatten)]
 //! pub thresholds: crate::cmd::thresholds::ThresholdArgs,
 //!
-//! let gate = args.thresholds.parse(crate::sftp::client::PHASES)?;    // before the run: exit 2
-//! ...
-//! summary.thresholds = gate.check(&summary, "xfer sftp-bench", summary.elapsed_s, json)?;
-//! // perf: report.thresholds = gate.check_sweep(&report.runs, "request", "xfer perf", json)?;
-//! return Ok(gate.exit_code(summary.thresholds.as_ref(), code));       // 3 when one failed
+//! // before the run (a malformed expression or unknown phase: exit 2):
+//! let gate = args.thresholds.parse(crate::sftp::client::PHASES)?;   // perf: &[response phase]
+//! // after the run, before printing:
+//! summary.thresholds = gate.check(&summary, "xfer sftp-bench", summary.elapsed_s)?;
+//! // perf: report.thresholds = gate.check_sweep(&report.runs, "request", "xfer perf")?;
+//! // rewrite summary.json / perf.json when Some, print the table or JSON, then:
+//! gate.print(summary.thresholds.as_ref(), json);                   // PASS/FAIL lines
+//! return Ok(gate.exit_code(summary.thresholds.as_ref(), code));    // 3 when one failed
 //! ```
 //!
-//! The run writes everything first; thresholds only decide the exit code.
+//! The run writes everything first; thresholds only add their results and
+//! decide the exit code.
 
 use crate::perf::results::PointRun;
 use crate::report::junit;
@@ -74,31 +80,28 @@ impl ThresholdArgs {
 }
 
 impl Gate {
-    /// Checks one run, prints a line per threshold (stderr with `--json`, so
-    /// stdout stays one JSON document), writes the JUnit file. `None` without
-    /// thresholds.
+    /// Checks one run and writes the JUnit file. `None` without thresholds.
     pub fn check(
         &self,
         run: &dyn Metrics,
         suite: &str,
         elapsed_s: f64,
-        json: bool,
     ) -> anyhow::Result<Option<ThresholdReport>> {
         if self.thresholds.is_empty() {
             return Ok(None);
         }
         let report = threshold::check(&self.thresholds, run);
-        self.publish(&report, suite, elapsed_s, json)?;
+        self.write_junit(&report, suite, elapsed_s)?;
         Ok(Some(report))
     }
 
-    /// Checks every perf run (each client count and repeat).
+    /// Checks every perf run (each client count and repeat) and writes the
+    /// JUnit file.
     pub fn check_sweep(
         &self,
         runs: &[PointRun],
         response_phase: &str,
         suite: &str,
-        json: bool,
     ) -> anyhow::Result<Option<ThresholdReport>> {
         if self.thresholds.is_empty() {
             return Ok(None);
@@ -121,23 +124,28 @@ impl Gate {
             .collect();
         let report = check_each(&self.thresholds, &points);
         let elapsed = runs.iter().map(|r| r.elapsed_s).sum();
-        self.publish(&report, suite, elapsed, json)?;
+        self.write_junit(&report, suite, elapsed)?;
         Ok(Some(report))
     }
 
-    fn publish(
-        &self,
-        report: &ThresholdReport,
-        suite: &str,
-        elapsed_s: f64,
-        json: bool,
-    ) -> anyhow::Result<()> {
+    /// Prints a line per result: on stdout after the table, on stderr with
+    /// `--json` so that stdout stays one JSON document.
+    pub fn print(&self, report: Option<&ThresholdReport>, json: bool) {
+        let Some(report) = report else { return };
         let lines = report.lines();
         if json {
             eprint!("{lines}");
         } else {
             print!("{lines}");
         }
+    }
+
+    fn write_junit(
+        &self,
+        report: &ThresholdReport,
+        suite: &str,
+        elapsed_s: f64,
+    ) -> anyhow::Result<()> {
         if let Some(path) = &self.junit {
             let xml = junit::render(suite, report, chrono::Utc::now(), elapsed_s);
             crate::report::write_atomic(path, xml.as_bytes())

@@ -166,10 +166,12 @@ pub enum Unit {
     #[serde(rename = "us")]
     Micros,
     /// Decimal megabytes per second.
+    #[serde(rename = "mb_per_s")]
     MbPerSec,
     /// A share, 0.0..=1.0 (written as a percentage).
     Fraction,
     Count,
+    #[serde(rename = "per_s")]
     PerSec,
 }
 
