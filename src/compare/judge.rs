@@ -121,6 +121,11 @@ pub(super) fn latency_rows(
     );
     max.note = Some("a maximum has no interval".into());
     rows.push(max);
+    // With fewer samples than p50 needs (connect phases of a keep-open run:
+    // one per user), p90 and p99 are the max again: keep p50 and max.
+    if base.len().min(new.len()) < min_samples(0.5) {
+        rows.retain(|r| r.stat == "p50" || r.stat == "max");
+    }
     rows
 }
 
@@ -219,6 +224,19 @@ mod tests {
             Some("100/100 samples, p99 needs 500")
         );
         assert!((rows[0].ratio.unwrap() - 2.0).abs() < 0.01);
+        let few = latency_rows(
+            "connect",
+            None,
+            &base[..3],
+            &new[..3],
+            &CompareConfig::default(),
+        );
+        let stats: Vec<&str> = few.iter().map(|r| r.stat.as_str()).collect();
+        assert_eq!(
+            stats,
+            ["p50", "max"],
+            "p90 and p99 of 3 samples are the max"
+        );
         let same = latency_rows("write", None, &base, &base, &CompareConfig::default());
         assert_eq!(same[0].verdict, Verdict::NoDifference);
     }
