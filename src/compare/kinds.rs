@@ -89,13 +89,9 @@ pub(super) fn compare_bench(
 }
 
 fn perf_info(r: &rundir::PerfRun) -> RunInfo {
-    let started = std::fs::read_to_string(r.dir.join("perf.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["started_at"].as_str().map(String::from));
     RunInfo {
         dir: r.dir.clone(),
-        started_at: started,
+        started_at: r.started_at.clone(),
         steps_ok: Some(r.runs.iter().map(|x| x.requests).sum()),
         failed_attempts: Some(r.runs.iter().map(|x| x.errors).sum()),
     }

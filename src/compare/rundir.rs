@@ -243,6 +243,8 @@ pub struct PerfRun {
     pub dir: PathBuf,
     /// perf.json's configuration (target, workload, settings), if present.
     pub config: Option<Value>,
+    /// perf.json's `started_at`.
+    pub started_at: Option<String>,
     pub runs: Vec<PointRun>,
     pub response: String,
     pub samples: BTreeMap<u32, PhaseSamples>,
@@ -250,7 +252,7 @@ pub struct PerfRun {
 
 pub fn read_perf(dir: &Path) -> Result<PerfRun, CompareError> {
     let json_path = dir.join("perf.json");
-    let (config, runs) = if json_path.is_file() {
+    let (config, started_at, runs) = if json_path.is_file() {
         let v = read_json(&json_path)?;
         let runs: Vec<PointRun> =
             serde_json::from_value(v["runs"].clone()).map_err(|e| CompareError::Format {
@@ -260,7 +262,8 @@ pub fn read_perf(dir: &Path) -> Result<PerfRun, CompareError> {
         let config = serde_json::json!({
             "target": v["target"], "workload": v["workload"], "settings": v["settings"],
         });
-        (Some(config), runs)
+        let started = v["started_at"].as_str().map(String::from);
+        (Some(config), started, runs)
     } else {
         let csv_path = dir.join("perf.csv");
         let text = std::fs::read(&csv_path).map_err(|e| CompareError::io(&csv_path, e))?;
@@ -268,7 +271,7 @@ pub fn read_perf(dir: &Path) -> Result<PerfRun, CompareError> {
             file: csv_path.clone(),
             why: e.to_string(),
         })?;
-        (None, runs)
+        (None, None, runs)
     };
     let mut samples: BTreeMap<u32, PhaseSamples> = BTreeMap::new();
     let mut response = String::new();
@@ -299,6 +302,7 @@ pub fn read_perf(dir: &Path) -> Result<PerfRun, CompareError> {
     Ok(PerfRun {
         dir: dir.to_path_buf(),
         config,
+        started_at,
         runs,
         response: if response.is_empty() {
             "response".into()
@@ -416,6 +420,32 @@ mod tests {
                 .contains("row 2: 'x' in column start_us is not a number"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_perf_run_without_perf_json_is_read_from_perf_csv_and_its_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("perf.csv"),
+            "clients,repeat,requests,errors,elapsed_s,requests_per_s,mb_per_s,bytes,mean_us,min_us,p50_us,p90_us,p95_us,p99_us,p999_us,max_us,users_gave_up,interrupted,error_kinds\n\
+             2,0,4,0,0.1,40.0,0.1,16384,50.0,40,50,60,60,60,60,60,0,false,\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("samples")).unwrap();
+        std::fs::write(
+            dir.path().join("samples/c0002-r0.csv"),
+            "user,pass,chunk,attempt,offset,bytes,intended_us,start_us,connect_us,request_us,total_us,error_kind,error\n\
+             0,0,0,1,0,4096,0,0,5,40,45,,\n1,0,0,1,0,4096,0,0,,60,60,,\n",
+        )
+        .unwrap();
+        assert_eq!(RunKind::detect(dir.path()).unwrap(), RunKind::Perf);
+        let r = read_perf(dir.path()).unwrap();
+        assert_eq!(
+            (r.config.is_none(), r.runs.len(), r.runs[0].clients),
+            (true, 1, 2)
+        );
+        assert_eq!(r.response, "request");
+        assert_eq!(r.samples[&2].get("request"), Some(&[40, 60][..]));
     }
 
     #[test]
