@@ -97,6 +97,7 @@ fn a_doubled_round_trip_is_called_slower() {
     let c = json(&compare(&[&base, &new], &["--json"]));
     assert_eq!(c["kind"], "sftp-bench");
     let w = row(&c, "write", "p50");
+    eprintln!("10 ms vs 20 ms proxy, write p50: {w}");
     let ratio = w["ratio"].as_f64().unwrap();
     assert!((1.5..2.6).contains(&ratio), "write p50 ratio {ratio}: {w}");
     assert_eq!(w["verdict"], "slower", "{w}");
@@ -149,6 +150,10 @@ fn two_runs_of_one_configuration_are_not_called_different() {
     finished(x);
     finished(y);
     let c = json(&compare(&[&a, &b], &["--json"]));
+    eprintln!(
+        "one configuration twice, write p50: {}",
+        row(&c, "write", "p50")
+    );
     let judged: Vec<&Value> = c["rows"]
         .as_array()
         .unwrap()
