@@ -6,6 +6,9 @@ use super::stats::{self, Series};
 use super::{CompareConfig, Row, RowUnit, Verdict};
 
 pub(super) const QUANTILES: [(&str, f64); 3] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)];
+/// Resamples x samples per figure: bounds the time a huge run takes
+/// (2,000 resamples up to 10,000 samples, fewer above, never under 200).
+const RESAMPLED_VALUES: usize = 20_000_000;
 /// Samples needed above a percentile for its interval to mean something.
 const MIN_TAIL: f64 = 5.0;
 
@@ -58,7 +61,7 @@ pub(super) fn latency_rows(
         .collect();
     let qs: Vec<f64> = judged.iter().map(|(_, q)| *q).collect();
     let resamples =
-        (20_000_000 / base.len().max(new.len()).max(1)).clamp(200, cfg.resamples.max(1));
+        (RESAMPLED_VALUES / base.len().max(new.len()).max(1)).clamp(200, cfg.resamples.max(1));
     let intervals = if qs.is_empty() {
         Vec::new()
     } else {

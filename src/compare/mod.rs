@@ -229,7 +229,7 @@ pub fn compare(base: &Path, new: &Path, cfg: &CompareConfig) -> Result<Compariso
         RunKind::Perf => kinds::compare_perf(base, new, cfg)?,
     };
     c.method = format!(
-        "moving-block bootstrap, {:.0}% interval of NEW/BASE, {} resamples, seed {}; noise band {:.0}%",
+        "moving-block bootstrap, {:.0}% interval of NEW/BASE, {} resamples (fewer for runs over 10,000 samples), seed {}; noise band {:.0}%",
         cfg.confidence * 100.0,
         cfg.resamples,
         cfg.seed,
