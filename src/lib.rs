@@ -13,6 +13,7 @@
 //! - [`cmd`]: the command line (the only place clap is used).
 
 pub mod cmd;
+pub mod compare;
 pub mod load;
 pub mod perf;
 pub mod report;

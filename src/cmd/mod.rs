@@ -5,12 +5,14 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod compare;
 pub mod perf;
 pub mod sftp_bench;
 pub mod sftp_serve;
 pub mod ssh_login;
 pub mod tcp_client;
 pub mod tcp_serve;
+pub mod thresholds;
 
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -39,6 +41,8 @@ pub enum Command {
     TcpClient(tcp_client::TcpClientArgs),
     /// Sweep the number of concurrent clients; CSV and PNG charts.
     Perf(perf::PerfArgs),
+    /// Compare two run directories: ratios, confidence intervals, verdicts.
+    Compare(compare::CompareArgs),
 }
 
 /// Runs the parsed command line.
@@ -50,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::TcpServe(args) => tcp_serve::run(args),
         Command::TcpClient(args) => tcp_client::run(args),
         Command::Perf(args) => perf::run(args),
+        Command::Compare(args) => compare::run(args),
     }
 }
 

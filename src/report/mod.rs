@@ -6,6 +6,9 @@
 //! - [`csv_out`]: `chunks.csv` rows written as samples arrive; `users.csv`.
 //! - [`console`]: the summary table on stdout.
 //! - [`run_dir`]: unique run ids; run directories never shared by two runs.
+//! - [`format`]: the public types and column names of every run-directory file.
+//! - [`timeseries`], [`hlog`]: a run over time (per-interval rows, HdrHistogram interval log).
+//! - [`threshold`], [`junit`]: `--fail-if` thresholds and their JUnit report.
 //!
 //! Exporters are pure where they can be (`render`, `row`), so that tests can
 //! check them without files or terminals.
@@ -15,8 +18,10 @@ pub mod csv_out;
 pub mod format;
 pub mod histogram;
 pub mod hlog;
+pub mod junit;
 pub mod recorder;
 pub mod run_dir;
+pub mod threshold;
 pub mod timeseries;
 
 pub use histogram::{LatencyHistogram, LatencySummary};

@@ -1,0 +1,289 @@
+//! `xfer compare` on real run directories written by the xfer binary: a
+//! known 2x slowdown (the same server behind a 10 ms and a 20 ms delay proxy)
+//! must be called slower, two runs of one configuration must not be called
+//! different, and runs of different kinds are refused with one line.
+
+mod support;
+
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+use support::delay_proxy::DelayProxy;
+use support::sftp_serve::XferSftpServe;
+use support::xfer;
+
+/// Starts `xfer sftp-bench` through `proxy` to `server`: 1 user, 60 chunks of
+/// 32 KiB back to back, so each write is about one round trip of the proxy.
+fn bench_via(server: &XferSftpServe, proxy: SocketAddr, out: &Path) -> Child {
+    // The proxy's port, with the server's host key.
+    let known = std::fs::read_to_string(&server.known_hosts).unwrap();
+    let key = known.split_once(' ').unwrap().1;
+    let kh = out.with_extension("known_hosts");
+    std::fs::write(&kh, format!("[127.0.0.1]:{} {key}", proxy.port())).unwrap();
+    xfer()
+        .args(["sftp-bench", &format!("sftp://{}@{proxy}/", server.user)])
+        .arg("-i")
+        .arg(&server.key)
+        .arg("--known-hosts")
+        .arg(&kh)
+        .args(["-c", "1", "--file-size", "1920K", "-s", "32K", "-d", "0"])
+        .args(["--ramp-up", "0", "--io-timeout", "20s", "-o"])
+        .arg(out)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("XFER_PASSWORD")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn xfer sftp-bench")
+}
+
+fn finished(child: Child) {
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "sftp-bench failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn compare(args: &[&Path], extra: &[&str]) -> Output {
+    xfer()
+        .arg("compare")
+        .args(args)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "compare failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("compare --json prints one JSON document")
+}
+
+fn row<'a>(c: &'a Value, metric: &str, stat: &str) -> &'a Value {
+    c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["metric"] == metric && r["stat"] == stat && r.get("clients").is_none_or(|c| c == 1)
+        })
+        .unwrap_or_else(|| panic!("no row {metric} {stat} in {c}"))
+}
+
+#[test]
+fn a_doubled_round_trip_is_called_slower() {
+    let Some(server) = XferSftpServe::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let (base, new) = (work.path().join("base"), work.path().join("new"));
+    let near = DelayProxy::start(server.addr, Duration::from_millis(10));
+    let far = DelayProxy::start(server.addr, Duration::from_millis(20));
+    // Side by side, so both runs see the same machine.
+    let (b, n) = (
+        bench_via(&server, near.addr, &base),
+        bench_via(&server, far.addr, &new),
+    );
+    finished(b);
+    finished(n);
+
+    let c = json(&compare(&[&base, &new], &["--json"]));
+    assert_eq!(c["kind"], "sftp-bench");
+    let w = row(&c, "write", "p50");
+    eprintln!("10 ms vs 20 ms proxy, write p50: {w}");
+    let ratio = w["ratio"].as_f64().unwrap();
+    assert!((1.5..2.6).contains(&ratio), "write p50 ratio {ratio}: {w}");
+    assert_eq!(w["verdict"], "slower", "{w}");
+    assert!(w["ci_low"].as_f64().unwrap() > 1.1, "{w}");
+    // p90 of 60 samples has a wide interval when the machine jitters: it
+    // may stay unjudged in either direction, but never points the wrong way.
+    let p90 = row(&c, "write", "p90");
+    assert_ne!(p90["verdict"], "faster", "{p90}");
+    assert_eq!(row(&c, "write", "max")["verdict"], "not_judged");
+    let headline = c["headline"][0].as_u64().unwrap() as usize;
+    assert_eq!(&c["rows"][headline], w);
+    assert!(c["settings_changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["key"] == "target"));
+
+    // The default output: Markdown with the hyperfine-style summary line.
+    let md = compare(&[&base, &new], &[]);
+    assert!(md.status.success());
+    let text = String::from_utf8(md.stdout).unwrap();
+    assert!(text.starts_with("# xfer compare: sftp-bench\n"), "{text}");
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with("- write p50: NEW is "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        summary.contains("x slower than BASE") && summary.ends_with(": slower"),
+        "{summary}"
+    );
+    assert!(text.contains("| write | p50 |"), "{text}");
+
+    // Swapped, the same difference is "faster".
+    let swapped = json(&compare(&[&new, &base], &["--json"]));
+    assert_eq!(row(&swapped, "write", "p50")["verdict"], "faster");
+}
+
+#[test]
+fn two_runs_of_one_configuration_are_not_called_different() {
+    let Some(server) = XferSftpServe::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = (work.path().join("a"), work.path().join("b"));
+    let proxy = DelayProxy::start(server.addr, Duration::from_millis(15));
+    let (x, y) = (
+        bench_via(&server, proxy.addr, &a),
+        bench_via(&server, proxy.addr, &b),
+    );
+    finished(x);
+    finished(y);
+    let c = json(&compare(&[&a, &b], &["--json"]));
+    eprintln!(
+        "one configuration twice, write p50: {}",
+        row(&c, "write", "p50")
+    );
+    let judged: Vec<&Value> = c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verdict"] != "not_judged")
+        .collect();
+    assert!(
+        judged
+            .iter()
+            .any(|r| r["metric"] == "write" && r["stat"] == "p50"),
+        "{c}"
+    );
+    for r in judged {
+        assert!(
+            r["verdict"] == "no_difference" || r["verdict"] == "within_noise",
+            "same configuration called different: {r}"
+        );
+    }
+}
+
+/// Runs `xfer ARGS` and returns its output, asserting success.
+fn run_ok(args: &[&str], out: &Path) -> Output {
+    let o = xfer().args(args).arg("-o").arg(out).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn perf_run(out: &Path, samples: bool) {
+    let mut args = vec![
+        "perf",
+        "--clients",
+        "1,2",
+        "--requests",
+        "60",
+        "--warmup",
+        "0",
+    ];
+    if samples {
+        args.push("--samples");
+    }
+    run_ok(&args, out);
+}
+
+fn one_usage_line(o: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("xfer: error: ") && err.contains(needle),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn runs_of_different_kinds_and_other_directories_are_refused_with_one_line() {
+    let work = tempfile::tempdir().unwrap();
+    let (bench, perf) = (work.path().join("bench"), work.path().join("perf"));
+    run_ok(
+        &[
+            "sftp-bench",
+            "--file-size",
+            "64K",
+            "-s",
+            "32K",
+            "-c",
+            "1",
+            "-d",
+            "0",
+        ],
+        &bench,
+    );
+    perf_run(&perf, false);
+    one_usage_line(
+        &compare(&[&bench, &perf], &[]),
+        &format!(
+            "cannot compare runs of different kinds: BASE {} is sftp-bench, NEW {} is perf",
+            bench.display(),
+            perf.display()
+        ),
+    );
+    one_usage_line(&compare(&[&perf, &bench], &["--json"]), "BASE");
+    one_usage_line(
+        &compare(&[&bench, work.path()], &[]),
+        "not an xfer run directory",
+    );
+    one_usage_line(
+        &compare(&[&bench, &work.path().join("nope")], &[]),
+        "not a directory",
+    );
+    one_usage_line(
+        &compare(&[&bench, &bench], &["--noise", "lots"]),
+        "--noise must be",
+    );
+}
+
+#[test]
+fn perf_runs_compare_per_client_count_and_need_samples_for_a_verdict() {
+    let work = tempfile::tempdir().unwrap();
+    let (a, b, plain) = (
+        work.path().join("a"),
+        work.path().join("b"),
+        work.path().join("plain"),
+    );
+    perf_run(&a, true);
+    perf_run(&b, true);
+    perf_run(&plain, false);
+    let c = json(&compare(&[&a, &b], &["--json"]));
+    assert_eq!(c["kind"], "perf");
+    let rows = c["rows"].as_array().unwrap();
+    for clients in [1, 2] {
+        let p50 = rows
+            .iter()
+            .find(|r| r["clients"] == clients && r["metric"] == "request" && r["stat"] == "p50")
+            .unwrap_or_else(|| panic!("no request p50 at {clients} clients: {c}"));
+        assert_ne!(p50["verdict"], "not_judged", "{p50}");
+        assert_eq!(p50["base_n"], 60 * clients, "{p50}");
+        assert!(rows
+            .iter()
+            .any(|r| r["clients"] == clients && r["stat"] == "requests/s"));
+    }
+    assert_eq!(c["headline"].as_array().unwrap().len(), 2);
+
+    let c = json(&compare(&[&a, &plain], &["--json"]));
+    let p50 = row(&c, "request", "p50");
+    assert_eq!(p50["verdict"], "not_judged");
+    assert_eq!(p50["note"], "no raw samples (run perf with --samples)");
+    assert!(p50["ratio"].as_f64().unwrap() > 0.0);
+}
