@@ -776,3 +776,170 @@ fn a_non_empty_out_dir_is_refused_unless_overwrite() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!stderr(&o).contains("is not empty"), "{}", stderr(&o));
 }
+
+/// Polls `cond` every 10 ms until it holds; panics with `what` after `secs`.
+fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn chunk_rows(out: &Path) -> usize {
+    std::fs::read_to_string(out.join("chunks.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_user_count_the_machine_cannot_hold_is_a_usage_error_naming_the_limit() {
+    let started = std::time::Instant::now();
+    let o = xfer()
+        .args(["sftp-bench", "-c", "100000000"])
+        .env_remove("XFER_PASSWORD")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("xfer: error: --users 100000000 is more than this machine can hold: ")
+            && err.contains("allows at most"),
+        "{err}"
+    );
+    // Refused before anything was allocated or spawned for the users.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn ctrl_c_during_the_preflight_exits_130_at_once() {
+    // A server that accepts and never says a word: the preflight waits in
+    // the SSH handshake for the whole --io-timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let child = xfer()
+        .args([
+            "sftp-bench",
+            &format!("sftp://u@127.0.0.1:{port}/x"),
+            "--io-timeout",
+            "120s",
+            "--host-key-check",
+            "off",
+            "-o",
+        ])
+        .arg(&out)
+        .env("XFER_PASSWORD", "x")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = support::KillOnDrop(child);
+    let (conn, _) = listener.accept().unwrap();
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let mut status = None;
+    wait_until(30, "xfer to exit after Ctrl-C in the preflight", || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    drop(conn);
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.unwrap().code(), Some(130), "{err}");
+    assert!(err.contains("nothing was measured"), "{err}");
+    assert!(
+        !out.exists(),
+        "no run directory for a run that never started"
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_keeps_the_rows_written_so_far() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let child = sshd
+        .bench(sshd.target(work.path()))
+        .args([
+            "-c",
+            "2",
+            "--file-size",
+            "4M",
+            "--chunk-size",
+            "64K",
+            "--delay",
+            "20ms",
+            "--ramp-up",
+            "0",
+            "--io-timeout",
+            "120s",
+            "-o",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = support::KillOnDrop(child);
+    wait_until(30, "rows in chunks.csv", || chunk_rows(&out) > 3);
+    // Freeze the server: in-flight chunks now wait for the 120 s timeout,
+    // so the first Ctrl-C cannot end the run by itself.
+    let frozen: Vec<i32> = std::iter::once(sshd.pid() as i32)
+        .chain(children_of(sshd.pid()))
+        .collect();
+    for &p in &frozen {
+        unsafe { libc::kill(p, libc::SIGSTOP) };
+    }
+    let rows_before = chunk_rows(&out);
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let mut err = String::new();
+    let mut stderr_pipe = child.0.stderr.take().unwrap();
+    // The first interrupt is acknowledged, and the run keeps waiting.
+    let mut buf = [0u8; 4096];
+    while !err.contains("interrupted;") {
+        let n = std::io::Read::read(&mut stderr_pipe, &mut buf).unwrap();
+        assert!(n > 0, "xfer exited after one Ctrl-C: {err}");
+        err.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(child.0.try_wait().unwrap().is_none(), "{err}");
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let mut status = None;
+    wait_until(10, "xfer to exit after a second Ctrl-C", || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    for &p in &frozen {
+        unsafe { libc::kill(p, libc::SIGCONT) };
+    }
+    assert_eq!(status.unwrap().code(), Some(130));
+    assert!(chunk_rows(&out) >= rows_before, "rows on disk are kept");
+    assert!(rows_before > 3);
+}
+
+/// Direct children of `pid` (sshd's per-connection processes).
+fn children_of(pid: u32) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // Fields after the ")" that ends the command name: state, ppid, ...
+        let after = &stat[stat.rfind(')').unwrap_or(0) + 1..];
+        let ppid: u32 = after
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
+        if ppid == pid {
+            found.push(p);
+        }
+    }
+    found
+}

@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod interrupt;
 pub mod perf;
 pub mod sftp_bench;
 pub mod sftp_serve;

@@ -212,7 +212,9 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
         Target::Sftp(target) => {
             let w = sftp_workload(&args, &mut cfg, target)?;
             let code = sweep_and_report(&w, &cfg, args.json);
-            sftp_bench::cleanup(&w.client, &w.remote_paths);
+            for warning in sftp_bench::cleanup(&w.client, &w.remote_paths, || true).warnings {
+                eprintln!("xfer: warning: {warning}");
+            }
             code
         }
     }
@@ -460,7 +462,9 @@ fn sftp_workload(
         io_timeout: args.timeout.max(Duration::from_secs(30)),
         target,
     };
-    let (session, host_key) = sftp_bench::preflight(&client)?;
+    let sftp_bench::Preflight {
+        session, host_key, ..
+    } = sftp_bench::preflight(&client)?;
     let client = sftp_bench::pinned(&client, host_key);
     let chunks = match cfg.stop {
         StopAfter::Passes(n) => {

@@ -5,6 +5,7 @@
 //! - [`recorder`]: folds engine events into a [`RunSummary`].
 //! - [`csv_out`]: `chunks.csv` rows written as samples arrive; `users.csv`.
 //! - [`console`]: the summary table on stdout.
+//! - [`progress`]: the progress bar on stderr, and printing above it.
 //! - [`run_dir`]: unique run ids; run directories never shared by two runs.
 //!
 //! Exporters are pure where they can be (`render`, `row`), so that tests can
@@ -13,6 +14,7 @@
 pub mod console;
 pub mod csv_out;
 pub mod histogram;
+pub mod progress;
 pub mod recorder;
 pub mod run_dir;
 
