@@ -943,3 +943,174 @@ fn children_of(pid: u32) -> Vec<i32> {
     }
     found
 }
+
+/// Every descendant of `pid`.
+fn descendants_of(pid: u32) -> Vec<i32> {
+    let mut all = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for c in children_of(p) {
+            all.push(c);
+            frontier.push(c as u32);
+        }
+    }
+    all
+}
+
+#[test]
+fn a_connection_lost_mid_run_is_counted_as_dropped_not_write() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let (src, data) = source(work.path());
+    let out = work.path().join("run");
+    let child = sshd
+        .bench(sshd.target(&remote))
+        .args(["-c", "2", "-s", "16K", "--delay", "100ms", "--ramp-up", "0"])
+        .args(["--backoff", "50ms", "--json", "-f"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let child = support::KillOnDrop(child);
+    wait_until(30, "a few chunks before the kill", || chunk_rows(&out) >= 4);
+    // Kill the server side of every session; the listener stays.
+    let sessions = descendants_of(sshd.pid());
+    assert!(!sessions.is_empty());
+    for p in sessions {
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+    let mut child = child;
+    let o = std::process::Output {
+        status: child.0.wait().unwrap(),
+        stdout: std::io::Read::bytes(child.0.stdout.take().unwrap())
+            .map(|b| b.unwrap())
+            .collect(),
+        stderr: Vec::new(),
+    };
+    assert_ok(&o);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let errors = summary["errors"].as_object().unwrap();
+    assert!(errors.contains_key("dropped"), "{errors:?}");
+    assert!(!errors.contains_key("write"), "{errors:?}");
+    for f in remote_files(&remote) {
+        assert!(std::fs::read(&f).unwrap() == data, "{}", f.display());
+    }
+}
+
+#[test]
+fn a_full_disk_is_named_and_given_up_on_after_three_identical_refusals() {
+    // Files on this server cannot grow past 100,000 bytes: sftp-server
+    // answers SSH_FX_FAILURE, as it does for a full disk.
+    let opts = support::sshd::SshdOptions {
+        file_size_limit: Some(100_000),
+        ..Default::default()
+    };
+    let Some(sshd) = Sshd::start_with(opts) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let (src, _) = source(work.path());
+    let out = work.path().join("run");
+    let o = bench(
+        &sshd,
+        &remote,
+        &out,
+        &["-c", "1", "-f", src.to_str().unwrap(), "--retries", "10"],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("gave up"), "{err}");
+    let mut failed = Vec::new();
+    let mut reader = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
+    for r in reader.deserialize::<std::collections::HashMap<String, String>>() {
+        let r = r.unwrap();
+        if !r["error_kind"].is_empty() {
+            failed.push((r["chunk"].clone(), r["error"].clone()));
+        }
+    }
+    // The chunk at 65,536 crosses the limit: three identical refusals, not ten.
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(failed.iter().all(|(c, _)| c == "1"), "{failed:?}");
+    assert!(failed[0].1.contains("full disk"), "{failed:?}");
+}
+
+#[test]
+fn bad_files_and_zero_amounts_are_usage_errors_naming_the_flag() {
+    let work = tempfile::tempdir().unwrap();
+    let empty = work.path().join("empty.dat");
+    std::fs::write(&empty, b"").unwrap();
+    let dir = work.path().to_str().unwrap().to_string();
+    let missing = work.path().join("missing").to_str().unwrap().to_string();
+    let empty = empty.to_str().unwrap().to_string();
+    for (args, needle) in [
+        (
+            vec!["--duration", "0s"],
+            "--duration must be longer than 0".to_string(),
+        ),
+        (
+            vec!["--file-size", "0"],
+            "--file-size must be at least 1 byte".into(),
+        ),
+        (vec!["--file", &dir], format!("--file {dir} is a directory")),
+        (vec!["--file", &empty], format!("--file {empty} is empty")),
+        (
+            vec!["--file", &missing],
+            format!("--file {missing}: No such file"),
+        ),
+        (
+            vec!["-i", &missing],
+            format!("--identity {missing}: No such file"),
+        ),
+        (
+            vec!["--password-file", &missing],
+            format!("--password-file {missing}: No such file"),
+        ),
+    ] {
+        let o = xfer()
+            .args(["sftp-bench", "sftp://u@127.0.0.1:1/x"])
+            .args(&args)
+            .env("XFER_PASSWORD", "x")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(&needle), "{args:?}: {err}");
+        assert!(!err.contains("No such device"), "{err}");
+    }
+}
+
+#[test]
+fn an_error_prints_its_cause_once() {
+    // The run directory cannot be created under /proc.
+    let o = xfer()
+        .args([
+            "sftp-bench",
+            "--file-size",
+            "10K",
+            "-d",
+            "0",
+            "-o",
+            "/proc/xfer-no/run",
+        ])
+        .env_remove("XFER_PASSWORD")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let line = err.lines().find(|l| l.starts_with("xfer: error:")).unwrap();
+    assert!(line.contains("run directory /proc/xfer-no/run"), "{err}");
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
+}
