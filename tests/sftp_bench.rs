@@ -1114,3 +1114,92 @@ fn an_error_prints_its_cause_once() {
         "{line}"
     );
 }
+
+/// Runs a reconnect-mode upload against `sshd` and checks its log: every
+/// one of xfer's `sessions` ended without a reset or a broken pipe.
+fn assert_clean_goodbyes(sshd: &Sshd, work: &Path, sessions: usize) -> Output {
+    let remote = work.join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let (src, _) = source(work);
+    let out = work.join("run");
+    let o = bench(
+        sshd,
+        &remote,
+        &out,
+        &[
+            "-c",
+            "2",
+            "--mode",
+            "reconnect",
+            "-f",
+            src.to_str().unwrap(),
+            "--cleanup",
+        ],
+    );
+    // sshd logs each session's end; wait (bounded) for all of them before
+    // reading the log: a session that ended without a goodbye never logs
+    // "Disconnected from user", and the assertions below say which.
+    let ended = || sshd.log_text().matches("Disconnected from user").count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ended() < sessions && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Only xfer's sessions count: the fixture's readiness probe, which
+    // reads the banner and hangs up, is logged as a reset too.
+    let log = sshd.log_text();
+    let ports: Vec<String> = log
+        .lines()
+        .filter(|l| l.starts_with("Accepted publickey"))
+        .filter_map(|l| l.split(" port ").nth(1))
+        .map(|p| format!("port {}", p.split_whitespace().next().unwrap()))
+        .collect();
+    assert_eq!(ports.len(), sessions, "{log}");
+    for p in &ports {
+        let goodbye = format!("Received disconnect from 127.0.0.1 {p}:11: xfer done");
+        assert!(log.contains(&goodbye), "no SSH disconnect for {p}:\n{log}");
+    }
+    for line in log.lines() {
+        let ours = ports.iter().any(|p| {
+            line.contains(&format!("{p} "))
+                || line.contains(&format!("{p}:"))
+                || line.ends_with(p.as_str())
+        });
+        for bad in [
+            "Broken pipe",
+            "Connection reset",
+            "Read error",
+            "Write failed",
+        ] {
+            assert!(
+                !(ours && line.contains(bad)),
+                "sshd logged {line:?}:\n{log}"
+            );
+        }
+    }
+    o
+}
+
+#[test]
+fn reconnect_mode_says_goodbye_so_sshd_logs_no_broken_pipe_or_reset() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    // 2 users x 5 chunks, the preflight and the cleanup.
+    let o = assert_clean_goodbyes(&sshd, work.path(), 2 * 5 + 2);
+    assert_ok(&o);
+}
+
+#[test]
+fn a_session_that_failed_still_says_goodbye() {
+    let opts = support::sshd::SshdOptions {
+        file_size_limit: Some(100_000),
+        ..Default::default()
+    };
+    let Some(sshd) = Sshd::start_with(opts) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    // Per user: chunk 0 lands, chunk 1 is refused 3 times; plus preflight
+    // and cleanup.
+    let o = assert_clean_goodbyes(&sshd, work.path(), 2 * 4 + 2);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}

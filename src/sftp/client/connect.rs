@@ -9,6 +9,7 @@ use super::{phase, SftpTarget};
 use crate::load::PhaseTimer;
 use ssh2::{MethodType, Session, Sftp};
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
@@ -68,10 +69,13 @@ pub struct ClientConfig {
     pub io_timeout: Duration,
 }
 
-/// An authenticated session with an SFTP channel.
+/// An authenticated session with an SFTP channel. Dropping it says goodbye
+/// (see [`Connection::disconnect`]), so that every path, failed steps
+/// included, ends the session cleanly.
 pub struct Connection {
     pub session: Session,
-    pub sftp: Sftp,
+    /// Dropped before the session's goodbye, so the channel closes first.
+    pub sftp: ManuallyDrop<Sftp>,
     /// What the host-key check wants the user told (a key added to
     /// known_hosts); printed by whoever owns the terminal.
     pub notice: Option<String>,
@@ -96,21 +100,21 @@ impl Connection {
     /// Ends the session as OpenSSH's own client does: close the SFTP
     /// channel, send SSH_MSG_DISCONNECT, then let the server close the TCP
     /// connection first. Closing the socket at once makes the server's last
-    /// writes (channel close, exit status) hit a closed socket, and sshd logs
-    /// "Broken pipe" or "Connection reset" for every session. Errors are
-    /// irrelevant at this point.
+    /// writes (channel close, exit status) hit a closed socket, and a server
+    /// logs "Broken pipe" or "Connection reset"; a session dropped without
+    /// SSH_MSG_DISCONNECT is logged as a lost connection. Errors are
+    /// irrelevant at this point. Same as dropping the connection.
     pub fn disconnect(self) {
-        let Connection {
-            session,
-            sftp,
-            fd,
-            io_timeout,
-            ..
-        } = self;
-        drop(sftp);
-        let _ = session.disconnect(None, "xfer done", None);
-        wait_for_server_close(fd, io_timeout.min(GOODBYE_WAIT));
-        drop(session);
+        drop(self);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Safety: `sftp` is not used again; the session outlives it.
+        unsafe { ManuallyDrop::drop(&mut self.sftp) };
+        let _ = self.session.disconnect(None, "xfer done", None);
+        wait_for_server_close(self.fd, self.io_timeout.min(GOODBYE_WAIT));
     }
 }
 
@@ -205,7 +209,7 @@ pub fn connect(cfg: &ClientConfig, timer: &mut PhaseTimer) -> Result<Connection,
         })?;
     Ok(Connection {
         session,
-        sftp,
+        sftp: ManuallyDrop::new(sftp),
         notice,
         fd,
         io_timeout: cfg.io_timeout,
