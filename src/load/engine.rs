@@ -474,6 +474,74 @@ mod tests {
         assert!(events.is_empty(), "{events:?}");
     }
 
+    /// Fails every attempt with the same permanent refusal, and warns once
+    /// per user at the end.
+    struct FullDisk;
+
+    impl Workload for FullDisk {
+        type User = Vec<String>;
+        fn phases(&self) -> &'static [&'static str] {
+            &["write"]
+        }
+        fn response_phase(&self) -> usize {
+            0
+        }
+        fn steps_per_pass(&self) -> u64 {
+            1
+        }
+        fn new_user(&self, _user: u32) -> Vec<String> {
+            Vec::new()
+        }
+        fn step(
+            &self,
+            _u: &mut Vec<String>,
+            _pass: u64,
+            _step: u64,
+            _timer: &mut PhaseTimer,
+        ) -> Result<StepDone, StepError> {
+            Err(StepError {
+                kind: "write",
+                message: "the server reported a failure".into(),
+                severity: Severity::Permanent,
+                offset: 0,
+            })
+        }
+        fn finish(&self, u: &mut Vec<String>) {
+            u.push("closing failed".into());
+        }
+        fn take_warnings(&self, u: &mut Vec<String>) -> Vec<String> {
+            std::mem::take(u)
+        }
+    }
+
+    #[test]
+    fn identical_permanent_failures_give_up_early_and_warnings_reach_the_observer() {
+        let observer = std::thread::current().id();
+        let mut events = Vec::new();
+        let mut c = config(2, 1);
+        c.retry.max_attempts = 10;
+        run(&FullDisk, &c, &Stopper::new(), Instant::now(), |e| {
+            assert_eq!(std::thread::current().id(), observer);
+            events.push(e)
+        });
+        let s = samples(&events);
+        assert_eq!(s.len(), 2 * super::super::PERMANENT_ATTEMPTS as usize);
+        let warnings: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Warning { user, message } => Some((*user, message.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings.iter().all(|(_, m)| *m == "closing failed"));
+        let gave_up = events
+            .iter()
+            .filter(|e| matches!(e, Event::UserFinished { gave_up: true, .. }))
+            .count();
+        assert_eq!(gave_up, 2);
+    }
+
     #[test]
     fn a_duration_stop_ends_an_endless_run() {
         let w = Flaky::new(0);
