@@ -418,17 +418,7 @@ fn sigint_mid_run_flushes_rows_prints_the_summary_and_exits_130() {
         .unwrap();
     let child = support::KillOnDrop(child);
     // Wait until some rows are on disk (bounded), then interrupt.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let rows = std::fs::read_to_string(out.join("chunks.csv"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if rows > 5 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no rows written");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until(30, "rows written", || chunk_rows(&out) > 4);
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
     let mut child = child;
     let status = child.0.wait().unwrap();
@@ -690,9 +680,10 @@ fn every_acknowledged_chunk_has_its_row_on_disk_even_after_sigkill() {
         assert!(std::time::Instant::now() < deadline, "no chunks landed");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    // The recorder writes a row within milliseconds of the acknowledgement;
-    // give it a generous moment, well inside the 5 s pause, then kill -9.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The recorder writes a row within milliseconds of the acknowledgement:
+    // wait (bounded, well inside the 5 s pause) until both rows are on disk,
+    // then kill -9. What is checked is that they are still there after it.
+    wait_until(4, "both rows on disk", || chunk_rows(&out) >= 2);
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     let rows = csv::Reader::from_path(out.join("chunks.csv"))
