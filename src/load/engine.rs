@@ -1,5 +1,9 @@
 //! The engine proper: one thread per user, samples over one channel, the
 //! caller's thread as the only recorder.
+//!
+//! Over 500 lines only because of its tests (about 60% of the file): fake
+//! workloads that drive retries, fatal errors, spawn failures and stops,
+//! kept beside the loop they check.
 
 use super::{
     EngineConfig, Event, PhaseTimer, Sample, Schedule, Severity, StepError, StopAfter, Stopper,
