@@ -322,3 +322,44 @@ pub fn pinned(cfg: &ClientConfig, host_key: Vec<u8>) -> ClientConfig {
         ..cfg.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sftp::embedded::EmbeddedServer;
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    #[test]
+    fn cleanup_removes_files_and_stops_when_told_to() {
+        let server = EmbeddedServer::start().unwrap();
+        let (target, credentials, trust) = server.client(None);
+        let cfg = ClientConfig {
+            target,
+            credentials,
+            trust,
+            ciphers: client::DEFAULT_CIPHERS.to_string(),
+            connect_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(10),
+        };
+        let names = ["a.bin", "b.bin", "c.bin"];
+        for n in names {
+            fs::write(server.root().join(n), b"x").unwrap();
+        }
+        let paths: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
+        // A Ctrl-C after the first file: the rest stay, and are counted.
+        let calls = Cell::new(0);
+        let report = cleanup(&cfg, &paths, || {
+            calls.set(calls.get() + 1);
+            calls.get() == 1
+        });
+        assert_eq!((report.removed, report.left), (1, 2), "{report:?}");
+        assert!(!server.root().join("a.bin").exists());
+        assert!(server.root().join("c.bin").exists());
+        // Not interrupted: everything goes; a missing file is no warning.
+        let report = cleanup(&cfg, &paths, || true);
+        assert_eq!((report.removed, report.left), (2, 0), "{report:?}");
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        server.shutdown();
+    }
+}
