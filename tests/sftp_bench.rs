@@ -237,6 +237,10 @@ fn a_wrong_key_is_one_clear_line() {
         .output()
         .unwrap();
     assert_one_clear_line(&o, "authentication failed");
+    // A refused login still ends with an SSH disconnect, not a dropped socket.
+    wait_until(10, "sshd to log xfer's goodbye", || {
+        sshd.log_text().contains(": xfer: giving up")
+    });
 }
 
 #[test]

@@ -190,23 +190,41 @@ pub fn connect(cfg: &ClientConfig, timer: &mut PhaseTimer) -> Result<Connection,
                 }
             }
         })?;
-    let notice = check_host_key(cfg, &session)?;
-    timer.time(phase::AUTH, || authenticate(cfg, &session))?;
-    let sftp = timer
-        .time(phase::SFTP_INIT, || session.sftp())
-        .map_err(|e| {
-            if is_timeout(&e) {
-                ConnectError::Timeout {
-                    addr: addr.clone(),
-                    phase: "sftp_init",
+    // Past the handshake the server keeps state for us: a refusal from here
+    // on still ends with a goodbye, as a finished session does.
+    let logged_in = (|| {
+        let notice = check_host_key(cfg, &session)?;
+        timer.time(phase::AUTH, || authenticate(cfg, &session))?;
+        let sftp = timer
+            .time(phase::SFTP_INIT, || session.sftp())
+            .map_err(|e| {
+                if is_timeout(&e) {
+                    ConnectError::Timeout {
+                        addr: addr.clone(),
+                        phase: "sftp_init",
+                    }
+                } else {
+                    ConnectError::SftpInit {
+                        addr: addr.clone(),
+                        message: e.message().to_string(),
+                    }
                 }
-            } else {
-                ConnectError::SftpInit {
-                    addr: addr.clone(),
-                    message: e.message().to_string(),
-                }
+            })?;
+        Ok((notice, sftp))
+    })();
+    let (notice, sftp) = match logged_in {
+        Ok(v) => v,
+        Err(e) => {
+            if !matches!(
+                e,
+                ConnectError::Dropped { .. } | ConnectError::Timeout { .. }
+            ) {
+                let _ = session.disconnect(None, "xfer: giving up", None);
+                wait_for_server_close(fd, cfg.io_timeout.min(GOODBYE_WAIT));
             }
-        })?;
+            return Err(e);
+        }
+    };
     Ok(Connection {
         session,
         sftp: ManuallyDrop::new(sftp),
