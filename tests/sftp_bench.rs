@@ -1053,6 +1053,10 @@ fn bad_files_and_zero_amounts_are_usage_errors_naming_the_flag() {
             vec!["--file-size", "0"],
             "--file-size must be at least 1 byte".into(),
         ),
+        (
+            vec!["--file-size", "1000T"],
+            "--file-size 1000 TiB does not fit in memory".into(),
+        ),
         (vec!["--file", &dir], format!("--file {dir} is a directory")),
         (vec!["--file", &empty], format!("--file {empty} is empty")),
         (

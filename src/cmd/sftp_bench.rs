@@ -215,22 +215,38 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
 /// Refuses a user count the machine cannot hold (threads, pids, file
 /// descriptors, memory) before anything is allocated for it.
 fn check_capacity(args: &SftpBenchArgs) -> anyhow::Result<()> {
+    let capacity = Capacity::probe();
+    // A generated file is held in memory (a --file is mapped, not copied).
+    if let (None, Some(avail)) = (&args.file, capacity.mem_available) {
+        if args.file_size > avail {
+            return Err(usage!(
+                "--file-size {} does not fit in memory ({} available); upload a file from disk with --file",
+                Bytes(args.file_size),
+                Bytes(avail)
+            ));
+        }
+    }
     // Per user: its thread's stack, libssh2's session buffers, and the copies
     // of a chunk libssh2 keeps in flight (it pipelines the whole buffer);
     // the read-back buffer with --verify sha256; with the embedded server,
-    // its end of the session and its window's worth of the chunk.
+    // its end of the session and its window's worth of the chunk. A chunk is
+    // never more than the file.
     const BASE: u64 = 128 << 10;
-    let chunk = args.chunk_size;
-    let mut bytes = BASE + chunk;
+    let file_len = match &args.file {
+        Some(path) => std::fs::metadata(path).map_or(args.chunk_size, |m| m.len()),
+        None => args.file_size,
+    };
+    let chunk = args.chunk_size.min(file_len);
+    let mut bytes = BASE.saturating_add(chunk);
     let mut fds = 1;
     if args.verify == VerifyArg::Sha256 {
-        bytes += chunk;
+        bytes = bytes.saturating_add(chunk);
     }
     if args.target.is_none() {
-        bytes += BASE + chunk;
+        bytes = bytes.saturating_add(BASE + chunk);
         fds += 1;
     }
-    match Capacity::probe().max_users(fds, bytes) {
+    match capacity.max_users(fds, bytes) {
         Some(limit) if u64::from(args.users) > limit.max_users => Err(usage!(
             "--users {} is more than this machine can hold: {limit}; lower --users, or split the run across machines",
             args.users
