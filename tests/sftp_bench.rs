@@ -237,6 +237,10 @@ fn a_wrong_key_is_one_clear_line() {
         .output()
         .unwrap();
     assert_one_clear_line(&o, "authentication failed");
+    // A refused login still ends with an SSH disconnect, not a dropped socket.
+    wait_until(10, "sshd to log xfer's goodbye", || {
+        sshd.log_text().contains(": xfer: giving up")
+    });
 }
 
 #[test]
@@ -418,17 +422,7 @@ fn sigint_mid_run_flushes_rows_prints_the_summary_and_exits_130() {
         .unwrap();
     let child = support::KillOnDrop(child);
     // Wait until some rows are on disk (bounded), then interrupt.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let rows = std::fs::read_to_string(out.join("chunks.csv"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if rows > 5 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no rows written");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until(30, "rows written", || chunk_rows(&out) > 4);
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
     let mut child = child;
     let status = child.0.wait().unwrap();
@@ -690,9 +684,10 @@ fn every_acknowledged_chunk_has_its_row_on_disk_even_after_sigkill() {
         assert!(std::time::Instant::now() < deadline, "no chunks landed");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    // The recorder writes a row within milliseconds of the acknowledgement;
-    // give it a generous moment, well inside the 5 s pause, then kill -9.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The recorder writes a row within milliseconds of the acknowledgement:
+    // wait (bounded, well inside the 5 s pause) until both rows are on disk,
+    // then kill -9. What is checked is that they are still there after it.
+    wait_until(4, "both rows on disk", || chunk_rows(&out) >= 2);
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     let rows = csv::Reader::from_path(out.join("chunks.csv"))
@@ -775,4 +770,435 @@ fn a_non_empty_out_dir_is_refused_unless_overwrite() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!stderr(&o).contains("is not empty"), "{}", stderr(&o));
+}
+
+/// Polls `cond` every 10 ms until it holds; panics with `what` after `secs`.
+fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn chunk_rows(out: &Path) -> usize {
+    std::fs::read_to_string(out.join("chunks.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_user_count_the_machine_cannot_hold_is_a_usage_error_naming_the_limit() {
+    let started = std::time::Instant::now();
+    let o = xfer()
+        .args(["sftp-bench", "-c", "100000000"])
+        .env_remove("XFER_PASSWORD")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("xfer: error: --users 100000000 is more than this machine can hold: ")
+            && err.contains("allows at most"),
+        "{err}"
+    );
+    // Refused before anything was allocated or spawned for the users.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn ctrl_c_during_the_preflight_exits_130_at_once() {
+    // A server that accepts and never says a word: the preflight waits in
+    // the SSH handshake for the whole --io-timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let child = xfer()
+        .args([
+            "sftp-bench",
+            &format!("sftp://u@127.0.0.1:{port}/x"),
+            "--io-timeout",
+            "120s",
+            "--host-key-check",
+            "off",
+            "-o",
+        ])
+        .arg(&out)
+        .env("XFER_PASSWORD", "x")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = support::KillOnDrop(child);
+    let (conn, _) = listener.accept().unwrap();
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let mut status = None;
+    wait_until(30, "xfer to exit after Ctrl-C in the preflight", || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    drop(conn);
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.unwrap().code(), Some(130), "{err}");
+    assert!(err.contains("nothing was measured"), "{err}");
+    assert!(
+        !out.exists(),
+        "no run directory for a run that never started"
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_keeps_the_rows_written_so_far() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let child = sshd
+        .bench(sshd.target(work.path()))
+        .args([
+            "-c",
+            "2",
+            "--file-size",
+            "4M",
+            "--chunk-size",
+            "64K",
+            "--delay",
+            "20ms",
+            "--ramp-up",
+            "0",
+            "--io-timeout",
+            "120s",
+            "-o",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = support::KillOnDrop(child);
+    wait_until(30, "rows in chunks.csv", || chunk_rows(&out) > 3);
+    // Freeze the server: in-flight chunks now wait for the 120 s timeout,
+    // so the first Ctrl-C cannot end the run by itself.
+    let frozen: Vec<i32> = std::iter::once(sshd.pid() as i32)
+        .chain(children_of(sshd.pid()))
+        .collect();
+    for &p in &frozen {
+        unsafe { libc::kill(p, libc::SIGSTOP) };
+    }
+    let rows_before = chunk_rows(&out);
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let mut err = String::new();
+    let mut stderr_pipe = child.0.stderr.take().unwrap();
+    // The first interrupt is acknowledged, and the run keeps waiting.
+    let mut buf = [0u8; 4096];
+    while !err.contains("interrupted;") {
+        let n = std::io::Read::read(&mut stderr_pipe, &mut buf).unwrap();
+        assert!(n > 0, "xfer exited after one Ctrl-C: {err}");
+        err.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(child.0.try_wait().unwrap().is_none(), "{err}");
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let mut status = None;
+    wait_until(10, "xfer to exit after a second Ctrl-C", || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    for &p in &frozen {
+        unsafe { libc::kill(p, libc::SIGCONT) };
+    }
+    assert_eq!(status.unwrap().code(), Some(130));
+    assert!(chunk_rows(&out) >= rows_before, "rows on disk are kept");
+    assert!(rows_before > 3);
+}
+
+/// Direct children of `pid` (sshd's per-connection processes).
+fn children_of(pid: u32) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // Fields after the ")" that ends the command name: state, ppid, ...
+        let after = &stat[stat.rfind(')').unwrap_or(0) + 1..];
+        let ppid: u32 = after
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
+        if ppid == pid {
+            found.push(p);
+        }
+    }
+    found
+}
+
+/// Every descendant of `pid`.
+fn descendants_of(pid: u32) -> Vec<i32> {
+    let mut all = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for c in children_of(p) {
+            all.push(c);
+            frontier.push(c as u32);
+        }
+    }
+    all
+}
+
+#[test]
+fn a_connection_lost_mid_run_is_counted_as_dropped_not_write() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let (src, data) = source(work.path());
+    let out = work.path().join("run");
+    let child = sshd
+        .bench(sshd.target(&remote))
+        .args(["-c", "2", "-s", "16K", "--delay", "100ms", "--ramp-up", "0"])
+        .args(["--backoff", "50ms", "--json", "-f"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let child = support::KillOnDrop(child);
+    wait_until(30, "a few chunks before the kill", || chunk_rows(&out) >= 4);
+    // Kill the server side of every session; the listener stays.
+    let sessions = descendants_of(sshd.pid());
+    assert!(!sessions.is_empty());
+    for p in sessions {
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+    let mut child = child;
+    let o = std::process::Output {
+        status: child.0.wait().unwrap(),
+        stdout: std::io::Read::bytes(child.0.stdout.take().unwrap())
+            .map(|b| b.unwrap())
+            .collect(),
+        stderr: Vec::new(),
+    };
+    assert_ok(&o);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let errors = summary["errors"].as_object().unwrap();
+    assert!(errors.contains_key("dropped"), "{errors:?}");
+    assert!(!errors.contains_key("write"), "{errors:?}");
+    for f in remote_files(&remote) {
+        assert!(std::fs::read(&f).unwrap() == data, "{}", f.display());
+    }
+}
+
+#[test]
+fn a_full_disk_is_named_and_given_up_on_after_three_identical_refusals() {
+    // Files on this server cannot grow past 100,000 bytes: sftp-server
+    // answers SSH_FX_FAILURE, as it does for a full disk.
+    let opts = support::sshd::SshdOptions {
+        file_size_limit: Some(100_000),
+        ..Default::default()
+    };
+    let Some(sshd) = Sshd::start_with(opts) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let (src, _) = source(work.path());
+    let out = work.path().join("run");
+    let o = bench(
+        &sshd,
+        &remote,
+        &out,
+        &["-c", "1", "-f", src.to_str().unwrap(), "--retries", "10"],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("gave up"), "{err}");
+    let mut failed = Vec::new();
+    let mut reader = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
+    for r in reader.deserialize::<std::collections::HashMap<String, String>>() {
+        let r = r.unwrap();
+        if !r["error_kind"].is_empty() {
+            failed.push((r["chunk"].clone(), r["error"].clone()));
+        }
+    }
+    // The chunk at 65,536 crosses the limit: three identical refusals, not ten.
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(failed.iter().all(|(c, _)| c == "1"), "{failed:?}");
+    assert!(failed[0].1.contains("full disk"), "{failed:?}");
+}
+
+#[test]
+fn bad_files_and_zero_amounts_are_usage_errors_naming_the_flag() {
+    let work = tempfile::tempdir().unwrap();
+    let empty = work.path().join("empty.dat");
+    std::fs::write(&empty, b"").unwrap();
+    let dir = work.path().to_str().unwrap().to_string();
+    let missing = work.path().join("missing").to_str().unwrap().to_string();
+    let empty = empty.to_str().unwrap().to_string();
+    for (args, needle) in [
+        (
+            vec!["--duration", "0s"],
+            "--duration must be longer than 0".to_string(),
+        ),
+        (
+            vec!["--file-size", "0"],
+            "--file-size must be at least 1 byte".into(),
+        ),
+        (
+            vec!["--file-size", "1000T"],
+            "--file-size 1000 TiB does not fit in memory".into(),
+        ),
+        (vec!["--file", &dir], format!("--file {dir} is a directory")),
+        (vec!["--file", &empty], format!("--file {empty} is empty")),
+        (
+            vec!["--file", &missing],
+            format!("--file {missing}: No such file"),
+        ),
+        (
+            vec!["-i", &missing],
+            format!("--identity {missing}: No such file"),
+        ),
+        (
+            vec!["--password-file", &missing],
+            format!("--password-file {missing}: No such file"),
+        ),
+    ] {
+        let o = xfer()
+            .args(["sftp-bench", "sftp://u@127.0.0.1:1/x"])
+            .args(&args)
+            .env("XFER_PASSWORD", "x")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(&needle), "{args:?}: {err}");
+        assert!(!err.contains("No such device"), "{err}");
+    }
+}
+
+#[test]
+fn an_error_prints_its_cause_once() {
+    // The run directory cannot be created under /proc.
+    let o = xfer()
+        .args([
+            "sftp-bench",
+            "--file-size",
+            "10K",
+            "-d",
+            "0",
+            "-o",
+            "/proc/xfer-no/run",
+        ])
+        .env_remove("XFER_PASSWORD")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let line = err.lines().find(|l| l.starts_with("xfer: error:")).unwrap();
+    assert!(line.contains("run directory /proc/xfer-no/run"), "{err}");
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
+}
+
+/// Runs a reconnect-mode upload against `sshd` and checks its log: every
+/// one of xfer's `sessions` ended without a reset or a broken pipe.
+fn assert_clean_goodbyes(sshd: &Sshd, work: &Path, sessions: usize) -> Output {
+    let remote = work.join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let (src, _) = source(work);
+    let out = work.join("run");
+    let o = bench(
+        sshd,
+        &remote,
+        &out,
+        &[
+            "-c",
+            "2",
+            "--mode",
+            "reconnect",
+            "-f",
+            src.to_str().unwrap(),
+            "--cleanup",
+        ],
+    );
+    // sshd logs each session's end; wait (bounded) for all of them before
+    // reading the log: a session that ended without a goodbye never logs
+    // "Disconnected from user", and the assertions below say which.
+    let ended = || sshd.log_text().matches("Disconnected from user").count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ended() < sessions && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Only xfer's sessions count: the fixture's readiness probe, which
+    // reads the banner and hangs up, is logged as a reset too.
+    let log = sshd.log_text();
+    let ports: Vec<String> = log
+        .lines()
+        .filter(|l| l.starts_with("Accepted publickey"))
+        .filter_map(|l| l.split(" port ").nth(1))
+        .map(|p| format!("port {}", p.split_whitespace().next().unwrap()))
+        .collect();
+    assert_eq!(ports.len(), sessions, "{log}");
+    for p in &ports {
+        let goodbye = format!("Received disconnect from 127.0.0.1 {p}:11: xfer done");
+        assert!(log.contains(&goodbye), "no SSH disconnect for {p}:\n{log}");
+    }
+    for line in log.lines() {
+        let ours = ports.iter().any(|p| {
+            line.contains(&format!("{p} "))
+                || line.contains(&format!("{p}:"))
+                || line.ends_with(p.as_str())
+        });
+        for bad in [
+            "Broken pipe",
+            "Connection reset",
+            "Read error",
+            "Write failed",
+        ] {
+            assert!(
+                !(ours && line.contains(bad)),
+                "sshd logged {line:?}:\n{log}"
+            );
+        }
+    }
+    o
+}
+
+#[test]
+fn reconnect_mode_says_goodbye_so_sshd_logs_no_broken_pipe_or_reset() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    // 2 users x 5 chunks, the preflight and the cleanup.
+    let o = assert_clean_goodbyes(&sshd, work.path(), 2 * 5 + 2);
+    assert_ok(&o);
+}
+
+#[test]
+fn a_session_that_failed_still_says_goodbye() {
+    let opts = support::sshd::SshdOptions {
+        file_size_limit: Some(100_000),
+        ..Default::default()
+    };
+    let Some(sshd) = Sshd::start_with(opts) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    // Per user: chunk 0 lands, chunk 1 is refused 3 times; plus preflight
+    // and cleanup.
+    let o = assert_clean_goodbyes(&sshd, work.path(), 2 * 4 + 2);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }

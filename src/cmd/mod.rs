@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod compare;
+pub mod interrupt;
 pub mod perf;
 pub mod sftp_bench;
 pub mod sftp_serve;
@@ -16,7 +17,7 @@ pub mod thresholds;
 
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_INTERRUPTED: u8 = 130;
-/// Exit code for usage errors and subcommands that are not built yet.
+/// Exit code for usage errors (clap's own, and [`UsageError`]).
 pub const EXIT_USAGE: u8 = 2;
 
 /// Load-test file-transfer servers, and serve files to test against.
@@ -75,21 +76,15 @@ fn raise_fd_limit() {
     }
 }
 
-/// A subcommand that exists in `--help` but is not built yet. It says so and
-/// exits 2; it never produces a fake result.
-#[derive(Debug, thiserror::Error)]
-#[error("`xfer {0}` is not built yet; see the project's open issues")]
-pub struct NotBuilt(pub &'static str);
-
 /// Invalid input detected after clap parsing (a flag combination, a file).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// Maps an error to the process exit code: 2 for usage errors and unbuilt
-/// subcommands, 1 for everything else.
+/// Maps an error to the process exit code: 2 for usage errors, 1 for
+/// everything else.
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
-    if err.is::<NotBuilt>() || err.is::<UsageError>() {
+    if err.is::<UsageError>() {
         ExitCode::from(EXIT_USAGE)
     } else {
         ExitCode::FAILURE

@@ -2,9 +2,10 @@
 //! then `perf::target` makes the target ready and runs the sweep; here are
 //! Ctrl-C, the console table and the charts; and `xfer perf plot`.
 
+use crate::cmd::interrupt::Interrupt;
 use crate::cmd::ssh_login::SshLoginArgs;
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
-use crate::load::{Pacing, RetryPolicy, StopAfter, Stopper};
+use crate::load::{Pacing, RetryPolicy, StopAfter};
 use crate::perf::clients::parse_clients;
 use crate::perf::sweep::{SweepConfig, SweepOutcome};
 use crate::perf::target::{self, Prepared, RequestOptions, TargetConfig, TargetError, TargetUrl};
@@ -14,11 +15,8 @@ use crate::sftp::client::ClientConfig;
 use crate::sftp::workload::ConnectionMode;
 use crate::tcp::workload::Connections;
 use crate::usage;
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Sweep the number of concurrent clients; a CSV, a JSON and PNG charts.
@@ -188,12 +186,23 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     }
     let mut cfg = sweep_config(&args)?;
     let target = target_config(&args)?;
+    // Installed before the preflight, so no moment of a sweep ignores Ctrl-C.
+    let interrupt = Interrupt::install("finishing in-flight requests and writing results")?;
     let prepared = target::prepare(target, &mut cfg).map_err(target_err)?;
     if let Some(notice) = &prepared.notice {
         eprintln!("{notice}");
     }
-    let code = sweep_and_report(&prepared, &cfg, args.json);
-    prepared.finish();
+    let code = if interrupt.interrupted() {
+        Ok(ExitCode::from(EXIT_INTERRUPTED))
+    } else {
+        sweep_and_report(&prepared, &cfg, &interrupt, args.json)
+    };
+    // As in sftp-bench: after a Ctrl-C during the sweep the next one exits at
+    // once; before it, the first Ctrl-C stops the cleanup.
+    let during_sweep = interrupt.interrupted();
+    for warning in prepared.finish(|| during_sweep || !interrupt.interrupted()) {
+        eprintln!("xfer: warning: {warning}");
+    }
     code
 }
 
@@ -331,28 +340,17 @@ fn target_config(args: &PerfArgs) -> anyhow::Result<TargetConfig> {
 fn sweep_and_report(
     prepared: &Prepared,
     cfg: &SweepConfig,
+    interrupt: &Interrupt,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let stopper = Stopper::new();
-    let on_signal = stopper.clone();
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nxfer: second interrupt, exiting now");
-            std::process::exit(EXIT_INTERRUPTED.into());
-        }
-        eprintln!("\nxfer: interrupted; finishing in-flight requests and writing results (Ctrl-C again to quit at once)");
-        on_signal.stop();
-    })
-    .context("installing the Ctrl-C handler")?;
+    let stopper = interrupt.stopper();
 
     eprintln!("xfer perf: {} · {}", cfg.target, cfg.workload);
     eprintln!("run directory: {}", cfg.out_dir.display());
     if !json {
         println!("{}", table::header());
     }
-    let SweepOutcome { report, fatal } = prepared.sweep(cfg, &stopper, |r| {
+    let SweepOutcome { report, fatal } = prepared.sweep(cfg, stopper, |r| {
         if !json {
             println!("{}", table::run_row(r));
         }
@@ -382,7 +380,7 @@ fn sweep_and_report(
     if let Some(f) = fatal {
         anyhow::bail!("{f}");
     }
-    if interrupted.load(Ordering::SeqCst) {
+    if interrupt.interrupted() {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     // As sftp-bench: a client that gave up is a failed run (exit 1), even

@@ -1,8 +1,9 @@
 //! `xfer sftp-bench`: flags -> [`SftpBenchConfig`], credentials, Ctrl-C, output.
 
+use crate::cmd::interrupt::Interrupt;
 use crate::cmd::ssh_login::SshLoginArgs;
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
-use crate::load::{EngineConfig, Pacing, RetryPolicy, StopAfter, Stopper};
+use crate::load::{Capacity, EngineConfig, Pacing, RetryPolicy, StopAfter};
 use crate::report::{console, run_dir};
 use crate::sftp::bench::{self, SftpBenchConfig};
 use crate::sftp::client::{self, ClientConfig, Credential, HostKeyTrust, SftpTarget};
@@ -151,6 +152,9 @@ pub struct SftpBenchArgs {
 }
 
 pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
+    // First of all, so that no moment of the run ignores Ctrl-C.
+    let interrupt = Interrupt::install("letting in-flight chunks finish, then writing every file")?;
+    check_capacity(&args)?;
     let embedded = match args.target {
         None => Some(EmbeddedServer::start().context("starting the embedded sftp-serve")?),
         Some(_) => None,
@@ -176,9 +180,24 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
     };
     let mut cfg = config(&args, client, embedded.is_some())?;
 
-    let (session, host_key) = bench::preflight(&cfg.client)?;
-    cfg.client = bench::pinned(&cfg.client, host_key);
-    print_header(&cfg, &session.cipher_client_to_server);
+    // The preflight may wait out a whole --io-timeout on a stalled server;
+    // nothing is measured yet, so Ctrl-C abandons it at once.
+    let client = cfg.client.clone();
+    let preflight = match interrupt.abortable(move || bench::preflight(&client))? {
+        Some(p) => p?,
+        None => {
+            eprintln!("xfer: interrupted before the first chunk; nothing was measured");
+            if let Some(server) = embedded {
+                server.shutdown();
+            }
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+    };
+    if let Some(notice) = &preflight.notice {
+        eprintln!("xfer: {notice}");
+    }
+    cfg.client = bench::pinned(&cfg.client, preflight.host_key.clone());
+    print_header(&cfg, &preflight.session.cipher_client_to_server);
     if let Some(server) = &embedded {
         eprintln!(
             "target: embedded sftp-serve on {} (root {}, removed at exit)",
@@ -186,11 +205,54 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
             server.root().display()
         );
     }
-    let code = run_and_report(&cfg, &session, args.json);
+    let code = run_and_report(&cfg, &preflight.session, args.json, &interrupt);
     if let Some(server) = embedded {
         server.shutdown();
     }
     code
+}
+
+/// Refuses a user count the machine cannot hold (threads, pids, file
+/// descriptors, memory) before anything is allocated for it.
+fn check_capacity(args: &SftpBenchArgs) -> anyhow::Result<()> {
+    let capacity = Capacity::probe();
+    // A generated file is held in memory (a --file is mapped, not copied).
+    if let (None, Some(avail)) = (&args.file, capacity.mem_available) {
+        if args.file_size > avail {
+            return Err(usage!(
+                "--file-size {} does not fit in memory ({} available); upload a file from disk with --file",
+                Bytes(args.file_size),
+                Bytes(avail)
+            ));
+        }
+    }
+    // Per user: its thread's stack, libssh2's session buffers, and the copies
+    // of a chunk libssh2 keeps in flight (it pipelines the whole buffer);
+    // the read-back buffer with --verify sha256; with the embedded server,
+    // its end of the session and its window's worth of the chunk. A chunk is
+    // never more than the file.
+    const BASE: u64 = 128 << 10;
+    let file_len = match &args.file {
+        Some(path) => std::fs::metadata(path).map_or(args.chunk_size, |m| m.len()),
+        None => args.file_size,
+    };
+    let chunk = args.chunk_size.min(file_len);
+    let mut bytes = BASE.saturating_add(chunk);
+    let mut fds = 1;
+    if args.verify == VerifyArg::Sha256 {
+        bytes = bytes.saturating_add(chunk);
+    }
+    if args.target.is_none() {
+        bytes = bytes.saturating_add(BASE + chunk);
+        fds += 1;
+    }
+    match capacity.max_users(fds, bytes) {
+        Some(limit) if u64::from(args.users) > limit.max_users => Err(usage!(
+            "--users {} is more than this machine can hold: {limit}; lower --users, or split the run across machines",
+            args.users
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn client_config(
@@ -224,6 +286,9 @@ fn config(
     if args.repeat == 0 {
         return Err(usage!("--repeat must be at least 1, got 0"));
     }
+    if args.duration == Some(Duration::ZERO) {
+        return Err(usage!("--duration must be longer than 0, got 0"));
+    }
     // libssh2 reads a timeout of 0 ms as "wait forever".
     if args.io_timeout < Duration::from_millis(1) {
         return Err(usage!(
@@ -252,7 +317,19 @@ fn config(
     };
     let (source, data, extension) = match &args.file {
         Some(path) => {
-            let bytes = Source::open(path).with_context(|| format!("--file {}", path.display()))?;
+            if path.is_dir() {
+                return Err(usage!(
+                    "--file {} is a directory; give a file to upload",
+                    path.display()
+                ));
+            }
+            let bytes = Source::open(path).map_err(|e| usage!("--file {}: {e}", path.display()))?;
+            if bytes.is_empty() {
+                return Err(usage!(
+                    "--file {} is empty: there is nothing to upload",
+                    path.display()
+                ));
+            }
             let ext = path
                 .extension()
                 .and_then(|e| e.to_str())
@@ -261,6 +338,9 @@ fn config(
             (path.display().to_string(), bytes, ext)
         }
         None => {
+            if args.file_size == 0 {
+                return Err(usage!("--file-size must be at least 1 byte, got 0"));
+            }
             let size = usize::try_from(args.file_size)
                 .map_err(|_| usage!("--file-size {} is too large", args.file_size))?;
             (
@@ -332,37 +412,51 @@ fn print_header(cfg: &SftpBenchConfig, cipher: &str) {
         cfg.client.target,
     );
     eprintln!("run directory: {}", cfg.out_dir.display());
+    // Allowed (the default chunk is 1 MiB, files are often smaller), but a
+    // chunk size that is not used deserves a word.
+    let size = cfg.data.len() as u64;
+    if cfg.chunk_size > size {
+        eprintln!(
+            "xfer: note: --chunk-size {} is larger than the file ({}): every upload is one chunk of {}",
+            Bytes(cfg.chunk_size),
+            Bytes(size),
+            Bytes(size)
+        );
+    }
 }
 
 fn humanize(d: Duration) -> String {
     crate::units::Micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)).to_string()
 }
 
-/// Runs with Ctrl-C handling and prints the result; maps the outcome to the
-/// exit code: 0 done, 1 fatal error or users that gave up, 130 interrupted.
+/// Runs, cleans up when asked, and prints the result; maps the outcome to
+/// the exit code: 0 done, 1 fatal error or users that gave up, 130
+/// interrupted.
 fn run_and_report(
     cfg: &SftpBenchConfig,
     session: &client::SessionInfo,
     json: bool,
+    interrupt: &Interrupt,
 ) -> anyhow::Result<ExitCode> {
-    let stopper = Stopper::new();
-    let on_signal = stopper.clone();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = interrupted.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            eprintln!("\nxfer: second interrupt, exiting now");
-            std::process::exit(EXIT_INTERRUPTED.into());
+    let outcome = bench::run(cfg, session, interrupt.stopper())?;
+    if cfg.cleanup {
+        // After a Ctrl-C during the run, the next one exits at once; before
+        // it, the first Ctrl-C stops the cleanup and keeps the results.
+        let during_run = interrupt.interrupted();
+        let report = bench::cleanup(&cfg.client, &cfg.remote_paths(), || {
+            during_run || !interrupt.interrupted()
+        });
+        for w in &report.warnings {
+            eprintln!("xfer: warning: {w}");
         }
-        eprintln!(
-            "\nxfer: interrupted; letting in-flight chunks finish (Ctrl-C again to quit at once)"
-        );
-        on_signal.stop();
-    })
-    .context("installing the Ctrl-C handler")?;
-
-    let outcome = bench::run(cfg, session, &stopper)?;
-    let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+        if report.left > 0 && interrupt.interrupted() {
+            eprintln!(
+                "xfer: --cleanup interrupted; {} remote file(s) left",
+                report.left
+            );
+        }
+    }
+    let was_interrupted = interrupt.interrupted();
     let mut summary = outcome.summary;
     summary.interrupted = was_interrupted || outcome.fatal.is_some();
     if json {
@@ -382,8 +476,11 @@ fn run_and_report(
     }
     if summary.users_gave_up > 0 {
         eprintln!(
-            "xfer: {} of {} users gave up after {} attempts of a chunk",
-            summary.users_gave_up, summary.users, cfg.engine.retry.max_attempts
+            "xfer: {} of {} users gave up on a chunk (after {} attempts, or {} identical refusals such as a full disk)",
+            summary.users_gave_up,
+            summary.users,
+            cfg.engine.retry.max_attempts,
+            crate::load::PERMANENT_ATTEMPTS
         );
         return Ok(ExitCode::FAILURE);
     }

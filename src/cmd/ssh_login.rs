@@ -117,7 +117,7 @@ fn credentials(
     let mut creds = Vec::new();
     if let Some(path) = identity {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--identity {}", path.display()))?;
+            .map_err(|e| usage!("--identity {}: {e}", path.display()))?;
         let passphrase = match std::env::var("XFER_PASSPHRASE") {
             Ok(p) => Some(p),
             Err(_) if key_is_encrypted(&text) => Some(prompt(
@@ -133,7 +133,7 @@ fn credentials(
     }
     if let Some(path) = password_file {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--password-file {}", path.display()))?;
+            .map_err(|e| usage!("--password-file {}: {e}", path.display()))?;
         let pw = text.lines().next().unwrap_or("").to_string();
         if pw.is_empty() {
             return Err(usage!("--password-file {} is empty", path.display()));

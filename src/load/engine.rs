@@ -1,5 +1,9 @@
 //! The engine proper: one thread per user, samples over one channel, the
 //! caller's thread as the only recorder.
+//!
+//! Over 500 lines only because of its tests (about 60% of the file): fake
+//! workloads that drive retries, fatal errors, spawn failures and stops,
+//! kept beside the loop they check.
 
 use super::{
     EngineConfig, Event, PhaseTimer, Sample, Schedule, Severity, StepError, StopAfter, Stopper,
@@ -32,29 +36,73 @@ pub fn run<W: Workload>(
     // so distort what they measure.
     let (tx, rx) = channel::unbounded();
     let fatal = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..config.users)
-            .map(|user| {
-                let tx = tx.clone();
+        let mut handles = Vec::new();
+        let mut spawn_error = None;
+        for user in 0..config.users {
+            // Spawning 10,000 threads takes a while: Ctrl-C must not wait for it.
+            if stopper.is_stopped() {
+                break;
+            }
+            let tx = tx.clone();
+            let spawned = spawn_user(user, || {
                 std::thread::Builder::new()
                     .name(format!("user-{user}"))
                     .stack_size(256 * 1024)
                     .spawn_scoped(scope, move || {
                         run_user(workload, config, stopper, origin, user, &tx)
                     })
-                    .expect("spawning a user thread")
-            })
-            .collect();
+            });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // The users already running stop at their next step
+                    // boundary; what they measured is kept.
+                    stopper.stop();
+                    spawn_error = Some(StepError {
+                        kind: "spawn",
+                        message: format!(
+                            "could not start the thread of user {user} ({user} of {} users were running): {e}; \
+                             lower the number of users, or raise the thread limit (ulimit -u)",
+                            config.users
+                        ),
+                        severity: Severity::Fatal,
+                        offset: 0,
+                    });
+                    break;
+                }
+            }
+        }
         drop(tx);
         drain(&rx, &mut observe);
-        handles
+        let user_fatal = handles
             .into_iter()
             .filter_map(|h| h.join().expect("a user thread panicked"))
-            .next()
+            .next();
+        spawn_error.or(user_fatal)
     });
     RunOutcome {
         elapsed: origin.elapsed(),
         fatal,
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test seam: the user whose thread "fails" to spawn, as it does past the
+    /// machine's thread limit. Thread-local to the caller of `run`, so tests
+    /// running in parallel do not see each other's.
+    static FAIL_SPAWN_OF: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+/// Spawns user `user`'s thread with `spawn` (the seam tests use to make the
+/// spawn fail the way a full thread table does: EAGAIN).
+fn spawn_user<T>(user: u32, spawn: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
+    #[cfg(test)]
+    if FAIL_SPAWN_OF.get() == Some(user) {
+        return Err(std::io::Error::from_raw_os_error(libc::EAGAIN));
+    }
+    let _ = user;
+    spawn()
 }
 
 /// Hands every event to `observe` until all users are done, polling instead
@@ -137,6 +185,8 @@ fn run_user<W: Workload>(
                 break 'run;
             }
             let mut attempt = 1;
+            // The last permanent failure of this step and how often in a row.
+            let mut permanent: Option<(String, u32)> = None;
             loop {
                 let started = origin.elapsed();
                 let result = workload.step(&mut state, pass, step, &mut timer);
@@ -158,6 +208,23 @@ fn run_user<W: Workload>(
                     phases: timer.take(),
                     error,
                 }));
+                for message in workload.take_warnings(&mut state) {
+                    send(Event::Warning { user, message });
+                }
+                permanent = match (&result, permanent) {
+                    (Err(e), Some((m, n)))
+                        if e.severity == Severity::Permanent && m == e.message =>
+                    {
+                        Some((m, n + 1))
+                    }
+                    (Err(e), _) if e.severity == Severity::Permanent => {
+                        Some((e.message.clone(), 1))
+                    }
+                    _ => None,
+                };
+                let hopeless = permanent
+                    .as_ref()
+                    .is_some_and(|(_, n)| *n >= super::PERMANENT_ATTEMPTS);
                 match result {
                     Ok(_) => {
                         schedule.advance(ended);
@@ -168,7 +235,7 @@ fn run_user<W: Workload>(
                         stopper.stop();
                         break 'run;
                     }
-                    Err(_) if attempt >= config.retry.max_attempts => {
+                    Err(_) if attempt >= config.retry.max_attempts || hopeless => {
                         gave_up = true;
                         break 'run;
                     }
@@ -186,6 +253,9 @@ fn run_user<W: Workload>(
         }
     }
     workload.finish(&mut state);
+    for message in workload.take_warnings(&mut state) {
+        send(Event::Warning { user, message });
+    }
     send(Event::UserFinished {
         user,
         at: origin.elapsed(),
@@ -200,15 +270,32 @@ mod tests {
     use crate::load::{Pacing, RetryPolicy, StepDone};
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// A workload that fails every step's first `fail_first` attempts.
+    /// A workload that fails every step's first `fail_first` attempts; user
+    /// `fatal_at.0` fails fatally at step `fatal_at.1`. With `hold` set, the
+    /// other users' steps wait (up to 10 s) for that stopper: a run that is
+    /// stopped releases them at once, one that is not leaves `not_stopped` set.
     struct Flaky {
         fail_first: u32,
         calls: AtomicU32,
-        fatal_at: Option<u64>,
+        fatal_at: Option<(u32, u64)>,
+        hold: Option<Stopper>,
+        not_stopped: AtomicU32,
+    }
+
+    impl Flaky {
+        fn new(fail_first: u32) -> Self {
+            Flaky {
+                fail_first,
+                calls: AtomicU32::new(0),
+                fatal_at: None,
+                hold: None,
+                not_stopped: AtomicU32::new(0),
+            }
+        }
     }
 
     impl Workload for Flaky {
-        type User = u32;
+        type User = (u32, u32);
         fn phases(&self) -> &'static [&'static str] {
             &["write"]
         }
@@ -218,25 +305,30 @@ mod tests {
         fn steps_per_pass(&self) -> u64 {
             3
         }
-        fn new_user(&self, _user: u32) -> u32 {
-            0
+        fn new_user(&self, user: u32) -> (u32, u32) {
+            (user, 0)
         }
         fn step(
             &self,
-            tries: &mut u32,
+            (user, tries): &mut (u32, u32),
             _pass: u64,
             step: u64,
             timer: &mut PhaseTimer,
         ) -> Result<StepDone, StepError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             timer.record(0, Duration::from_micros(5));
-            if self.fatal_at == Some(step) {
+            if self.fatal_at == Some((*user, step)) {
                 return Err(StepError {
                     kind: "auth",
                     message: "denied".into(),
                     severity: Severity::Fatal,
                     offset: 0,
                 });
+            }
+            if let Some(hold) = &self.hold {
+                if hold.sleep(Duration::from_secs(10)) {
+                    self.not_stopped.fetch_add(1, Ordering::SeqCst);
+                }
             }
             if *tries < self.fail_first {
                 *tries += 1;
@@ -286,11 +378,7 @@ mod tests {
 
     #[test]
     fn every_step_of_every_pass_of_every_user_is_sampled_once() {
-        let w = Flaky {
-            fail_first: 0,
-            calls: AtomicU32::new(0),
-            fatal_at: None,
-        };
+        let w = Flaky::new(0);
         let (events, out) = collect(&w, &config(4, 2));
         assert!(out.fatal.is_none());
         let s = samples(&events);
@@ -307,11 +395,7 @@ mod tests {
 
     #[test]
     fn failed_attempts_are_retried_and_each_attempt_is_a_sample() {
-        let w = Flaky {
-            fail_first: 2,
-            calls: AtomicU32::new(0),
-            fatal_at: None,
-        };
+        let w = Flaky::new(2);
         let (events, _) = collect(&w, &config(1, 1));
         let s = samples(&events);
         assert_eq!(s.len(), 3 * 3, "two failures then a success, for 3 steps");
@@ -321,11 +405,7 @@ mod tests {
 
     #[test]
     fn a_user_gives_up_after_the_retry_limit_without_stopping_the_others() {
-        let w = Flaky {
-            fail_first: 5,
-            calls: AtomicU32::new(0),
-            fatal_at: None,
-        };
+        let w = Flaky::new(5);
         let (events, out) = collect(&w, &config(2, 1));
         assert!(out.fatal.is_none());
         let gave_up = events
@@ -338,23 +418,137 @@ mod tests {
 
     #[test]
     fn a_fatal_error_stops_the_run_and_is_returned() {
+        // Only user 0 fails; users 1 and 2 wait up to 10 s in their first
+        // step unless the fatal error stops the run.
+        let stopper = Stopper::new();
         let w = Flaky {
-            fail_first: 0,
-            calls: AtomicU32::new(0),
-            fatal_at: Some(1),
+            fatal_at: Some((0, 0)),
+            hold: Some(stopper.clone()),
+            ..Flaky::new(0)
         };
-        let (_, out) = collect(&w, &config(3, 5));
+        let out = run(&w, &config(3, 5), &stopper, Instant::now(), |_| {});
         assert_eq!(out.fatal.map(|e| e.kind), Some("auth"));
+        assert_eq!(
+            w.not_stopped.load(Ordering::SeqCst),
+            0,
+            "the other users were not stopped"
+        );
         assert!(w.calls.load(Ordering::SeqCst) < 3 * 5 * 3);
     }
 
     #[test]
-    fn a_duration_stop_ends_an_endless_run() {
+    fn a_thread_that_cannot_spawn_stops_the_run_with_a_clear_error() {
+        let stopper = Stopper::new();
         let w = Flaky {
-            fail_first: 0,
-            calls: AtomicU32::new(0),
-            fatal_at: None,
+            hold: Some(stopper.clone()),
+            ..Flaky::new(0)
         };
+        FAIL_SPAWN_OF.set(Some(3));
+        let mut events = Vec::new();
+        let out = run(&w, &config(6, 1), &stopper, Instant::now(), |e| {
+            events.push(e)
+        });
+        FAIL_SPAWN_OF.set(None);
+        let fatal = out.fatal.expect("the spawn failure is reported");
+        assert_eq!(fatal.kind, "spawn");
+        assert!(
+            fatal.message.contains("user 3") && fatal.message.contains("ulimit -u"),
+            "{}",
+            fatal.message
+        );
+        assert_eq!(w.not_stopped.load(Ordering::SeqCst), 0);
+        let started = events
+            .iter()
+            .filter(|e| matches!(e, Event::UserStarted { .. }))
+            .count();
+        assert!(started <= 3, "users past the failed one never start");
+    }
+
+    #[test]
+    fn a_run_stopped_before_it_starts_spawns_no_user() {
+        let w = Flaky::new(0);
+        let stopper = Stopper::new();
+        stopper.stop();
+        let mut events = Vec::new();
+        // A million users would take minutes to spawn: the stop must come first.
+        let out = run(&w, &config(1_000_000, 1), &stopper, Instant::now(), |e| {
+            events.push(e)
+        });
+        assert!(out.fatal.is_none());
+        assert!(events.is_empty(), "{events:?}");
+    }
+
+    /// Fails every attempt with the same permanent refusal, and warns once
+    /// per user at the end.
+    struct FullDisk;
+
+    impl Workload for FullDisk {
+        type User = Vec<String>;
+        fn phases(&self) -> &'static [&'static str] {
+            &["write"]
+        }
+        fn response_phase(&self) -> usize {
+            0
+        }
+        fn steps_per_pass(&self) -> u64 {
+            1
+        }
+        fn new_user(&self, _user: u32) -> Vec<String> {
+            Vec::new()
+        }
+        fn step(
+            &self,
+            _u: &mut Vec<String>,
+            _pass: u64,
+            _step: u64,
+            _timer: &mut PhaseTimer,
+        ) -> Result<StepDone, StepError> {
+            Err(StepError {
+                kind: "write",
+                message: "the server reported a failure".into(),
+                severity: Severity::Permanent,
+                offset: 0,
+            })
+        }
+        fn finish(&self, u: &mut Vec<String>) {
+            u.push("closing failed".into());
+        }
+        fn take_warnings(&self, u: &mut Vec<String>) -> Vec<String> {
+            std::mem::take(u)
+        }
+    }
+
+    #[test]
+    fn identical_permanent_failures_give_up_early_and_warnings_reach_the_observer() {
+        let observer = std::thread::current().id();
+        let mut events = Vec::new();
+        let mut c = config(2, 1);
+        c.retry.max_attempts = 10;
+        run(&FullDisk, &c, &Stopper::new(), Instant::now(), |e| {
+            assert_eq!(std::thread::current().id(), observer);
+            events.push(e)
+        });
+        let s = samples(&events);
+        assert_eq!(s.len(), 2 * super::super::PERMANENT_ATTEMPTS as usize);
+        let warnings: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Warning { user, message } => Some((*user, message.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings.iter().all(|(_, m)| *m == "closing failed"));
+        let gave_up = events
+            .iter()
+            .filter(|e| matches!(e, Event::UserFinished { gave_up: true, .. }))
+            .count();
+        assert_eq!(gave_up, 2);
+    }
+
+    #[test]
+    fn a_duration_stop_ends_an_endless_run() {
+        let w = Flaky::new(0);
         let mut c = config(2, 1);
         c.stop = StopAfter::Duration(Duration::from_millis(50));
         c.pacing = Pacing::Interval(Duration::from_millis(5));

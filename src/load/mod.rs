@@ -11,11 +11,13 @@
 //! histograms, progress bar). Nothing is aggregated on the user threads, so
 //! the hot loop is: wait for the schedule, do the step, send the sample.
 
+mod capacity;
 mod engine;
 mod schedule;
 pub mod shard;
 mod stop;
 
+pub use capacity::{Capacity, Limit};
 pub use engine::{run, RunOutcome};
 pub use schedule::{Pacing, Schedule};
 pub use stop::Stopper;
@@ -59,6 +61,15 @@ pub trait Workload: Sync {
 
     /// Called once when a user stops (close sessions). Errors are not samples.
     fn finish(&self, _user: &mut Self::User) {}
+
+    /// Takes the warnings a user collected (a failed close at the end, say):
+    /// things worth telling that are not a failed step. The engine calls it
+    /// after every step and after [`Workload::finish`], and hands them to the
+    /// observer as [`Event::Warning`], so that only the thread that owns the
+    /// terminal prints.
+    fn take_warnings(&self, _user: &mut Self::User) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A successful step: where in the work it was and how many bytes it moved.
@@ -75,10 +86,19 @@ pub struct StepDone {
 pub enum Severity {
     /// Retry the step after a backoff (refused, dropped handshake, timeout, I/O).
     Retry,
+    /// The server refused in a way a retry is unlikely to change (its disk
+    /// is full, permission denied). Retried like [`Severity::Retry`], but
+    /// [`PERMANENT_ATTEMPTS`] identical failures of a step in a row make the
+    /// user give up, however high the retry limit.
+    Permanent,
     /// Configuration is wrong for everyone (bad credentials, unknown host key):
     /// stop the whole run and report this error.
     Fatal,
 }
+
+/// Identical [`Severity::Permanent`] failures of one step, in a row, after
+/// which a user gives up: a full disk answers the same way the tenth time.
+pub const PERMANENT_ATTEMPTS: u32 = 3;
 
 /// A failed attempt, with a short stable `kind` for counting (`refused`,
 /// `handshake`, `auth`, `write`, `missing_bytes`...) and the full message.
@@ -189,6 +209,12 @@ pub enum Event {
         user: u32,
         at: Duration,
         gave_up: bool,
+    },
+    /// Something a user wants said that is not a failed step (from
+    /// [`Workload::take_warnings`]).
+    Warning {
+        user: u32,
+        message: String,
     },
 }
 

@@ -16,6 +16,7 @@ use crate::load::{
 };
 use crate::report::csv_out::{Flush, SampleCsv};
 use crate::report::format::{self, FORMAT_VERSION, PERF_CSV, PERF_JSON, SAMPLES_DIR};
+use crate::report::progress::Progress;
 use crate::report::{write_atomic, Recorder};
 use chrono::{DateTime, Utc};
 use std::fs;
@@ -109,48 +110,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PerfError + '_ {
     }
 }
 
-/// Progress over the whole sweep on stderr (hidden when it is not a terminal).
-struct Progress {
-    bar: indicatif::ProgressBar,
-    pending: u64,
-    last: Instant,
-}
-
-impl Progress {
-    fn new(total: Option<u64>, runs: u64) -> Self {
-        let bar = indicatif::ProgressBar::new(total.unwrap_or(runs));
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(5));
-        let unit = if total.is_some() { "requests" } else { "runs" };
-        let template =
-            format!("{{spinner}} {{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}");
-        if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        Progress {
-            bar,
-            pending: 0,
-            last: Instant::now(),
-        }
-    }
-
-    /// Counts a completed request; the bar is touched at most every 100 ms.
-    fn request(&mut self, counted: bool) {
-        if !counted {
-            return;
-        }
-        self.pending += 1;
-        if self.last.elapsed() >= Duration::from_millis(100) {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        self.bar.inc(self.pending);
-        self.pending = 0;
-        self.last = Instant::now();
-    }
-}
-
 /// The output files, kept open across points.
 struct Outputs {
     dir: PathBuf,
@@ -232,7 +191,14 @@ pub fn run<D: Driver + ?Sized>(
     let total = per_client.map(|n| {
         cfg.clients.iter().map(|&c| u64::from(c) * n).sum::<u64>() * u64::from(cfg.repeat)
     });
-    let mut progress = Progress::new(total, cfg.clients.len() as u64 * u64::from(cfg.repeat));
+    // Requests when their number is known, else completed runs.
+    let mut progress = match total {
+        Some(n) => Progress::new(Some(n), "requests"),
+        None => Progress::new(
+            Some(cfg.clients.len() as u64 * u64::from(cfg.repeat)),
+            "runs",
+        ),
+    };
     let mut fatal = None;
 
     'sweep: for &clients in &cfg.clients {
@@ -244,9 +210,7 @@ pub fn run<D: Driver + ?Sized>(
             retry: cfg.retry,
         };
         if !cfg.warmup.is_zero() {
-            progress
-                .bar
-                .set_message(format!("{clients} clients: warm-up"));
+            progress.set_message(format!("{clients} clients: warm-up"));
             let warm = EngineConfig {
                 stop: StopAfter::Duration(cfg.warmup),
                 ..engine.clone()
@@ -261,7 +225,7 @@ pub fn run<D: Driver + ?Sized>(
             if stopper.is_stopped() {
                 break 'sweep;
             }
-            progress.bar.set_message(format!(
+            progress.set_message(format!(
                 "{clients} clients, run {}/{}",
                 repeat + 1,
                 cfg.repeat
@@ -274,19 +238,27 @@ pub fn run<D: Driver + ?Sized>(
             let mut recorder = Recorder::new(driver.phases(), driver.response_phase(), clients);
             let outcome = driver.run(&engine, stopper, Instant::now(), &mut |event| {
                 recorder.observe(&event);
-                if let Event::Sample(s) = &event {
-                    progress.request(s.error.is_none() && per_client.is_some());
-                    if let Some((w, _)) = &mut samples {
-                        if let Err(e) = w.write(s) {
-                            sample_error.get_or_insert(e);
+                match &event {
+                    Event::Sample(s) => {
+                        if s.error.is_none() && per_client.is_some() {
+                            progress.inc(1);
+                        }
+                        if let Some((w, _)) = &mut samples {
+                            if let Err(e) = w.write(s) {
+                                sample_error.get_or_insert(e);
+                            }
                         }
                     }
+                    Event::Warning { user, message } => {
+                        progress.println(&format!("xfer: warning: user {user}: {message}"));
+                    }
+                    _ => {}
                 }
             });
-            progress.flush();
             if per_client.is_none() {
-                progress.bar.inc(1);
+                progress.inc(1);
             }
+            progress.flush();
             if let Some((mut w, path)) = samples {
                 let flushed = w.flush();
                 if let Some(e) = sample_error.or(flushed.err()) {
@@ -300,14 +272,14 @@ pub fn run<D: Driver + ?Sized>(
             report.points = aggregate(&report.runs);
             report.interrupted = interrupted;
             out.point(&point, &report)?;
-            progress.bar.suspend(|| on_run(&point));
+            progress.suspend(|| on_run(&point));
             if outcome.fatal.is_some() {
                 fatal = outcome.fatal;
                 break 'sweep;
             }
         }
     }
-    progress.bar.finish_and_clear();
+    progress.finish();
     if stopper.is_stopped() && !report.interrupted {
         report.interrupted = true;
         write_report(&cfg.out_dir, &report)?;

@@ -217,11 +217,14 @@ pub fn prepare(target: TargetConfig, cfg: &mut SweepConfig) -> Result<Prepared, 
             client,
             chunk_size,
             mode,
-        } => Ok(Prepared {
-            driven: Driven::Sftp(chunk_upload(client, chunk_size, mode, cfg)?),
-            embedded: None,
-            notice: None,
-        }),
+        } => {
+            let (w, notice) = chunk_upload(client, chunk_size, mode, cfg)?;
+            Ok(Prepared {
+                driven: Driven::Sftp(w),
+                embedded: None,
+                notice,
+            })
+        }
     }
 }
 
@@ -241,14 +244,17 @@ impl Prepared {
         }
     }
 
-    /// Removes what the sweep left: uploaded files, the embedded server.
-    pub fn finish(self) {
+    /// Removes what the sweep left: uploaded files (while `keep_going()`
+    /// says so), the embedded server. Returns warnings for the caller to print.
+    pub fn finish(self, keep_going: impl Fn() -> bool) -> Vec<String> {
+        let mut warnings = Vec::new();
         if let Driven::Sftp(w) = &self.driven {
-            sftp_bench::cleanup(&w.client, &w.remote_paths);
+            warnings = sftp_bench::cleanup(&w.client, &w.remote_paths, keep_going).warnings;
         }
         if let Some(e) = self.embedded {
             e.shutdown();
         }
+        warnings
     }
 }
 
@@ -386,11 +392,15 @@ fn chunk_upload(
     chunk_size: u64,
     mode: ConnectionMode,
     cfg: &mut SweepConfig,
-) -> Result<ChunkUpload, TargetError> {
+) -> Result<(ChunkUpload, Option<String>), TargetError> {
     if client.target.dir.is_empty() {
         client.target.dir = ".".into();
     }
-    let (session, host_key) = sftp_bench::preflight(&client)?;
+    let sftp_bench::Preflight {
+        session,
+        host_key,
+        notice,
+    } = sftp_bench::preflight(&client)?;
     let client = sftp_bench::pinned(&client, host_key);
     let described_length = describe_length(cfg);
     let chunks = match cfg.stop {
@@ -417,14 +427,15 @@ fn chunk_upload(
         },
         session.cipher_client_to_server,
     );
-    Ok(ChunkUpload {
+    let upload = ChunkUpload {
         client,
         data: Arc::new(Source::from(data)),
         chunk_size,
         mode,
         verify: Verify::None,
         remote_paths,
-    })
+    };
+    Ok((upload, notice))
 }
 
 #[cfg(test)]

@@ -20,6 +20,18 @@ fn row(out: &mut String, name: &str, l: &LatencySummary) {
     );
 }
 
+/// A rate in decimal units that fit it: a slow user's 0.004 MB/s prints as
+/// `4.0 KB/s`, not `0.00`.
+pub fn rate(mb_per_s: f64) -> String {
+    if mb_per_s >= 1.0 {
+        format!("{mb_per_s:.2} MB/s")
+    } else if mb_per_s * 1e3 >= 1.0 {
+        format!("{:.1} KB/s", mb_per_s * 1e3)
+    } else {
+        format!("{:.0} B/s", mb_per_s * 1e6)
+    }
+}
+
 /// Renders the summary table. `step_noun` names a step ("chunks", "requests").
 pub fn render(s: &RunSummary, step_noun: &str) -> String {
     let mut out = String::new();
@@ -45,14 +57,14 @@ pub fn render(s: &RunSummary, step_noun: &str) -> String {
     let t = &s.throughput;
     let _ = writeln!(
         out,
-        "\nthroughput  {:.2} MB/s, {:.1} {step_noun}/s ({} in {:.2}s); per user min {:.2} / median {:.2} / max {:.2} MB/s",
-        t.mb_per_s,
+        "\nthroughput  {}, {:.1} {step_noun}/s ({} in {:.2}s); per user min {} / median {} / max {}",
+        rate(t.mb_per_s),
         t.steps_per_s,
         Bytes(t.bytes),
         s.elapsed_s,
-        t.per_user_min_mb_per_s,
-        t.per_user_median_mb_per_s,
-        t.per_user_max_mb_per_s
+        rate(t.per_user_min_mb_per_s),
+        rate(t.per_user_median_mb_per_s),
+        rate(t.per_user_max_mb_per_s)
     );
     let _ = write!(
         out,
@@ -113,5 +125,15 @@ mod tests {
         assert!(text.contains("300us"), "{text}");
         assert!(text.contains("(refused 1)"), "{text}");
         assert!(text.contains("interrupted"), "{text}");
+        // 1 MiB in 1 s: 1.05 MB/s.
+        assert!(text.contains("throughput  1.05 MB/s,"), "{text}");
+    }
+
+    #[test]
+    fn rates_use_units_that_fit() {
+        assert_eq!(rate(12.345), "12.35 MB/s");
+        assert_eq!(rate(0.004), "4.0 KB/s");
+        assert_eq!(rate(0.0000005), "0 B/s");
+        assert_eq!(rate(0.00025), "250 B/s");
     }
 }

@@ -5,6 +5,7 @@
 //! - [`recorder`]: folds engine events into a [`RunSummary`].
 //! - [`csv_out`]: `chunks.csv` rows written as samples arrive; `users.csv`.
 //! - [`console`]: the summary table on stdout.
+//! - [`progress`]: the progress bar on stderr, and printing above it.
 //! - [`run_dir`]: unique run ids; run directories never shared by two runs.
 //! - [`format`]: the public types and column names of every run-directory file.
 //! - [`timeseries`], [`hlog`]: a run over time (per-interval rows, HdrHistogram interval log).
@@ -19,6 +20,7 @@ pub mod format;
 pub mod histogram;
 pub mod hlog;
 pub mod junit;
+pub mod progress;
 pub mod recorder;
 pub mod run_dir;
 pub mod threshold;

@@ -142,6 +142,7 @@ impl Recorder {
                 u.gave_up = *gave_up;
             }
             Event::Sample(s) => self.sample(s),
+            Event::Warning { .. } => {}
         }
     }
 

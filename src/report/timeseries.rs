@@ -243,6 +243,7 @@ impl TimeSeries {
             Event::UserStarted { at, .. } => self.acc(*at).started += 1,
             Event::UserFinished { at, .. } => self.acc(*at).finished += 1,
             Event::Sample(s) => self.sample(s),
+            Event::Warning { .. } => {}
         }
     }
 

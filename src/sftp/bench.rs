@@ -3,7 +3,9 @@
 //! The run directory holds `run.json` (written before the first chunk),
 //! `chunks.csv` (a row per attempt, as it happens), and at the end
 //! `users.csv` and `summary.json`. Everything but the last two survives a
-//! crash; Ctrl-C lets in-flight chunks finish and writes all four.
+//! crash; Ctrl-C lets in-flight chunks finish and writes all four. Nothing
+//! here prints: warnings from user threads arrive as engine events and are
+//! printed above the progress bar; the rest is returned to the caller.
 
 use super::client::{self, ClientConfig, Connection, HostKeyTrust, SessionInfo};
 use super::source::Source;
@@ -11,13 +13,14 @@ use super::workload::{ChunkUpload, ConnectionMode, Verify};
 use crate::load::{self, EngineConfig, Event, Pacing, StopAfter, Stopper, Workload};
 use crate::report::csv_out::{users_csv, Flush, SampleCsv};
 use crate::report::format::{self, RunManifest};
+use crate::report::progress::{RunFigures, RunProgress};
 use crate::report::{write_atomic, Recorder, RunSummary};
 use chrono::Utc;
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A validated sftp-bench configuration.
 #[derive(Debug, Clone)]
@@ -49,10 +52,12 @@ pub enum BenchError {
         host: String,
         message: String,
     },
-    #[error("run directory {}: {source}", path.display())]
+    // The cause is in the text and deliberately not a `source`: the error
+    // chain printer would print it a second time.
+    #[error("run directory {}: {cause}", path.display())]
     Output {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -71,14 +76,15 @@ pub struct BenchOutcome {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
-    move |source| BenchError::Output {
+    move |cause| BenchError::Output {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
 impl SftpBenchConfig {
-    fn remote_paths(&self) -> Vec<String> {
+    /// The remote file of every user, by user index.
+    pub fn remote_paths(&self) -> Vec<String> {
         let dir = self.client.target.dir.trim_end_matches('/');
         let dir = if dir.is_empty() { "/" } else { dir };
         (0..self.engine.users)
@@ -94,11 +100,21 @@ impl SftpBenchConfig {
     }
 }
 
+/// What the preflight connection learned.
+#[derive(Debug)]
+pub struct Preflight {
+    /// The negotiated session details, for `run.json` and the header.
+    pub session: SessionInfo,
+    /// The host key to pin for the users.
+    pub host_key: Vec<u8>,
+    /// Something to tell the user (a host key added to known_hosts).
+    pub notice: Option<String>,
+}
+
 /// Connects once to check credentials, host key and remote directory, so a
-/// wrong setting is one clear error instead of N users' retries. Returns the
-/// negotiated session details and the host key to pin for the users.
-pub fn preflight(cfg: &ClientConfig) -> Result<(SessionInfo, Vec<u8>), BenchError> {
-    let conn = client::connect(cfg, &mut load::PhaseTimer::default())?;
+/// wrong setting is one clear error instead of N users' retries.
+pub fn preflight(cfg: &ClientConfig) -> Result<Preflight, BenchError> {
+    let mut conn = client::connect(cfg, &mut load::PhaseTimer::default())?;
     let info = client::session_info(&conn.session);
     let key = conn
         .session
@@ -115,56 +131,13 @@ pub fn preflight(cfg: &ClientConfig) -> Result<(SessionInfo, Vec<u8>), BenchErro
         Ok(_) => return Err(dir_err("not a directory".into())),
         Err(e) => return Err(dir_err(format!("{} (create it first)", e.message()))),
     }
+    let notice = conn.notice.take();
     conn.disconnect();
-    Ok((info, key))
-}
-
-/// Progress on stderr: chunks, MB/s, active users, errors. Hidden when stderr
-/// is not a terminal.
-struct Progress {
-    bar: indicatif::ProgressBar,
-    last: Instant,
-    active: u32,
-}
-
-impl Progress {
-    fn new(total: Option<u64>) -> Self {
-        let bar = match total {
-            Some(n) => indicatif::ProgressBar::new(n),
-            None => indicatif::ProgressBar::new_spinner(),
-        };
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(5));
-        let template = match total {
-            Some(_) => "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} chunks  {msg}",
-            None => "{spinner} {elapsed_precise} {pos} chunks  {msg}",
-        };
-        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        Progress {
-            bar,
-            last: Instant::now(),
-            active: 0,
-        }
-    }
-
-    fn update(&mut self, event: &Event, rec: &Recorder, origin: Instant) {
-        match event {
-            Event::UserStarted { .. } => self.active += 1,
-            Event::UserFinished { .. } => self.active = self.active.saturating_sub(1),
-            Event::Sample(s) if s.error.is_none() => self.bar.inc(1),
-            Event::Sample(_) => {}
-        }
-        if self.last.elapsed() >= Duration::from_millis(200) {
-            self.last = Instant::now();
-            self.bar.set_message(format!(
-                "{:.1} MB/s  {} active  {} errors",
-                crate::units::mb_per_sec(rec.bytes(), origin.elapsed()),
-                self.active,
-                rec.failed_attempts()
-            ));
-        }
-    }
+    Ok(Preflight {
+        session: info,
+        host_key: key,
+        notice,
+    })
 }
 
 /// Runs the benchmark, writing the run directory as it goes. `stopper` is
@@ -230,13 +203,17 @@ pub fn run(
         StopAfter::Passes(n) => Some(n * workload.chunks() * u64::from(cfg.engine.users)),
         StopAfter::Duration(_) => None,
     };
-    let mut progress = Progress::new(total);
+    let mut progress = RunProgress::new(total, "chunks");
     let mut csv_error = None;
 
     let origin = Instant::now();
     let outcome = load::run(&workload, &cfg.engine, stopper, origin, |event| {
         recorder.observe(&event);
-        progress.update(&event, &recorder, origin);
+        progress.observe(&event, || RunFigures {
+            bytes: recorder.bytes(),
+            failed_attempts: recorder.failed_attempts(),
+            elapsed: origin.elapsed(),
+        });
         if let Event::Sample(s) = &event {
             if let Err(e) = csv.write(s) {
                 // Keep measuring; report the lost file at the end.
@@ -244,7 +221,7 @@ pub fn run(
             }
         }
     });
-    progress.bar.finish_and_clear();
+    progress.finish();
     // A lost chunks.csv (full disk...) is reported after the other files are
     // written: the summary of what was measured must not be lost with it.
     let csv_result = match csv_error {
@@ -261,9 +238,6 @@ pub fn run(
     let json = format::bench::summary_json(&summary);
     write_atomic(&summary_path, &json).map_err(io_err(&summary_path))?;
 
-    if cfg.cleanup {
-        cleanup(&cfg.client, &remote_paths);
-    }
     csv_result.map_err(io_err(&chunks_path))?;
     Ok(BenchOutcome {
         summary,
@@ -271,24 +245,50 @@ pub fn run(
     })
 }
 
-/// Removes the uploaded files; a failure is reported, not fatal.
-pub(crate) fn cleanup(cfg: &ClientConfig, paths: &[String]) {
+/// What `--cleanup` did.
+#[derive(Debug, Default)]
+pub struct CleanupReport {
+    pub removed: usize,
+    /// Files still on the server because the cleanup was interrupted.
+    pub left: usize,
+    /// Problems worth a warning line (none is fatal).
+    pub warnings: Vec<String>,
+}
+
+/// Removes the uploaded files while `keep_going()` says so (Ctrl-C stops
+/// it); a failure is reported, not fatal. A user that never started has no
+/// file, which is fine.
+pub fn cleanup(
+    cfg: &ClientConfig,
+    paths: &[String],
+    keep_going: impl Fn() -> bool,
+) -> CleanupReport {
+    let mut report = CleanupReport::default();
     let conn: Connection = match client::connect(cfg, &mut load::PhaseTimer::default()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("xfer: warning: --cleanup could not connect: {e}");
-            return;
+            report
+                .warnings
+                .push(format!("--cleanup could not connect: {e}"));
+            report.left = paths.len();
+            return report;
         }
     };
-    for p in paths {
-        if let Err(e) = conn.sftp.unlink(Path::new(p)) {
-            // A user that never started has no file: that is fine.
-            if !matches!(e.code(), ssh2::ErrorCode::SFTP(2)) {
-                eprintln!("xfer: warning: --cleanup could not remove {p}: {e}");
-            }
+    for (i, p) in paths.iter().enumerate() {
+        if !keep_going() {
+            report.left = paths.len() - i;
+            break;
+        }
+        match conn.sftp.unlink(Path::new(p)) {
+            Ok(()) => report.removed += 1,
+            Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(2)) => {}
+            Err(e) => report
+                .warnings
+                .push(format!("--cleanup could not remove {p}: {e}")),
         }
     }
     conn.disconnect();
+    report
 }
 
 /// Builds the client config the users share: the preflight's host key pinned.
@@ -296,5 +296,46 @@ pub fn pinned(cfg: &ClientConfig, host_key: Vec<u8>) -> ClientConfig {
     ClientConfig {
         trust: HostKeyTrust::Pinned(host_key),
         ..cfg.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sftp::embedded::EmbeddedServer;
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    #[test]
+    fn cleanup_removes_files_and_stops_when_told_to() {
+        let server = EmbeddedServer::start().unwrap();
+        let (target, credentials, trust) = server.client(None);
+        let cfg = ClientConfig {
+            target,
+            credentials,
+            trust,
+            ciphers: client::DEFAULT_CIPHERS.to_string(),
+            connect_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(10),
+        };
+        let names = ["a.bin", "b.bin", "c.bin"];
+        for n in names {
+            fs::write(server.root().join(n), b"x").unwrap();
+        }
+        let paths: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
+        // A Ctrl-C after the first file: the rest stay, and are counted.
+        let calls = Cell::new(0);
+        let report = cleanup(&cfg, &paths, || {
+            calls.set(calls.get() + 1);
+            calls.get() == 1
+        });
+        assert_eq!((report.removed, report.left), (1, 2), "{report:?}");
+        assert!(!server.root().join("a.bin").exists());
+        assert!(server.root().join("c.bin").exists());
+        // Not interrupted: everything goes; a missing file is no warning.
+        let report = cleanup(&cfg, &paths, || true);
+        assert_eq!((report.removed, report.left), (2, 0), "{report:?}");
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        server.shutdown();
     }
 }

@@ -6,7 +6,9 @@
 //! place, so after a reconnect the remote file resumes at the right offset and
 //! ends byte-identical to the source.
 
-use super::client::{self, phase, ClientConfig, Connection, PHASES};
+use super::client::{
+    self, classify_io, classify_ssh, phase, ClientConfig, Connection, IoFailure, PHASES,
+};
 use super::source::Source;
 use crate::load::{PhaseTimer, Severity, StepDone, StepError, Workload};
 use sha2::{Digest, Sha256};
@@ -53,6 +55,8 @@ pub struct UserState {
     user: u32,
     open: Option<(Connection, File)>,
     readback: Vec<u8>,
+    /// Said at the end, through the engine (never printed from here).
+    warnings: Vec<String>,
 }
 
 fn fail(kind: &'static str, message: String, offset: u64) -> StepError {
@@ -60,6 +64,20 @@ fn fail(kind: &'static str, message: String, offset: u64) -> StepError {
         kind,
         message,
         severity: Severity::Retry,
+        offset,
+    }
+}
+
+/// A failed operation on an open channel, `doing` what, as a step error.
+fn failed(f: IoFailure, doing: String, offset: u64) -> StepError {
+    StepError {
+        kind: f.kind,
+        message: format!("{doing}: {}", f.message),
+        severity: if f.permanent {
+            Severity::Permanent
+        } else {
+            Severity::Retry
+        },
         offset,
     }
 }
@@ -74,22 +92,6 @@ fn from_connect(e: client::ConnectError, offset: u64) -> StepError {
         },
         message: e.to_string(),
         offset,
-    }
-}
-
-fn ssh_kind(e: &ssh2::Error, otherwise: &'static str) -> &'static str {
-    if client::is_timeout(e) {
-        "timeout"
-    } else {
-        otherwise
-    }
-}
-
-fn io_kind(e: &std::io::Error, otherwise: &'static str) -> &'static str {
-    match e.kind() {
-        std::io::ErrorKind::WriteZero => "short_write",
-        std::io::ErrorKind::TimedOut => "timeout",
-        _ => otherwise,
     }
 }
 
@@ -122,20 +124,21 @@ impl ChunkUpload {
         let path = &self.remote_paths[user as usize];
         conn.sftp
             .open_mode(Path::new(path), flags, 0o644, OpenType::File)
-            .map_err(|e| fail(ssh_kind(&e, "open"), format!("opening {path}: {e}"), offset))
+            .map_err(|e| failed(classify_ssh(&e, "open"), format!("opening {path}"), offset))
     }
 
     /// Writes one chunk at its offset and checks it; `Ok` means the server
     /// acknowledged every byte.
     fn write_chunk(
         &self,
+        conn: &Connection,
         file: &mut File,
         readback: &mut Vec<u8>,
         pass: u64,
-        offset: u64,
-        chunk: &[u8],
+        step: u64,
         timer: &mut PhaseTimer,
     ) -> Result<(), StepError> {
+        let (offset, chunk) = self.chunk(step);
         // write_all, not write: libssh2 returns after at most 30,000 bytes per
         // call, and pipelines only as deep as the buffer it is handed.
         timer
@@ -144,9 +147,9 @@ impl ChunkUpload {
                 file.write_all(chunk)
             })
             .map_err(|e| {
-                fail(
-                    io_kind(&e, "write"),
-                    format!("writing {} bytes at offset {offset}: {e}", chunk.len()),
+                failed(
+                    classify_io(&e, conn.last_error_code(), "write"),
+                    format!("writing {} bytes at offset {offset}", chunk.len()),
                     offset,
                 )
             })?;
@@ -154,9 +157,9 @@ impl ChunkUpload {
             Verify::None => Ok(()),
             Verify::Size => {
                 let stat = timer.time(phase::VERIFY, || file.stat()).map_err(|e| {
-                    fail(
-                        ssh_kind(&e, "verify"),
-                        format!("stat after writing at offset {offset}: {e}"),
+                    failed(
+                        classify_ssh(&e, "verify"),
+                        format!("stat after writing at offset {offset}"),
                         offset,
                     )
                 })?;
@@ -185,9 +188,9 @@ impl ChunkUpload {
                 file.seek(SeekFrom::Start(offset))
                     .and_then(|_| file.read_exact(readback))
                     .map_err(|e| {
-                        fail(
-                            io_kind(&e, "verify"),
-                            format!("reading back {} bytes at offset {offset}: {e}", chunk.len()),
+                        failed(
+                            classify_io(&e, conn.last_error_code(), "verify"),
+                            format!("reading back {} bytes at offset {offset}", chunk.len()),
                             offset,
                         )
                     })?;
@@ -224,6 +227,7 @@ impl Workload for ChunkUpload {
             user,
             open: None,
             readback: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -249,8 +253,8 @@ impl Workload for ChunkUpload {
                         timer.time(phase::OPEN, || self.open(&conn, u.user, truncate, offset))?;
                     u.open = Some((conn, file));
                 }
-                let (_, file) = u.open.as_mut().expect("opened above");
-                let result = self.write_chunk(file, &mut u.readback, pass, offset, chunk, timer);
+                let (conn, file) = u.open.as_mut().expect("opened above");
+                let result = self.write_chunk(conn, file, &mut u.readback, pass, step, timer);
                 if result.is_err() {
                     // The session may be wedged: the retry starts from a fresh
                     // one and rewrites this chunk at the same offset.
@@ -266,12 +270,12 @@ impl Workload for ChunkUpload {
                     client::connect(&self.client, timer).map_err(|e| from_connect(e, offset))?;
                 let mut file =
                     timer.time(phase::OPEN, || self.open(&conn, u.user, truncate, offset))?;
-                self.write_chunk(&mut file, &mut u.readback, pass, offset, chunk, timer)?;
+                self.write_chunk(&conn, &mut file, &mut u.readback, pass, step, timer)?;
                 // Explicitly: dropping a File swallows the close status.
                 timer.time(phase::CLOSE, || file.close()).map_err(|e| {
-                    fail(
-                        ssh_kind(&e, "close"),
-                        format!("closing {}: {e}", self.remote_paths[u.user as usize]),
+                    failed(
+                        classify_ssh(&e, "close"),
+                        format!("closing {}", self.remote_paths[u.user as usize]),
                         offset,
                     )
                 })?;
@@ -287,13 +291,17 @@ impl Workload for ChunkUpload {
             // Every chunk was acknowledged already, so this is no sample; but
             // a failed close can mean the server lost data: say so.
             if let Err(e) = file.close() {
-                eprintln!(
-                    "xfer: warning: user {}: closing {} failed: {e}",
-                    u.user, self.remote_paths[u.user as usize]
-                );
+                u.warnings.push(format!(
+                    "closing {} failed: {e}",
+                    self.remote_paths[u.user as usize]
+                ));
             }
             drop(file);
             conn.disconnect();
         }
+    }
+
+    fn take_warnings(&self, u: &mut UserState) -> Vec<String> {
+        std::mem::take(&mut u.warnings)
     }
 }

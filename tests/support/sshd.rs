@@ -15,6 +15,10 @@ pub struct SshdOptions {
     pub max_startups: String,
     /// Extra config lines.
     pub extra: Vec<String>,
+    /// RLIMIT_FSIZE for sshd and its sessions, with SIGXFSZ ignored: a write
+    /// past it fails with EFBIG, which sftp-server reports as SSH_FX_FAILURE,
+    /// exactly as it reports a full disk (ENOSPC), without filling one.
+    pub file_size_limit: Option<u64>,
 }
 
 impl Default for SshdOptions {
@@ -22,6 +26,7 @@ impl Default for SshdOptions {
         SshdOptions {
             max_startups: "200:30:400".into(),
             extra: Vec::new(),
+            file_size_limit: None,
         }
     }
 }
@@ -110,15 +115,31 @@ impl Sshd {
             ];
             lines.extend(opts.extra.iter().cloned());
             std::fs::write(&config, lines.join("\n") + "\n").unwrap();
-            let child = Command::new(&sshd)
-                .arg("-D")
+            let mut cmd = Command::new(&sshd);
+            cmd.arg("-D")
                 .arg("-f")
                 .arg(&config)
                 .arg("-E")
                 .arg(&log)
-                .stdin(Stdio::null())
-                .spawn()
-                .expect("spawn sshd");
+                .stdin(Stdio::null());
+            if let Some(limit) = opts.file_size_limit {
+                use std::os::unix::process::CommandExt;
+                // Safety: only async-signal-safe calls between fork and exec.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                        let lim = libc::rlimit {
+                            rlim_cur: limit,
+                            rlim_max: limit,
+                        };
+                        if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            let child = cmd.spawn().expect("spawn sshd");
             let mut child = KillOnDrop(child);
             if wait_for_banner(port, &mut child) {
                 let host_pub = std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap();

@@ -1,0 +1,123 @@
+//! Ctrl-C for every subcommand that runs users: the first interrupt stops the
+//! run and keeps what was measured, the second exits at once.
+//!
+//! One handler per process (the `ctrlc` crate allows only one), installed
+//! before anything slow starts, so that no moment of a run ignores Ctrl-C:
+//! not the preflight connection, not the spawning of users, not the run, not
+//! the cleanup. The handler only flips flags and wakes sleepers
+//! ([`Stopper::stop`]); the code that owns the terminal and the results
+//! decides what to write, and [`Interrupt::abortable`] lets it give up on a
+//! blocking call that has nothing to keep.
+//!
+//! Use, in a subcommand:
+//! ```ignore
+//! let interrupt = Interrupt::install("finishing in-flight requests and writing results")?;
+//! let outcome = engine_or_sweep(..., interrupt.stopper());
+//! if interrupt.interrupted() { return Ok(ExitCode::from(EXIT_INTERRUPTED)); }
+//! ```
+
+use crate::cmd::EXIT_INTERRUPTED;
+use crate::load::Stopper;
+use anyhow::Context;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// The process's Ctrl-C (and SIGTERM) state.
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    stopper: Stopper,
+    count: Arc<AtomicU32>,
+}
+
+impl Interrupt {
+    /// Installs the handler. `on_first` says what happens after the first
+    /// Ctrl-C ("letting in-flight chunks finish"); it is printed with the
+    /// hint that a second one quits at once.
+    pub fn install(on_first: &'static str) -> anyhow::Result<Interrupt> {
+        let interrupt = Interrupt {
+            stopper: Stopper::new(),
+            count: Arc::new(AtomicU32::new(0)),
+        };
+        let handler = interrupt.clone();
+        ctrlc::set_handler(move || handler.on_signal(on_first))
+            .context("installing the Ctrl-C handler")?;
+        Ok(interrupt)
+    }
+
+    fn on_signal(&self, on_first: &str) {
+        if self.count.fetch_add(1, Ordering::SeqCst) > 0 {
+            eprintln!("\nxfer: second interrupt, exiting now");
+            std::process::exit(EXIT_INTERRUPTED.into());
+        }
+        eprintln!("\nxfer: interrupted; {on_first} (Ctrl-C again to quit at once)");
+        self.stopper.stop();
+    }
+
+    /// Stopped by the first Ctrl-C; hand it to the engine.
+    pub fn stopper(&self) -> &Stopper {
+        &self.stopper
+    }
+
+    /// Whether Ctrl-C was pressed.
+    pub fn interrupted(&self) -> bool {
+        self.count.load(Ordering::SeqCst) > 0
+    }
+
+    /// Runs a blocking call (a preflight connection that may wait out a
+    /// 60 s I/O timeout) on its own thread and returns its result, or `None`
+    /// as soon as Ctrl-C is pressed: nothing was measured yet, so there is
+    /// nothing to wait for. The abandoned thread ends with the process.
+    pub fn abortable<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<Option<T>> {
+        abortable(&self.stopper, f)
+    }
+}
+
+fn abortable<T: Send + 'static>(
+    stopper: &Stopper,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<Option<T>> {
+    let (tx, rx) = crossbeam::channel::bounded(1);
+    std::thread::Builder::new()
+        .name("abortable".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .context("starting a thread")?;
+    loop {
+        if stopper.is_stopped() {
+            return Ok(None);
+        }
+        // Polled: the stopper wakes sleepers, not channel receivers; 50 ms is
+        // far below what a person notices after pressing Ctrl-C.
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(v) => return Ok(Some(v)),
+            Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam::channel::RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("a worker thread panicked")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn an_abortable_call_returns_its_value_or_gives_up_when_stopped() {
+        let s = Stopper::new();
+        assert_eq!(abortable(&s, || 7).unwrap(), Some(7));
+        let (release, wait) = crossbeam::channel::bounded::<()>(0);
+        let stopper = s.clone();
+        let stop = std::thread::spawn(move || stopper.stop());
+        // The call blocks until released; the stop must end the wait first.
+        let got = abortable(&s, move || wait.recv_timeout(Duration::from_secs(30)));
+        stop.join().unwrap();
+        assert!(got.unwrap().is_none());
+        drop(release);
+    }
+}
