@@ -14,6 +14,7 @@
 
 pub mod cmd;
 pub mod load;
+pub mod merge;
 pub mod perf;
 pub mod report;
 pub mod sftp;
