@@ -24,8 +24,10 @@
 //!    byte for byte behind a leading `shard` column (global user ids already
 //!    make them unique).
 //! 5. [`series::merge_series`] for `timeseries.csv` + `latency.hlog` (read
-//!    with [`crate::report::hlog::read`]): rows aligned on their wall-clock
-//!    interval, counts summed, interval histograms added.
+//!    with [`crate::report::timeseries::read_csv`] and
+//!    [`crate::report::hlog::read`]): rows aligned on their wall-clock
+//!    interval, counts summed, interval histograms added; write the result
+//!    with the same writers a live run uses.
 
 pub mod config;
 pub mod rebuild;
