@@ -15,6 +15,7 @@
 pub mod cmd;
 pub mod compare;
 pub mod load;
+pub mod merge;
 pub mod perf;
 pub mod report;
 pub mod sftp;

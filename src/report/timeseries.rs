@@ -32,6 +32,9 @@
 //! the rows always add up to the run's totals. `active_users` is the number
 //! of users started and not finished at the interval's end: a gauge that sums
 //! exactly across shards. MB/s is the interval's bytes over its full length.
+//!
+//! [`read_csv`] reads a `timeseries.csv` (and its `latency.hlog`) back into
+//! rows, for `xfer merge`.
 
 use super::histogram::LatencyHistogram;
 use crate::load::{Event, Sample};
@@ -346,6 +349,83 @@ pub fn record(row: &IntervalRow) -> Vec<String> {
     r
 }
 
+/// `timeseries.csv` (or a `latency.hlog` to go with it) that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum TimeSeriesReadError {
+    #[error("timeseries.csv: {0}")]
+    Csv(String),
+    #[error("timeseries.csv row {row}: {detail}")]
+    Row { row: usize, detail: String },
+}
+
+/// Reads `timeseries.csv` back (for `xfer merge`): the failure kinds of its
+/// `failed_<kind>` columns and its rows. The CSV holds percentiles, not
+/// histograms: each row's `response` is taken from `hlog` (the run's
+/// `latency.hlog`, read with [`super::hlog::read`]) by interval start, and
+/// left empty where the log has no such interval. A last line cut short by
+/// a kill is ignored.
+pub fn read_csv(
+    bytes: &[u8],
+    hlog: Vec<super::hlog::HlogInterval>,
+) -> Result<(Vec<String>, Vec<IntervalRow>), TimeSeriesReadError> {
+    let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &bytes[..=i],
+        None => &[][..],
+    };
+    let mut r = csv::Reader::from_reader(complete);
+    let h = r
+        .headers()
+        .map_err(|e| TimeSeriesReadError::Csv(e.to_string()))?
+        .clone();
+    let kinds: Vec<String> = h
+        .iter()
+        .filter_map(|c| c.strip_prefix("failed_"))
+        .filter(|k| *k != "other")
+        .map(str::to_string)
+        .collect();
+    if h.iter().collect::<Vec<_>>() != header(&kinds) {
+        return Err(TimeSeriesReadError::Csv(format!(
+            "unexpected header: {}",
+            h.iter().collect::<Vec<_>>().join(",")
+        )));
+    }
+    let mut hists: std::collections::HashMap<DateTime<Utc>, LatencyHistogram> =
+        hlog.into_iter().map(|i| (i.start, i.histogram)).collect();
+    let mut rows = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let row = i + 1;
+        let bad = |detail: String| TimeSeriesReadError::Row { row, detail };
+        let rec = rec.map_err(|e| bad(e.to_string()))?;
+        let time = |c: usize| {
+            DateTime::parse_from_rfc3339(&rec[c])
+                .map(|t| t.to_utc())
+                .map_err(|e| bad(format!("{}: {e}", &h[c])))
+        };
+        let num = |c: usize| {
+            rec[c]
+                .parse::<u64>()
+                .map_err(|_| bad(format!("{} is not a count: '{}'", &h[c], &rec[c])))
+        };
+        let start = time(0)?;
+        // Columns: start, end, active_users, steps_ok, failed, failed_<kind>...,
+        // failed_other, bytes, then rates and percentiles (recomputed, not read).
+        let failed = (5..5 + kinds.len() + 1)
+            .map(num)
+            .collect::<Result<Vec<u64>, _>>()?;
+        rows.push(IntervalRow {
+            start,
+            end: time(1)?,
+            active_users: u32::try_from(num(2)?)
+                .map_err(|_| bad("active_users too large".into()))?,
+            steps_ok: num(3)?,
+            failed,
+            bytes: num(6 + kinds.len())?,
+            response: hists.remove(&start).unwrap_or_default(),
+        });
+    }
+    Ok((kinds, rows))
+}
+
 /// Writes `timeseries.csv`: the header at once, then each row flushed as it
 /// is written (once per interval).
 pub struct TimeSeriesCsv<W: Write> {
@@ -532,6 +612,56 @@ mod tests {
         assert_eq!(rows.last().unwrap().active_users, 0);
         assert_eq!(rows.iter().map(|r| r.active_users).max(), Some(5));
         assert_eq!(ts.late_events(), 0);
+    }
+
+    #[test]
+    fn rows_read_back_from_csv_and_hlog_are_the_rows_written() {
+        let c = IntervalClock::new(t("2026-12-05T10:00:00.400Z"), Duration::from_secs(1));
+        let mut ts = TimeSeries::new(c, &["refused", "auth"], 1);
+        ts.observe(&Event::UserStarted {
+            user: 0,
+            at: Duration::ZERO,
+        });
+        for i in 0..50 {
+            ts.observe(&sample(
+                0,
+                i * 40,
+                1 + i % 9,
+                (i % 7 == 0).then_some("refused"),
+            ));
+        }
+        ts.observe(&sample(0, 1_900, 3, Some("brand_new")));
+        let rows = ts.finish(ms(2_500));
+        let mut csv = TimeSeriesCsv::new(Vec::new(), ts.kinds()).unwrap();
+        let mut hlog = super::super::hlog::HlogWriter::new(
+            Vec::new(),
+            &c,
+            t("2026-12-05T10:00:00.400Z"),
+            "write",
+        )
+        .unwrap();
+        for r in &rows {
+            csv.write(r).unwrap();
+            hlog.write(r).unwrap();
+        }
+        let mut bytes = csv.into_inner().unwrap();
+        bytes.extend_from_slice(b"2026-12-05T10:00:09.000Z,2026"); // cut by a kill
+        let intervals = super::super::hlog::read(&hlog.into_inner()).unwrap();
+        let (kinds, back) = read_csv(&bytes, intervals).unwrap();
+        assert_eq!(kinds, ["refused", "auth"]);
+        assert_eq!(back.len(), rows.len());
+        for (b, r) in back.iter().zip(&rows) {
+            assert_eq!(
+                (b.start, b.end, b.active_users),
+                (r.start, r.end, r.active_users)
+            );
+            assert_eq!(
+                (b.steps_ok, &b.failed, b.bytes),
+                (r.steps_ok, &r.failed, r.bytes)
+            );
+            assert_eq!(b.response.summary(), r.response.summary());
+        }
+        assert!(read_csv(b"a,b\n1,2\n", Vec::new()).is_err());
     }
 
     #[test]
