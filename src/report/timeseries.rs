@@ -663,6 +663,39 @@ mod tests {
         assert!(read_csv(b"a,b\n1,2\n", Vec::new()).is_err());
     }
 
+    /// Cost of the aggregation next to the recorder's, per event, for the
+    /// "under 1% of throughput" bar: run with
+    /// `cargo test --release --lib report::timeseries -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn measure_cost_per_event() {
+        let events: Vec<Event> = (0..1_000_000u64)
+            .map(|i| {
+                sample(
+                    (i % 64) as u32,
+                    i / 64,
+                    1 + i % 50,
+                    (i % 101 == 0).then_some("refused"),
+                )
+            })
+            .collect();
+        let c = IntervalClock::new(t("2026-12-05T10:00:00Z"), Duration::from_secs(1));
+        let mut ts = TimeSeries::new(c, SFTP_ERROR_KINDS, 1);
+        let mut rec = Recorder::new(PHASES, 1, 64);
+        let t0 = std::time::Instant::now();
+        for (n, e) in events.iter().enumerate() {
+            ts.observe(e);
+            if n % 64 == 0 {
+                std::hint::black_box(ts.take_closed(ms(n as u64 / 64)));
+            }
+        }
+        let ts_ns = t0.elapsed().as_nanos() as f64 / events.len() as f64;
+        let t0 = std::time::Instant::now();
+        events.iter().for_each(|e| rec.observe(e));
+        let rec_ns = t0.elapsed().as_nanos() as f64 / events.len() as f64;
+        println!("time series: {ts_ns:.1} ns/event; recorder: {rec_ns:.1} ns/event");
+    }
+
     #[test]
     fn csv_has_a_column_per_kind_and_one_record_per_row() {
         let c = IntervalClock::new(t("2026-12-05T10:00:00Z"), Duration::from_secs(1));
