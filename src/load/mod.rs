@@ -12,6 +12,7 @@
 //! the hot loop is: wait for the schedule, do the step, send the sample.
 
 mod engine;
+pub mod event_loop;
 mod schedule;
 mod stop;
 
