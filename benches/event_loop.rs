@@ -96,6 +96,8 @@ fn raise_fd_limit() {
 struct Result {
     times: Vec<u64>,
     errors: u64,
+    /// Errors by kind (the event-loop driver only).
+    kinds: std::collections::BTreeMap<&'static str, u64>,
     lag: String,
 }
 
@@ -124,13 +126,18 @@ fn run_mio(a: &Args) -> Result {
     let mut r = Result {
         times: Vec::with_capacity(1 << 20),
         errors: 0,
+        kinds: Default::default(),
         lag: String::new(),
     };
     let out = event_loop::run(&w, &cfg, a.threads, &Stopper::new(), Instant::now(), |e| {
         if let Event::Sample(s) = e {
             match (&s.error, s.phases[1]) {
                 (None, Some(t)) => r.times.push(t.as_nanos() as u64),
-                _ => r.errors += 1,
+                _ => {
+                    r.errors += 1;
+                    let kind = s.error.as_ref().map_or("no_time", |e| e.0);
+                    *r.kinds.entry(kind).or_default() += 1;
+                }
             }
         }
     });
@@ -217,6 +224,7 @@ fn run_tokio(a: &Args) -> Result {
     let mut r = Result {
         times: Vec::new(),
         errors: 0,
+        kinds: Default::default(),
         lag: "null".into(),
     };
     for h in handles {
@@ -244,7 +252,7 @@ fn main() {
         .copied()
         .unwrap_or(0);
     println!(
-        r#"{{"driver":"{}","connections":{},"threads":{},"requests_per_s":{:.1},"mean_us":{:.1},"p99_us":{:.1},"errors":{},"loop_lag":{}}}"#,
+        r#"{{"driver":"{}","connections":{},"threads":{},"requests_per_s":{:.1},"mean_us":{:.1},"p99_us":{:.1},"errors":{},"error_kinds":{},"loop_lag":{}}}"#,
         a.driver,
         a.connections,
         a.threads,
@@ -252,6 +260,7 @@ fn main() {
         mean as f64 / 1e3,
         p99 as f64 / 1e3,
         r.errors,
+        serde_json::to_string(&r.kinds).unwrap_or_default(),
         r.lag
     );
 }
