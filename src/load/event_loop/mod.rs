@@ -249,6 +249,9 @@ fn drain(rx: &Receiver<Vec<Event>>, observe: &mut impl FnMut(Event)) {
 }
 
 #[cfg(test)]
+mod driver_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
