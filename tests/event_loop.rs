@@ -263,6 +263,31 @@ fn with_a_rate_a_stalled_server_shows_from_the_intended_start() {
     }
 }
 
+#[test]
+fn a_keep_alive_connection_closed_by_tcp_serve_while_idle_is_reopened_without_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("f"), b"f").unwrap();
+    let srv = server::spawn(TcpServeConfig {
+        root: root.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        timeout_base: Duration::from_secs(1),
+        timeout_min: Duration::from_secs(1),
+        ..TcpServeConfig::default()
+    })
+    .unwrap();
+    let w = requests(&srv.addr().to_string(), "/f", 0.0, Connections::KeepAlive);
+    let mut c = config(1, 3);
+    // Longer than the server's 1 s idle timeout: each request finds its
+    // connection closed and must open a new one, in its connect phase.
+    c.pacing = Pacing::Delay(1500 * MS);
+    let (events, _) = run(&w, &c, 1, Duration::from_secs(30));
+    let s = samples(&events);
+    assert_eq!(errors(&s), Vec::<String>::new());
+    assert_accounted(&events, 1, 3);
+    let connects = s.iter().filter(|s| s.phases[CONNECT].is_some()).count();
+    assert_eq!(connects, 3);
+}
+
 fn kinds(events: &[Event]) -> Vec<&'static str> {
     samples(events)
         .iter()
