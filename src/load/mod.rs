@@ -13,6 +13,7 @@
 
 mod capacity;
 mod engine;
+pub mod event_loop;
 mod schedule;
 pub mod shard;
 mod stop;

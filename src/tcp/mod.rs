@@ -4,6 +4,7 @@
 //! ([`repl`]).
 
 pub mod client;
+pub mod nonblocking;
 pub mod protocol;
 pub mod repl;
 pub mod server;
