@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xfer::load::event_loop;
 use xfer::load::{EngineConfig, Event, Pacing, RetryPolicy, StopAfter, Stopper};
-use xfer::perf::workload::{Connections, RequestMix, TcpRequests};
+use xfer::tcp::workload::{Connections, RequestMix, TcpRequests};
 
 struct Args {
     target: String,

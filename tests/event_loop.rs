@@ -15,8 +15,8 @@ use support::delay_proxy::DelayProxy;
 use support::nginx::Nginx;
 use xfer::load::event_loop::{self, EventLoopOutcome};
 use xfer::load::{EngineConfig, Event, Pacing, RetryPolicy, Sample, StopAfter, Stopper};
-use xfer::perf::workload::{Connections, RequestMix, TcpRequests};
 use xfer::tcp::server::{self, TcpServeConfig};
+use xfer::tcp::workload::{Connections, RequestMix, TcpRequests};
 
 const MS: Duration = Duration::from_millis(1);
 

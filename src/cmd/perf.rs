@@ -147,6 +147,11 @@ pub struct PerfArgs {
     #[arg(long, requires = "out")]
     pub overwrite: bool,
 
+    /// Event-loop threads driving tcp:// targets (sftp:// targets use one
+    /// thread per client: libssh2 is blocking) [default: one per core].
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub threads: usize,
+
     /// Print perf.json on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -294,6 +299,7 @@ fn target_config(args: &PerfArgs) -> anyhow::Result<TargetConfig> {
                 Connections::KeepAlive
             },
             timeout: args.timeout,
+            loop_threads: args.threads,
         })
     };
     Ok(

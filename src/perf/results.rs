@@ -4,8 +4,8 @@
 //! (`report::format::perf`), re-exported here.
 
 pub use crate::report::format::perf::{
-    csv_row, parse_csv, CsvRowError, PerfReport, PointAggregate, PointRun, Spread, SweepSettings,
-    PERF_CSV_COLUMNS,
+    csv_row, parse_csv, CsvRowError, LoopLagSummary, PerfReport, PointAggregate, PointRun, Spread,
+    SweepSettings, PERF_CSV_COLUMNS,
 };
 use crate::report::LatencySummary;
 use std::collections::BTreeMap;

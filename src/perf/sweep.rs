@@ -9,8 +9,11 @@
 //! ([`Threads`]) or by another driver that emits the same events (an event
 //! loop for TCP). `perf::target::Prepared::sweep` picks one per target.
 
-use super::results::{aggregate, csv_row, PerfReport, PointRun, SweepSettings, PERF_CSV_COLUMNS};
+use super::results::{
+    aggregate, csv_row, LoopLagSummary, PerfReport, PointRun, SweepSettings, PERF_CSV_COLUMNS,
+};
 use super::PerfError;
+use crate::load::event_loop::{self, EventWorkload, LoopLag};
 use crate::load::{
     self, EngineConfig, Event, Pacing, RetryPolicy, RunOutcome, StopAfter, Stopper, Workload,
 };
@@ -42,6 +45,10 @@ pub trait Driver {
         origin: Instant,
         observe: &mut dyn FnMut(Event),
     ) -> RunOutcome;
+    /// Per-loop lag of the last run, for drivers that have loops.
+    fn take_loop_lag(&self) -> Vec<LoopLag> {
+        Vec::new()
+    }
 }
 
 /// The load engine's blocking driver: one OS thread per user.
@@ -65,6 +72,59 @@ impl<W: Workload> Driver for Threads<'_, W> {
         observe: &mut dyn FnMut(Event),
     ) -> RunOutcome {
         load::run(self.0, engine, stopper, origin, observe)
+    }
+}
+
+/// The event-loop driver (`load::event_loop`): `threads` loop threads (0:
+/// one per core) drive all the connections of a run, for workloads that
+/// can be non-blocking (TCP requests). Each run's loop lag is kept for the
+/// point's figures.
+pub struct EventLoop<'a, W> {
+    pub workload: &'a W,
+    pub threads: usize,
+    lag: std::sync::Mutex<Vec<LoopLag>>,
+}
+
+impl<'a, W> EventLoop<'a, W> {
+    pub fn new(workload: &'a W, threads: usize) -> Self {
+        EventLoop {
+            workload,
+            threads,
+            lag: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<W: EventWorkload> Driver for EventLoop<'_, W> {
+    fn phases(&self) -> &'static [&'static str] {
+        self.workload.phases()
+    }
+    fn response_phase(&self) -> usize {
+        self.workload.response_phase()
+    }
+    fn steps_per_pass(&self) -> u64 {
+        self.workload.steps_per_pass()
+    }
+    fn run(
+        &self,
+        engine: &EngineConfig,
+        stopper: &Stopper,
+        origin: Instant,
+        observe: &mut dyn FnMut(Event),
+    ) -> RunOutcome {
+        let outcome = event_loop::run(
+            self.workload,
+            engine,
+            self.threads,
+            stopper,
+            origin,
+            observe,
+        );
+        *self.lag.lock().unwrap_or_else(|e| e.into_inner()) = outcome.loops;
+        outcome.run
+    }
+    fn take_loop_lag(&self) -> Vec<LoopLag> {
+        std::mem::take(&mut *self.lag.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -267,7 +327,8 @@ pub fn run<D: Driver + ?Sized>(
             }
             let interrupted = stopper.is_stopped();
             let summary = recorder.summary(outcome.elapsed, interrupted);
-            let point = PointRun::from_summary(clients, repeat, &summary);
+            let mut point = PointRun::from_summary(clients, repeat, &summary);
+            point.loop_lag = LoopLagSummary::of(&driver.take_loop_lag(), &point.latency);
             report.runs.push(point.clone());
             report.points = aggregate(&report.runs);
             report.interrupted = interrupted;

@@ -56,6 +56,12 @@ pub fn run_row(r: &PointRun) -> String {
     if r.interrupted {
         row.push_str("  interrupted");
     }
+    if let Some(lag) = r.loop_lag.filter(|l| l.load_generator_bound) {
+        row.push_str(&format!(
+            "  load-generator-bound (loop lag p50 {} > 10% of p50)",
+            us(lag.p50_us as f64)
+        ));
+    }
     row
 }
 

@@ -12,7 +12,7 @@
 //! event-loop driver for `tcp://` slots in there without touching the sweep.
 
 use super::embedded::EmbeddedTcp;
-use super::sweep::{self, SweepConfig, SweepOutcome, Threads};
+use super::sweep::{self, EventLoop, SweepConfig, SweepOutcome, Threads};
 use super::PerfError;
 use crate::load::{Pacing, StopAfter, Stopper};
 use crate::perf::results::PointRun;
@@ -138,6 +138,8 @@ pub struct RequestOptions {
     pub connections: Connections,
     /// Bounds the connect and every read or write.
     pub timeout: Duration,
+    /// Event-loop threads that drive the connections (0: one per core).
+    pub loop_threads: usize,
 }
 
 /// A validated target with what it needs to be made ready.
@@ -162,7 +164,8 @@ pub enum TargetConfig {
 }
 
 enum Driven {
-    Tcp(TcpRequests),
+    /// Requests, and the event-loop threads that drive them.
+    Tcp(TcpRequests, usize),
     Sftp(ChunkUpload),
 }
 
@@ -190,7 +193,7 @@ pub fn prepare(target: TargetConfig, cfg: &mut SweepConfig) -> Result<Prepared, 
             cfg.target = format!("tcp://{addr}/data.bin");
             cfg.workload = describe_tcp(&w, body, cfg);
             Ok(Prepared {
-                driven: Driven::Tcp(w),
+                driven: Driven::Tcp(w, requests.loop_threads),
                 embedded: Some(server),
                 notice: Some(format!(
                     "target: embedded tcp-serve on {addr} serving a generated {} file (removed at exit)",
@@ -208,7 +211,7 @@ pub fn prepare(target: TargetConfig, cfg: &mut SweepConfig) -> Result<Prepared, 
             cfg.target = format!("tcp://{addr}{path}");
             cfg.workload = describe_tcp(&w, body, cfg);
             Ok(Prepared {
-                driven: Driven::Tcp(w),
+                driven: Driven::Tcp(w, requests.loop_threads),
                 embedded: None,
                 notice: None,
             })
@@ -237,8 +240,11 @@ impl Prepared {
         on_run: impl FnMut(&PointRun),
     ) -> Result<SweepOutcome, PerfError> {
         match &self.driven {
-            // An event-loop driver for HTTP requests goes here.
-            Driven::Tcp(w) => sweep::run(&Threads(w), cfg, stopper, on_run),
+            // HTTP requests can be non-blocking: an event loop, so that a
+            // thread wake-up per request does not end up in the latency.
+            Driven::Tcp(w, threads) => {
+                sweep::run(&EventLoop::new(w, *threads), cfg, stopper, on_run)
+            }
             // libssh2 is blocking: one thread per user is the only choice.
             Driven::Sftp(w) => sweep::run(&Threads(w), cfg, stopper, on_run),
         }

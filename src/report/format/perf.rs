@@ -43,6 +43,52 @@ pub struct PointRun {
     /// HdrHistogram V2 (base64) of the response times; empty when read from CSV.
     #[serde(default)]
     pub histogram: String,
+    /// The event-loop driver's own lag in this run (TCP targets); absent for
+    /// the thread-per-user driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_lag: Option<LoopLagSummary>,
+}
+
+/// How late the load generator's event loops handled ready events in one run:
+/// the worst loop's median, p99 and max, in microseconds. When the median lag
+/// exceeds 10% of the median response time the run is load-generator-bound:
+/// its figures say more about xfer than about the server.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LoopLagSummary {
+    pub loops: u32,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub load_generator_bound: bool,
+}
+
+impl LoopLagSummary {
+    /// The summary of a run's loops (`None` without loops).
+    pub fn of(
+        loops: &[crate::load::event_loop::LoopLag],
+        latency: &LatencySummary,
+    ) -> Option<Self> {
+        if loops.is_empty() {
+            return None;
+        }
+        let worst = |f: fn(&crate::load::event_loop::LoopLag) -> std::time::Duration| {
+            loops
+                .iter()
+                .map(|l| f(l).as_micros() as u64)
+                .max()
+                .unwrap_or(0)
+        };
+        Some(LoopLagSummary {
+            loops: loops.len() as u32,
+            p50_us: worst(|l| l.p50),
+            p99_us: worst(|l| l.p99),
+            max_us: worst(|l| l.max),
+            load_generator_bound: crate::load::event_loop::load_generator_bound(
+                loops,
+                std::time::Duration::from_micros(latency.p50_us),
+            ),
+        })
+    }
 }
 
 impl PointRun {
@@ -67,6 +113,7 @@ impl PointRun {
             users_gave_up: s.users_gave_up,
             interrupted: s.interrupted,
             histogram,
+            loop_lag: None,
         }
     }
 }
@@ -281,6 +328,7 @@ pub fn parse_csv(text: &[u8]) -> Result<Vec<PointRun>, CsvRowError> {
             interrupted: field(17) == "true",
             error_kinds,
             histogram: String::new(),
+            loop_lag: None,
         });
     }
     Ok(runs)
@@ -323,7 +371,26 @@ pub(crate) mod tests {
             users_gave_up: 0,
             interrupted,
             histogram: String::new(),
+            loop_lag: None,
         }
+    }
+
+    #[test]
+    fn loop_lag_round_trips_and_is_absent_for_the_thread_driver() {
+        let mut r = point_run(4, 0, 1000.0, 100, false);
+        let plain = serde_json::to_string(&r).unwrap();
+        assert!(!plain.contains("loop_lag"), "{plain}");
+        r.loop_lag = Some(LoopLagSummary {
+            loops: 2,
+            p50_us: 3,
+            p99_us: 40,
+            max_us: 900,
+            load_generator_bound: false,
+        });
+        let back: PointRun = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        let old: PointRun = serde_json::from_str(&plain).unwrap();
+        assert_eq!(old.loop_lag, None);
     }
 
     pub(crate) fn report() -> PerfReport {

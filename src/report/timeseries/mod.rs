@@ -70,7 +70,7 @@ pub const SFTP_ERROR_KINDS: &[&str] = &[
     "close",
 ];
 
-/// Failure kinds of perf's HTTP workload (`perf::workload`).
+/// Failure kinds of perf's HTTP workload (`tcp::workload`).
 pub const HTTP_ERROR_KINDS: &[&str] = &[
     "refused",
     "timeout",

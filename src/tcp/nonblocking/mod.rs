@@ -20,7 +20,7 @@ pub use reader::{Feed, Response, ResponseReader};
 use super::protocol;
 use crate::load::event_loop::{EventWorkload, Io, Progress};
 use crate::load::{Severity, StepDone, StepError};
-use crate::perf::workload::{phase, Connections, TcpRequests, PHASES};
+use crate::tcp::workload::{phase, Connections, TcpRequests, PHASES};
 use mio::net::TcpStream;
 use mio::Interest;
 use rand::{Rng, SeedableRng};
