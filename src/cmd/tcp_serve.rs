@@ -25,7 +25,13 @@ idle keep-alive connection is closed after
   T = max(--timeout-min, --timeout-base * (1 - ACTIVE / --max-connections))
 rounded to whole seconds (at least 1s), recomputed while it waits (so it shrinks as the
 server fills up), advertised on every keep-alive response as `Keep-Alive: timeout=T`. Uploads: POST with Content-Length (chunked gets 411), written to a
-temporary file in the target directory, fsynced and renamed into place.")]
+temporary file in the target directory, fsynced and renamed into place.
+
+Connection cap: when --max-connections are open, a new connection takes the place of the
+one that has waited longest for a request head (idle keep-alive, or a head still arriving,
+e.g. a slow sender), which is closed. Only when every connection is serving a complete
+request does the newcomer get 503 with Retry-After: 1. Slow senders therefore cannot lock
+out complete requests, even by reconnecting.")]
 pub struct TcpServeArgs {
     /// Directory to serve; nothing outside it is read or written.
     #[arg(long, value_name = "DIR")]
@@ -33,7 +39,8 @@ pub struct TcpServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Connections served at once; more get 503 with Retry-After.
+    /// Connections open at once. When full, the one waiting longest for a
+    /// request head makes room; if all are serving requests, 503.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_connections: usize,
     /// Idle timeout of a keep-alive connection on an otherwise idle server

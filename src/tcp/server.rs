@@ -12,6 +12,15 @@
 //! clients sooner, even those told a longer timeout earlier. Slow senders are cut off by a
 //! per-read timeout and an overall deadline for the header block (408).
 //!
+//! Connection cap: when all `max_connections` slots are taken, a new
+//! connection reclaims the slot of the connection that has waited longest
+//! for a request head (idle keep-alive, or a head still arriving, as a
+//! slowloris attacker sends it); only when every connection is serving a
+//! request whose head arrived in full is the newcomer answered 503. So
+//! connections without a complete head never lock out complete requests,
+//! not even when an attacker reconnects each time it is cut off (see
+//! [`super::slots`]).
+//!
 //! Uploads are atomic: the body goes to `.xfer-upload.<random>.tmp` in the
 //! target's directory, is fsynced and renamed over the target, so readers see
 //! the old file or the new one, never a mix; a failed upload removes its
@@ -23,13 +32,15 @@
 //! for permission errors.
 
 use super::protocol::{self, Method, Request, RequestError};
+use super::slots::{SlotGuard, Slots};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -38,6 +49,8 @@ use std::time::{Duration, Instant};
 const SMALL_FILE: u64 = 16 * 1024;
 /// How often an idle connection recomputes its timeout from the current load.
 const IDLE_SLICE: Duration = Duration::from_millis(200);
+/// Longest drain of unread request bytes before closing a connection.
+const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// Prefix of upload temporary files; such names are never served.
 const TEMP_PREFIX: &str = ".xfer-upload.";
 
@@ -200,7 +213,8 @@ impl TempRegistry {
 /// State shared by the accept thread and every connection thread.
 struct Shared {
     config: TcpServeConfig,
-    active: AtomicUsize,
+    /// One per open connection; see [`super::slots`] for the reclaim policy.
+    slots: Arc<Slots>,
     /// The root directory, opened once: GETs resolve paths beneath it.
     root_dir: File,
     /// openat2(2) works here (it may be missing or filtered by seccomp).
@@ -214,7 +228,7 @@ impl Shared {
     /// connections (the caller's own is one of `self.active`).
     fn idle_timeout(&self) -> Duration {
         let c = &self.config;
-        let active = self.active.load(Ordering::Relaxed).saturating_sub(1);
+        let active = self.slots.active().saturating_sub(1);
         protocol::idle_timeout(c.timeout_base, c.timeout_min, active, c.max_connections)
     }
 }
@@ -245,8 +259,8 @@ pub fn spawn(mut config: TcpServeConfig) -> Result<RunningTcpServer, TcpServeErr
     })?;
     let temps = Arc::new(TempRegistry::default());
     let shared = Arc::new(Shared {
+        slots: Arc::new(Slots::new(config.max_connections)),
         config,
-        active: AtomicUsize::new(0),
         root_dir,
         openat2: AtomicBool::new(cfg!(target_os = "linux")),
         temps: Arc::clone(&temps),
@@ -275,23 +289,20 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
-        let active = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
-        if active > shared.config.max_connections {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
+        // All slots taken: the longest-waiting connection without a
+        // complete request head makes room, or (all busy) a 503.
+        let Some(slot) = shared.slots.admit(stream.as_raw_fd()) else {
             refuse_busy(stream);
             continue;
-        }
+        };
         let shared2 = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new()
+        // A failed spawn drops the closure, hence the slot, then the stream.
+        let _ = std::thread::Builder::new()
             .name("tcp-serve-conn".into())
             .stack_size(256 * 1024)
             .spawn(move || {
-                let _ = serve_connection(stream, &shared2);
-                shared2.active.fetch_sub(1, Ordering::SeqCst);
+                let _ = serve_connection(stream, slot, &shared2);
             });
-        if spawned.is_err() {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-        }
     }
 }
 
@@ -312,6 +323,9 @@ fn refuse_busy(mut stream: TcpStream) {
 
 /// One connection's reusable buffers.
 struct Conn<'a> {
+    /// Declared before `stream` so that it is dropped first: the slot
+    /// table may shut down the socket only while the slot is registered.
+    slot: SlotGuard,
     stream: TcpStream,
     shared: &'a Shared,
     /// Bytes read but not yet consumed (a head, maybe part of a body).
@@ -325,10 +339,9 @@ struct Conn<'a> {
     read_timeout: Option<Duration>,
 }
 
-fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    stream.set_write_timeout(Some(shared.config.read_timeout.max(Duration::from_secs(1))))?;
+fn serve_connection(stream: TcpStream, slot: SlotGuard, shared: &Shared) -> io::Result<()> {
     let mut conn = Conn {
+        slot,
         stream,
         shared,
         inbuf: vec![0; shared.config.max_header_bytes.max(1024) + 1],
@@ -337,6 +350,9 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         cpath: Vec::with_capacity(256),
         read_timeout: None,
     };
+    conn.stream.set_nodelay(true)?;
+    let write_timeout = shared.config.read_timeout.max(Duration::from_secs(1));
+    conn.stream.set_write_timeout(Some(write_timeout))?;
     loop {
         let head_len = match conn.read_head() {
             Ok(Some(n)) => n,
@@ -384,8 +400,13 @@ impl Conn<'_> {
         let limit = cfg.max_header_bytes;
         let mut deadline = None;
         let idle_since = Instant::now();
+        let mut marked_waiting = false;
         loop {
             if let Some(end) = protocol::find_head_end(&self.inbuf[..self.filled]) {
+                if !self.slot.busy() {
+                    // Reclaimed for a newer connection: the socket is shut.
+                    return Ok(None);
+                }
                 return if end > limit {
                     Err(RequestError::HeadersTooLarge)
                 } else {
@@ -394,6 +415,11 @@ impl Conn<'_> {
             }
             if self.filled > limit {
                 return Err(RequestError::HeadersTooLarge);
+            }
+            if !marked_waiting {
+                // No complete head yet: this slot may be reclaimed.
+                self.slot.waiting();
+                marked_waiting = true;
             }
             let wait = match deadline {
                 None if self.filled == 0 => {
@@ -590,17 +616,22 @@ impl Conn<'_> {
     }
 
     /// Half-closes and drains briefly, so the last response is not lost to a
-    /// reset caused by unread request bytes.
-    fn close_gracefully(self) -> io::Result<()> {
+    /// reset caused by unread request bytes. Bounded in bytes and in time
+    /// (a client trickling bytes must not hold the thread), and reclaimable
+    /// like any connection without a request in progress.
+    fn close_gracefully(mut self) -> io::Result<()> {
+        self.slot.waiting();
         let _ = self.stream.shutdown(Shutdown::Write);
-        let _ = self
-            .stream
-            .set_read_timeout(Some(Duration::from_millis(500)));
+        let deadline = Instant::now() + DRAIN_TIME;
         let mut sink = [0u8; 8192];
         let mut budget = 1usize << 20;
-        let mut s = &self.stream;
         while budget > 0 {
-            match s.read(&mut sink) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.set_read_timeout(left);
+            match self.stream.read(&mut sink) {
                 Ok(n) if n > 0 => budget = budget.saturating_sub(n),
                 _ => break,
             }
