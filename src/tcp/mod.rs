@@ -4,7 +4,7 @@
 //! ([`repl`]).
 
 pub mod client;
+pub mod confine;
 pub mod protocol;
 pub mod repl;
 pub mod server;
-mod slots;
