@@ -139,11 +139,25 @@ fn library_connection_reconnects_after_the_server_closed_it_idle() {
         (200, 3, &b"abc"[..])
     );
     assert_eq!(r.keep_alive_timeout, Some(Duration::from_secs(1)));
-    // Let the server drop the idle connection (T = 1s), then reuse it.
-    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(running.accepted_connections(), 1);
+    // Wait (bounded) until the server has dropped the idle connection
+    // (T = 1s), then reuse it: the client must notice and reconnect.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while running.open_connections() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the server kept the idle connection"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     body.clear();
     let r = conn.get("/f", &mut body).unwrap();
     assert_eq!((r.status, body.as_slice()), (200, &b"abc"[..]));
+    assert_eq!(
+        running.accepted_connections(),
+        2,
+        "the second request went over a new connection"
+    );
     let r = conn.post("/g", b"posted").unwrap();
     assert_eq!(r.status, 201);
     assert_eq!(fs::read(tmp.path().join("g")).unwrap(), b"posted");

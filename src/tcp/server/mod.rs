@@ -52,7 +52,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -117,6 +117,7 @@ pub struct RunningTcpServer {
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
     temps: Arc<TempRegistry>,
+    shared: Arc<Shared>,
 }
 
 impl RunningTcpServer {
@@ -128,6 +129,16 @@ impl RunningTcpServer {
     /// The canonical root directory being served.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Connections open now (each holds a slot of `max_connections`).
+    pub fn open_connections(&self) -> usize {
+        self.shared.slots.active()
+    }
+
+    /// Connections accepted since the start, refused ones included.
+    pub fn accepted_connections(&self) -> u64 {
+        self.shared.accepted.load(Ordering::Relaxed)
     }
 
     /// Stops accepting connections, joins the accept thread and removes the
@@ -173,6 +184,8 @@ struct Shared {
     root: ConfinedRoot,
     /// Temporary files of uploads in progress.
     temps: Arc<TempRegistry>,
+    /// Connections accepted so far (for observers such as tests).
+    accepted: AtomicU64,
 }
 
 impl Shared {
@@ -215,6 +228,7 @@ impl Service {
                 config,
                 root,
                 temps: Arc::new(TempRegistry::default()),
+                accepted: AtomicU64::new(0),
             }),
         })
     }
@@ -244,6 +258,7 @@ impl Drop for Service {
 pub fn spawn(config: TcpServeConfig) -> Result<RunningTcpServer, TcpServeError> {
     let service = Service::new(config)?;
     let shared = Arc::clone(&service.shared);
+    let shared2 = Arc::clone(&shared);
     let listen = shared.config.listen;
     let listener = TcpListener::bind(listen).map_err(|error| TcpServeError::Bind {
         addr: listen,
@@ -257,7 +272,7 @@ pub fn spawn(config: TcpServeConfig) -> Result<RunningTcpServer, TcpServeError> 
     let stop2 = Arc::clone(&stop);
     let accept = std::thread::Builder::new()
         .name("tcp-serve-accept".into())
-        .spawn(move || accept_loop(listener, shared, stop2))
+        .spawn(move || accept_loop(listener, shared2, stop2))
         .map_err(TcpServeError::Thread)?;
     Ok(RunningTcpServer {
         addr,
@@ -265,6 +280,7 @@ pub fn spawn(config: TcpServeConfig) -> Result<RunningTcpServer, TcpServeError> 
         stop,
         accept: Some(accept),
         temps: Arc::clone(&service.shared.temps),
+        shared,
     })
 }
 
@@ -278,6 +294,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
+        shared.accepted.fetch_add(1, Ordering::Relaxed);
         // All slots taken: the longest-waiting connection without a
         // complete request head makes room, or (all busy) a 503.
         let Some(slot) = shared.slots.admit(stream.as_raw_fd()) else {
