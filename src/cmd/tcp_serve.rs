@@ -1,7 +1,7 @@
 //! `xfer tcp-serve`: flags of the threaded file server, validated into a
 //! [`TcpServeConfig`]; the server runs until SIGINT or SIGTERM.
 
-use crate::tcp::server::{self, TcpServeConfig};
+use crate::tcp::server::{self, TcpServeConfig, TcpServeError};
 use crate::usage;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -41,7 +41,12 @@ pub struct TcpServeArgs {
     pub listen: SocketAddr,
     /// Connections open at once. When full, the one waiting longest for a
     /// request head makes room; if all are serving requests, 503.
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 256,
+        allow_negative_numbers = true
+    )]
     pub max_connections: usize,
     /// Idle timeout of a keep-alive connection on an otherwise idle server
     /// (no other connection open); shrinks as others connect.
@@ -67,20 +72,21 @@ impl TcpServeArgs {
         if self.max_connections == 0 {
             return Err(usage!("--max-connections must be at least 1, got 0"));
         }
-        if self.timeout_min > self.timeout_base {
-            return Err(usage!(
-                "--timeout-min ({:?}) must not exceed --timeout-base ({:?})",
-                self.timeout_min,
-                self.timeout_base
-            ));
-        }
         for (flag, d) in [
+            ("--timeout-base", self.timeout_base),
             ("--read-timeout", self.read_timeout),
             ("--header-timeout", self.header_timeout),
         ] {
             if d.is_zero() {
                 return Err(usage!("{flag} must be more than 0"));
             }
+        }
+        if self.timeout_min > self.timeout_base {
+            return Err(usage!(
+                "--timeout-min ({:?}) must not exceed --timeout-base ({:?})",
+                self.timeout_min,
+                self.timeout_base
+            ));
         }
         if !self.root.is_dir() {
             return Err(usage!(
@@ -108,7 +114,14 @@ pub fn run(args: TcpServeArgs) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || {
         let _ = tx.send(());
     })?;
-    let server = server::spawn(config)?;
+    let server = server::spawn(config).map_err(|e| match e {
+        // The address is not on this machine, taken, or privileged: the
+        // flag is what to change.
+        TcpServeError::Bind { addr, error } => {
+            usage!("--listen {addr}: {error} (choose another address, or port 0 for any free port)")
+        }
+        other => anyhow::Error::new(other),
+    })?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
