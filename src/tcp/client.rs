@@ -401,10 +401,16 @@ impl Reader {
     }
 
     fn read_head(&mut self, src: &mut dyn Read) -> Result<ResponseHead, Failed> {
+        // Bytes after `start` already searched (fill() keeps them after it).
+        let mut scanned = 0;
         loop {
-            if let Some(n) = protocol::find_head_end(&self.buf[self.start..self.end]) {
+            let window = &self.buf[self.start..self.end];
+            let found = protocol::find_head_end_from(window, scanned);
+            scanned = window.len();
+            if let Some(n) = found {
                 let head = protocol::parse_response(&self.buf[self.start..self.start + n]);
                 self.start += n;
+                scanned = 0;
                 match head {
                     Ok(h) if (100..200).contains(&h.status) => continue,
                     Ok(h) => return Ok(h),
@@ -490,9 +496,14 @@ impl Reader {
 
     /// Reads one CRLF-terminated line (without the CRLF) as a range of `buf`.
     fn read_line(&mut self, src: &mut dyn Read) -> Result<(usize, usize), Failed> {
+        // Bytes after `start` already searched, minus one: a CRLF may straddle.
+        let mut scanned: usize = 0;
         loop {
             let window = &self.buf[self.start..self.end];
-            if let Some(i) = window.windows(2).position(|w| w == b"\r\n") {
+            let from = scanned.saturating_sub(1).min(window.len());
+            scanned = window.len();
+            if let Some(i) = window[from..].windows(2).position(|w| w == b"\r\n") {
+                let i = from + i;
                 let range = (self.start, self.start + i);
                 self.start += i + 2;
                 return Ok(range);

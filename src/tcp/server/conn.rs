@@ -154,8 +154,12 @@ impl<T: Transport> Conn<'_, T> {
         let mut deadline = None;
         let idle_since = Instant::now();
         let mut marked_waiting = false;
+        // Bytes already searched for the blank line (see find_head_end_from).
+        let mut scanned = 0;
         loop {
-            if let Some(end) = protocol::find_head_end(&self.inbuf[..self.filled]) {
+            let found = protocol::find_head_end_from(&self.inbuf[..self.filled], scanned);
+            scanned = self.filled;
+            if let Some(end) = found {
                 if !self.slot_busy() {
                     // Reclaimed for a newer connection: the socket is shut.
                     return Ok(None);
