@@ -156,3 +156,49 @@ fn fuzz_tcp_response() {
 fn fuzz_tcp_serve_connection() {
     fuzz("tcp_serve_connection");
 }
+
+/// A target with planted bugs, to show that the engine finds what it is
+/// meant to find: a panic and an allocation over the bound.
+struct Planted;
+
+impl engine::Target for Planted {
+    fn name(&self) -> &'static str {
+        "planted"
+    }
+
+    fn seeds(&self) -> Vec<Vec<u8>> {
+        vec![b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()]
+    }
+
+    fn dictionary(&self) -> &'static [&'static [u8]] {
+        &[b"\r\n", b"Content-Length: "]
+    }
+
+    fn run(&mut self, input: &[u8]) {
+        if input.windows(6).any(|w| w == b"\r\n\r\n\r\n") {
+            panic!("planted: a blank line after the blank line");
+        }
+        if input.windows(16).any(|w| w == b"Content-Length: ") {
+            let big = vec![1u8; 80 << 20];
+            std::hint::black_box(big);
+        }
+    }
+}
+
+#[test]
+fn the_engine_finds_planted_panics_and_allocations() {
+    let report = engine::run(
+        &mut Planted,
+        20_000,
+        Duration::from_secs(60),
+        7,
+        Limits::default(),
+        &ThreadMeter,
+    );
+    let _ = std::fs::remove_dir_all(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-artifacts/planted"),
+    );
+    let found = |what: &str| report.findings.iter().any(|(msg, _)| msg.contains(what));
+    assert!(found("planted: a blank line"), "{report}");
+    assert!(found("largest allocation"), "{report}");
+}
