@@ -64,8 +64,10 @@ pub struct Report {
     pub target: &'static str,
     pub execs: u64,
     pub elapsed: Duration,
-    /// The slowest execution.
+    /// The slowest execution, and its input (saved as `slowest.bin`, to
+    /// tell a slow input from a busy machine by replaying it).
     pub slowest: Duration,
+    pub slowest_input: Option<PathBuf>,
     /// The largest peak allocation of one execution, in bytes.
     pub peak_alloc: usize,
     /// Inputs that panicked or allocated too much, saved to these files.
@@ -286,6 +288,7 @@ pub fn run(
         })
     };
     let mut input = Vec::with_capacity(limits.max_len);
+    let mut slowest = Vec::new();
     while report.execs < execs && epoch.elapsed() < budget {
         input.clear();
         if rng.chance(4) {
@@ -310,7 +313,10 @@ pub fn run(
         watch.busy.store(false, Ordering::SeqCst);
         let took = t0.elapsed();
         report.execs += 1;
-        report.slowest = report.slowest.max(took);
+        if took > report.slowest {
+            report.slowest = took;
+            slowest.clone_from(&input);
+        }
         report.peak_alloc = report.peak_alloc.max(peak);
         if let Err(panic) = outcome {
             let msg = panic
@@ -337,6 +343,11 @@ pub fn run(
         }
     }
     report.elapsed = epoch.elapsed();
+    let dir = artifact_dir(name);
+    let path = dir.join("slowest.bin");
+    if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&path, &slowest).is_ok() {
+        report.slowest_input = Some(path);
+    }
     done.store(true, Ordering::SeqCst);
     watchdog.thread().unpark();
     let _ = watchdog.join();

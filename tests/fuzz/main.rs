@@ -115,8 +115,13 @@ fn fuzz(name: &str) {
     if let Ok(file) = std::env::var("XFER_FUZZ_REPLAY") {
         if std::env::var("XFER_FUZZ_TARGET").as_deref() == Ok(name) {
             let input = std::fs::read(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let started = std::time::Instant::now();
             target.run(&input);
-            eprintln!("replayed {file} on {name}: no finding");
+            eprintln!(
+                "replayed {file} ({} bytes) on {name} in {:?}: no finding",
+                input.len(),
+                started.elapsed()
+            );
         }
         return;
     }
@@ -135,6 +140,9 @@ fn fuzz(name: &str) {
         &ThreadMeter,
     );
     eprintln!("fuzz {report} (seed {seed})");
+    if let Some(path) = &report.slowest_input {
+        eprintln!("  slowest input: {}", path.display());
+    }
     for (msg, path) in &report.findings {
         eprintln!("  finding: {msg}\n    input: {}", path.display());
     }

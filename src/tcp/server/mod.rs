@@ -65,7 +65,9 @@ pub struct TcpServeConfig {
     pub root: PathBuf,
     /// Address to bind; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Connections served at once; more are answered 503 and closed.
+    /// Connections open at once. When full, the one waiting longest for a
+    /// request head is closed to make room; if every one is serving a
+    /// request, the newcomer is answered 503 and closed.
     pub max_connections: usize,
     /// Idle timeout when no other connection is active.
     pub timeout_base: Duration,
