@@ -19,7 +19,7 @@
 //! request whose head arrived in full is the newcomer answered 503. So
 //! connections without a complete head never lock out complete requests,
 //! not even when an attacker reconnects each time it is cut off (see
-//! [`slots`]).
+//! `slots.rs`).
 //!
 //! Uploads are atomic: the body goes to `.xfer-upload.<random>.tmp` in the
 //! target's directory, is fsynced and renamed over the target, so readers see
@@ -32,9 +32,9 @@
 //! for permission errors.
 //!
 //! This module holds the lifecycle (configuration, bind, the accept loop,
-//! shutdown); the rest is split along its seams: [`conn`] the per-connection
-//! state machine, [`slots`] the connection cap and its reclaim policy,
-//! [`temps`] the registry of upload temporary files, and
+//! shutdown); the rest is split along its seams: `conn.rs` the
+//! per-connection state machine, `slots.rs` the connection cap and its
+//! reclaim policy, `temps.rs` the registry of upload temporary files, and
 //! [`crate::tcp::confine`] the path confinement (openat2 RESOLVE_BENEATH),
 //! which another server can reuse. [`Service`] runs the state machine
 //! without a listener, over any [`Transport`] (the fuzzer drives it so).
