@@ -758,3 +758,34 @@ fn usage_mistakes_exit_2_with_one_line_naming_the_flag() {
     }
     drop(taken);
 }
+
+/// After its last response the server drains unread request bytes briefly,
+/// so the response is not lost to a reset. A client that keeps trickling
+/// bytes must not hold the connection's thread: the drain is bounded in
+/// time overall, not per read (per read, a byte every 100 ms kept it for
+/// as long as the client went on). The server half-closes at once, so the
+/// client sees the end of its own stream only when its writes start to
+/// fail (the server's socket is gone and answers with a reset).
+#[test]
+fn a_client_trickling_bytes_after_a_refusal_is_closed_promptly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, addr) = serve(tmp.path(), &[]);
+    let mut conn = connect(addr);
+    let r = exchange(&mut conn, b"NONSENSE\r\n\r\n", false);
+    assert_eq!(r.status, 400);
+    let started = Instant::now();
+    let writer = conn.get_mut();
+    let mut failed = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        if writer.write_all(b"x").is_err() {
+            failed = true;
+            break;
+        }
+        // Pacing of the trickle, not synchronization.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
+    // The drain lasts 500 ms; 10 s leaves room for a loaded machine.
+    assert!(failed, "the server still read the trickle after {took:?}");
+    assert!(took < Duration::from_secs(10), "closed after {took:?}");
+}
