@@ -63,7 +63,7 @@ fn one_shot_get_saves_2xx_and_never_saves_an_error_page() {
     assert_eq!(leftovers.count(), 0);
 
     let out = client(addr, &["frobnicate"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage mistake");
     assert!(text(&out.stderr).contains("unknown command"));
     let out = xfer()
         .args(["tcp-client", "not-an-address"])
@@ -139,11 +139,25 @@ fn library_connection_reconnects_after_the_server_closed_it_idle() {
         (200, 3, &b"abc"[..])
     );
     assert_eq!(r.keep_alive_timeout, Some(Duration::from_secs(1)));
-    // Let the server drop the idle connection (T = 1s), then reuse it.
-    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(running.accepted_connections(), 1);
+    // Wait (bounded) until the server has dropped the idle connection
+    // (T = 1s), then reuse it: the client must notice and reconnect.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while running.open_connections() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the server kept the idle connection"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     body.clear();
     let r = conn.get("/f", &mut body).unwrap();
     assert_eq!((r.status, body.as_slice()), (200, &b"abc"[..]));
+    assert_eq!(
+        running.accepted_connections(),
+        2,
+        "the second request went over a new connection"
+    );
     let r = conn.post("/g", b"posted").unwrap();
     assert_eq!(r.status, 201);
     assert_eq!(fs::read(tmp.path().join("g")).unwrap(), b"posted");
@@ -349,4 +363,59 @@ fn a_failing_upload_body_is_a_body_error_not_a_network_error() {
         Connection::connect(listener.local_addr().unwrap(), Duration::from_secs(5)).unwrap();
     let err = conn.post_reader("/up", &mut FailingReader, 10).unwrap_err();
     assert!(matches!(err, ClientError::Body(_)), "{err}");
+}
+
+/// Issue 9 item 6: every usage mistake exits 2 with one line that names the
+/// flag, argument or file, and no error prints its cause twice.
+#[test]
+fn usage_mistakes_exit_2_with_one_line_naming_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A loopback port that accepts nothing: no request is ever sent.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let dir = tmp.path().to_str().unwrap();
+    let missing_dir_dest = format!("{dir}/no-such-dir/out");
+    let cases: &[(&[&str], &str)] = &[
+        (&["not-an-address", "get", "/f"], "HOST:PORT"),
+        (&[&addr, "--timeout", "0s", "get", "/f"], "--timeout"),
+        (&[&addr, "--timeout", "soon", "get", "/f"], "--timeout"),
+        (&[&addr, "frobnicate"], "unknown command 'frobnicate'"),
+        (&[&addr, "get"], "usage: get REMOTE"),
+        (&[&addr, "get", "/a", "b", "c"], "usage: get REMOTE"),
+        (&[&addr, "get", "/"], "give a LOCAL file name"),
+        (&[&addr, "get", "/f", &missing_dir_dest], "LOCAL"),
+        (&[&addr, "post"], "usage: post LOCAL"),
+        (&[&addr, "post", "/no/such/file"], "/no/such/file"),
+        (&[&addr, "post", dir], "not a regular file"),
+    ];
+    for (args, want) in cases {
+        let out = xfer().arg("tcp-client").args(*args).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(want), "{args:?}: {stderr}");
+        // One error, its cause (an OS error, say) printed once.
+        assert_eq!(stderr.matches("error:").count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.matches("(os error").count() <= 1,
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // From a pipe, a usage mistake anywhere makes the whole run exit 2.
+    let mut child = xfer()
+        .args(["tcp-client", &addr])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"help\nget\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    drop(listener);
 }

@@ -392,13 +392,54 @@ fn over_the_cap_clients_get_503_with_retry_after() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("f"), "x").unwrap();
     let (_server, addr) = serve(tmp.path(), &["--max-connections", "2"]);
+    // Two uploads in progress fill the cap. Their heads are complete, so
+    // their slots are busy and never reclaimed (idle ones would be: below).
     let mut held: Vec<_> = (0..2).map(|_| connect(addr)).collect();
     for c in &mut held {
-        assert_eq!(exchange(c, b"GET /f HTTP/1.1\r\n\r\n", false).status, 200);
+        c.get_mut()
+            .write_all(b"POST /up HTTP/1.1\r\nContent-Length: 1000000\r\n\r\nstart")
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while temp_files(tmp.path()).len() < 2 {
+        assert!(Instant::now() < deadline, "uploads did not start");
+        std::thread::sleep(Duration::from_millis(10));
     }
     let r = exchange(&mut connect(addr), b"GET /f HTTP/1.1\r\n\r\n", false);
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+}
+
+#[test]
+fn when_full_the_longest_idle_keep_alive_connection_makes_room() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("f"), "x").unwrap();
+    let (_server, addr) = serve(tmp.path(), &["--max-connections", "2"]);
+    let mut held: Vec<_> = (0..2).map(|_| connect(addr)).collect();
+    for c in &mut held {
+        assert_eq!(exchange(c, b"GET /f HTTP/1.1\r\n\r\n", false).status, 200);
+    }
+    // Both idle: the newcomer is served, and one of them (the one idle
+    // longest; which one that is races with the server thread going back to
+    // wait after its response) is closed without a response, as for an
+    // expired keep-alive timeout. The other one still works.
+    // A server thread counts as busy until it is back to waiting for the
+    // next head, a moment after its response left: retry a 503 (bounded).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let r = loop {
+        let r = exchange(&mut connect(addr), b"GET /f HTTP/1.1\r\n\r\n", false);
+        if r.status != 503 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(r.status, 200, "{}", r.head);
+    let mut statuses: Vec<u16> = held
+        .iter_mut()
+        .map(|c| exchange(c, b"GET /f HTTP/1.1\r\n\r\n", false).status)
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [0, 200], "exactly one idle connection reclaimed");
 }
 
 fn raise_fd_limit(want: u64) {
@@ -563,4 +604,188 @@ fn idle_timeout_follows_the_current_load_and_a_lone_client_gets_the_base() {
         waited > Duration::from_millis(1500) && waited < Duration::from_secs(7),
         "closed after {waited:?}, want about 3s (not the 9s first advertised)"
     );
+}
+
+/// A client that sends a request head one byte at a time and never finishes
+/// it (slowloris). It reconnects whenever the server closes it, until `stop`.
+/// Returns how many connections it opened.
+fn slow_sender(
+    addr: SocketAddr,
+    stop: &std::sync::atomic::AtomicBool,
+    opened: &std::sync::atomic::AtomicUsize,
+) {
+    use std::sync::atomic::Ordering;
+    let head = b"GET /f HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            continue;
+        };
+        opened.fetch_add(1, Ordering::SeqCst);
+        s.set_nonblocking(true).unwrap();
+        for &b in head.iter().cycle() {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            // Closed by the server (or refused with a 503): reconnect.
+            let mut probe = [0u8; 64];
+            match s.read(&mut probe) {
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+            if s.write_all(&[b]).is_err() {
+                break;
+            }
+            // Pacing of the attack (a byte every 50 ms), not synchronization.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Issue 9 item 4: connections that never complete a request head must not
+/// lock out complete requests, not even when the attacker reconnects each time
+/// it is cut off. Here twice --max-connections slow senders run against a
+/// server whose header timeout (30 s) is far beyond the test, so only the
+/// reclaim policy can let a normal client in. Each request of the normal
+/// client must get 200 within 5 s: the issue asks for "within a second" on a
+/// quiet machine; 5 s leaves room for a loaded 2-core CI box and is still 6x
+/// below the 30 s after which the header timeout would free a slot anyway.
+#[test]
+fn slow_senders_twice_the_cap_do_not_lock_out_a_complete_request() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("f"), "served").unwrap();
+    let cap = 4;
+    let args = [
+        "--max-connections",
+        "4",
+        "--header-timeout",
+        "30s",
+        "--read-timeout",
+        "30s",
+    ];
+    let (_server, addr) = serve(tmp.path(), &args);
+    let stop = AtomicBool::new(false);
+    let opened = AtomicUsize::new(0);
+    /// Stops the slow senders however the test ends (a failed assertion
+    /// would otherwise leave the scope waiting for them forever).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    std::thread::scope(|s| {
+        for _ in 0..2 * cap {
+            s.spawn(|| slow_sender(addr, &stop, &opened));
+        }
+        let _stop = StopOnDrop(&stop);
+        // Every slow sender has connected, and the server has dealt with all
+        // of them: with only `cap` slots, `cap` of them were closed (refused
+        // or reclaimed), so the attackers reconnected at least that often.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while opened.load(Ordering::SeqCst) < 3 * cap {
+            assert!(
+                Instant::now() < deadline,
+                "slow senders opened only {} connections",
+                opened.load(Ordering::SeqCst)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for i in 0..10 {
+            let started = Instant::now();
+            let r = get(addr, "/f");
+            let took = started.elapsed();
+            assert_eq!(
+                (r.status, r.body.as_slice()),
+                (200, &b"served"[..]),
+                "request {i} under attack: {}",
+                r.head
+            );
+            assert!(took < Duration::from_secs(5), "request {i} took {took:?}");
+        }
+    });
+}
+
+/// Issue 9 item 6: every usage mistake exits 2 with one line that names the
+/// flag, and no error prints its cause twice.
+#[test]
+fn usage_mistakes_exit_2_with_one_line_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let file = tmp.path().join("file");
+    fs::write(&file, "x").unwrap();
+    // An address in use on loopback: binding it fails without any traffic.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let base = ["--listen", "127.0.0.1:0", "--root", dir];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--root", "/no/such/dir"], "--root"),
+        (&["--root", file.to_str().unwrap()], "--root"),
+        (&["--listen", "nowhere"], "--listen"),
+        (&["--listen", &taken_addr], "--listen"),
+        (&["--max-connections", "0"], "--max-connections"),
+        (&["--max-connections", "-1"], "--max-connections"),
+        (&["--timeout-base", "0s"], "--timeout-base"),
+        (
+            &["--timeout-min", "5s", "--timeout-base", "1s"],
+            "--timeout-min",
+        ),
+        (&["--read-timeout", "0s"], "--read-timeout"),
+        (&["--header-timeout", "0s"], "--header-timeout"),
+        (&["--header-timeout", "later"], "--header-timeout"),
+        (&["--max-upload", "1Q"], "--max-upload"),
+    ];
+    for (extra, flag) in cases {
+        let out = support::xfer()
+            .arg("tcp-serve")
+            .args(base)
+            .args(*extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(flag), "{extra:?}: {stderr}");
+        // One error, its cause (an OS error, say) printed once.
+        assert_eq!(stderr.matches("error:").count(), 1, "{extra:?}: {stderr}");
+        assert!(
+            stderr.matches("(os error").count() <= 1,
+            "{extra:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{extra:?}: started anyway");
+    }
+    drop(taken);
+}
+
+/// After its last response the server drains unread request bytes briefly,
+/// so the response is not lost to a reset. A client that keeps trickling
+/// bytes must not hold the connection's thread: the drain is bounded in
+/// time overall, not per read (per read, a byte every 100 ms kept it for
+/// as long as the client went on). The server half-closes at once, so the
+/// client sees the end of its own stream only when its writes start to
+/// fail (the server's socket is gone and answers with a reset).
+#[test]
+fn a_client_trickling_bytes_after_a_refusal_is_closed_promptly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, addr) = serve(tmp.path(), &[]);
+    let mut conn = connect(addr);
+    let r = exchange(&mut conn, b"NONSENSE\r\n\r\n", false);
+    assert_eq!(r.status, 400);
+    let started = Instant::now();
+    let writer = conn.get_mut();
+    let mut failed = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        if writer.write_all(b"x").is_err() {
+            failed = true;
+            break;
+        }
+        // Pacing of the trickle, not synchronization.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
+    // The drain lasts 500 ms; 10 s leaves room for a loaded machine.
+    assert!(failed, "the server still read the trickle after {took:?}");
+    assert!(took < Duration::from_secs(10), "closed after {took:?}");
 }

@@ -3,6 +3,7 @@
 
 use crate::tcp::repl::{self, Outcome, Session};
 use crate::usage;
+use anyhow::Context;
 use std::io::{BufRead, IsTerminal};
 use std::net::ToSocketAddrs;
 use std::process::ExitCode;
@@ -12,7 +13,9 @@ use std::time::Duration;
 ///
 /// Without a COMMAND, reads commands from stdin: an interactive prompt with
 /// history and line editing on a terminal, one command per line from a pipe.
-/// Exits non-zero if a command failed (a non-2xx status counts as failure).
+/// Exits 1 if a request failed (a non-2xx status counts as failure), 2 for
+/// a usage mistake (an unknown command, wrong arguments, a LOCAL file that
+/// cannot be read or written).
 #[derive(Debug, clap::Args)]
 #[command(after_help = repl::HELP)]
 pub struct TcpClientArgs {
@@ -41,30 +44,33 @@ pub fn run(args: TcpClientArgs) -> anyhow::Result<ExitCode> {
         return Err(usage!("--timeout must be more than 0"));
     }
     let mut session = Session::new(args.target, args.timeout);
-    let code = |ok: bool| {
-        if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
-    };
     if !args.command.is_empty() {
         let words: Vec<&str> = args.command.iter().map(String::as_str).collect();
-        let outcome = session.run_words(&words);
-        return Ok(code(outcome != Outcome::Failed));
+        return Ok(exit_code(session.run_words(&words)));
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         repl::interactive(&mut session)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut all_ok = true;
+    // The worst outcome of the script decides: usage, then failure.
+    let mut worst = Outcome::Ok;
     for line in stdin.lock().lines() {
-        match session.run_line(&line?) {
+        match session.run_line(&line.context("reading commands from stdin")?) {
             Outcome::Quit => break,
-            Outcome::Failed => all_ok = false,
-            Outcome::Ok => {}
+            Outcome::Usage => worst = Outcome::Usage,
+            Outcome::Failed if worst == Outcome::Ok => worst = Outcome::Failed,
+            Outcome::Failed | Outcome::Ok => {}
         }
     }
-    Ok(code(all_ok))
+    Ok(exit_code(worst))
+}
+
+/// 0 when it worked, 1 when a request failed, 2 for a usage mistake.
+fn exit_code(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Ok | Outcome::Quit => ExitCode::SUCCESS,
+        Outcome::Failed => ExitCode::FAILURE,
+        Outcome::Usage => ExitCode::from(crate::cmd::EXIT_USAGE),
+    }
 }

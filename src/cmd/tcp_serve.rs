@@ -1,7 +1,7 @@
 //! `xfer tcp-serve`: flags of the threaded file server, validated into a
 //! [`TcpServeConfig`]; the server runs until SIGINT or SIGTERM.
 
-use crate::tcp::server::{self, TcpServeConfig};
+use crate::tcp::server::{self, TcpServeConfig, TcpServeError};
 use crate::usage;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -25,7 +25,13 @@ idle keep-alive connection is closed after
   T = max(--timeout-min, --timeout-base * (1 - ACTIVE / --max-connections))
 rounded to whole seconds (at least 1s), recomputed while it waits (so it shrinks as the
 server fills up), advertised on every keep-alive response as `Keep-Alive: timeout=T`. Uploads: POST with Content-Length (chunked gets 411), written to a
-temporary file in the target directory, fsynced and renamed into place.")]
+temporary file in the target directory, fsynced and renamed into place.
+
+Connection cap: when --max-connections are open, a new connection takes the place of the
+one that has waited longest for a request head (idle keep-alive, or a head still arriving,
+e.g. a slow sender), which is closed. Only when every connection is serving a complete
+request does the newcomer get 503 with Retry-After: 1. Slow senders therefore cannot lock
+out complete requests, even by reconnecting.")]
 pub struct TcpServeArgs {
     /// Directory to serve; nothing outside it is read or written.
     #[arg(long, value_name = "DIR")]
@@ -33,8 +39,14 @@ pub struct TcpServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Connections served at once; more get 503 with Retry-After.
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    /// Connections open at once. When full, the one waiting longest for a
+    /// request head makes room; if all are serving requests, 503.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 256,
+        allow_negative_numbers = true
+    )]
     pub max_connections: usize,
     /// Idle timeout of a keep-alive connection on an otherwise idle server
     /// (no other connection open); shrinks as others connect.
@@ -60,20 +72,21 @@ impl TcpServeArgs {
         if self.max_connections == 0 {
             return Err(usage!("--max-connections must be at least 1, got 0"));
         }
-        if self.timeout_min > self.timeout_base {
-            return Err(usage!(
-                "--timeout-min ({:?}) must not exceed --timeout-base ({:?})",
-                self.timeout_min,
-                self.timeout_base
-            ));
-        }
         for (flag, d) in [
+            ("--timeout-base", self.timeout_base),
             ("--read-timeout", self.read_timeout),
             ("--header-timeout", self.header_timeout),
         ] {
             if d.is_zero() {
                 return Err(usage!("{flag} must be more than 0"));
             }
+        }
+        if self.timeout_min > self.timeout_base {
+            return Err(usage!(
+                "--timeout-min ({:?}) must not exceed --timeout-base ({:?})",
+                self.timeout_min,
+                self.timeout_base
+            ));
         }
         if !self.root.is_dir() {
             return Err(usage!(
@@ -101,7 +114,14 @@ pub fn run(args: TcpServeArgs) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || {
         let _ = tx.send(());
     })?;
-    let server = server::spawn(config)?;
+    let server = server::spawn(config).map_err(|e| match e {
+        // The address is not on this machine, taken, or privileged: the
+        // flag is what to change.
+        TcpServeError::Bind { addr, error } => {
+            usage!("--listen {addr}: {error} (choose another address, or port 0 for any free port)")
+        }
+        other => anyhow::Error::new(other),
+    })?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -101,15 +101,38 @@ pub struct Connection {
     addr: SocketAddr,
     host: String,
     timeout: Duration,
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
+    reader: Reader,
     request: Vec<u8>,
     /// A response was already read on this stream (it is being reused).
     reused: bool,
     /// The stream cannot carry another request; reconnect first.
     broken: bool,
+}
+
+/// The receiving half of a connection: a buffer over the bytes of the
+/// responses, which reads from whatever source it is handed (the socket, or
+/// the fuzzer's script, see [`read_response`]).
+struct Reader {
+    addr: SocketAddr,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// Some byte of the current response arrived.
     got_bytes: bool,
+}
+
+/// Reads one response from `src` exactly as [`Connection`] reads it (head,
+/// interim 1xx responses skipped, then a body delimited by Content-Length,
+/// chunked encoding or the end of the stream); a 2xx body goes to `sink`.
+/// `method` matters for HEAD, whose response has no body. This is the
+/// client's whole parser of untrusted bytes, for the fuzzer to drive.
+pub fn read_response(
+    src: &mut impl Read,
+    method: &str,
+    sink: &mut impl Write,
+) -> Result<Response, ClientError> {
+    let mut reader = Reader::new(SocketAddr::from(([0, 0, 0, 0], 0)));
+    reader.receive(src, method, sink).map_err(|f| f.error)
 }
 
 impl fmt::Debug for Connection {
@@ -141,13 +164,10 @@ impl Connection {
                         addr: sa,
                         host: addr.to_string(),
                         timeout,
-                        buf: vec![0; BUF_SIZE].into_boxed_slice(),
-                        start: 0,
-                        end: 0,
+                        reader: Reader::new(sa),
                         request: Vec::with_capacity(512),
                         reused: false,
                         broken: false,
-                        got_bytes: false,
                     })
                 }
                 Err(e) => last = e,
@@ -192,8 +212,8 @@ impl Connection {
             addr: self.host.clone(),
             error,
         })?;
-        self.start = 0;
-        self.end = 0;
+        self.reader.start = 0;
+        self.reader.end = 0;
         self.reused = false;
         self.broken = false;
         Ok(())
@@ -235,13 +255,15 @@ impl Connection {
         body: &mut Body<'_, R>,
         sink: &mut impl Write,
     ) -> Result<Response, Failed> {
-        self.got_bytes = false;
+        self.reader.got_bytes = false;
         let result = match self.send(method, path, body) {
-            Ok(()) => self.receive(method, sink),
+            Ok(()) => self.reader.receive(&mut self.stream, method, sink),
             // The server closing while we send may be it refusing the body
             // early (413): its response, if any, is more useful than the
             // broken pipe. A send timeout is returned as is.
-            Err(f) if f.peer_closed_before_response => self.receive(method, sink),
+            Err(f) if f.peer_closed_before_response => {
+                self.reader.receive(&mut self.stream, method, sink)
+            }
             Err(f) => Err(f),
         };
         match &result {
@@ -255,13 +277,7 @@ impl Connection {
     }
 
     fn io_err(&self, error: io::Error) -> Failed {
-        Failed {
-            peer_closed_before_response: !self.got_bytes && is_peer_close(error.kind()),
-            error: ClientError::Io {
-                addr: self.addr,
-                error,
-            },
-        }
+        self.reader.io_err(error)
     }
 
     fn send<R: Read + Seek>(
@@ -320,9 +336,31 @@ impl Connection {
             }
         }
     }
+}
+
+impl Reader {
+    fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            buf: vec![0; BUF_SIZE].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            got_bytes: false,
+        }
+    }
+
+    fn io_err(&self, error: io::Error) -> Failed {
+        Failed {
+            peer_closed_before_response: !self.got_bytes && is_peer_close(error.kind()),
+            error: ClientError::Io {
+                addr: self.addr,
+                error,
+            },
+        }
+    }
 
     /// Reads more bytes into the buffer; `Ok(false)` at end of stream.
-    fn fill(&mut self) -> Result<bool, Failed> {
+    fn fill(&mut self, src: &mut dyn Read) -> Result<bool, Failed> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -335,7 +373,7 @@ impl Connection {
             return Err(self.protocol_err("response head larger than 64 KiB"));
         }
         loop {
-            match self.stream.read(&mut self.buf[self.end..]) {
+            match src.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
                     self.end += n;
@@ -362,25 +400,36 @@ impl Connection {
         self.io_err(io::ErrorKind::UnexpectedEof.into())
     }
 
-    fn read_head(&mut self) -> Result<ResponseHead, Failed> {
+    fn read_head(&mut self, src: &mut dyn Read) -> Result<ResponseHead, Failed> {
+        // Bytes after `start` already searched (fill() keeps them after it).
+        let mut scanned = 0;
         loop {
-            if let Some(n) = protocol::find_head_end(&self.buf[self.start..self.end]) {
+            let window = &self.buf[self.start..self.end];
+            let found = protocol::find_head_end_from(window, scanned);
+            scanned = window.len();
+            if let Some(n) = found {
                 let head = protocol::parse_response(&self.buf[self.start..self.start + n]);
                 self.start += n;
+                scanned = 0;
                 match head {
                     Ok(h) if (100..200).contains(&h.status) => continue,
                     Ok(h) => return Ok(h),
                     Err(e) => return Err(self.protocol_err(e.0)),
                 }
             }
-            if !self.fill()? {
+            if !self.fill(src)? {
                 return Err(self.eof());
             }
         }
     }
 
-    fn receive(&mut self, method: &str, sink: &mut impl Write) -> Result<Response, Failed> {
-        let head = self.read_head()?;
+    fn receive(
+        &mut self,
+        src: &mut dyn Read,
+        method: &str,
+        sink: &mut impl Write,
+    ) -> Result<Response, Failed> {
+        let head = self.read_head(src)?;
         let success = (200..300).contains(&head.status);
         let mut dropped = io::sink();
         let out: &mut dyn Write = if success { sink } else { &mut dropped };
@@ -389,12 +438,12 @@ impl Connection {
         let body_bytes = if no_body {
             0
         } else if head.chunked {
-            self.copy_chunked(out)?
+            self.copy_chunked(src, out)?
         } else if let Some(n) = head.content_length {
-            self.copy_exact(n, out)?
+            self.copy_exact(src, n, out)?
         } else {
             connection_close = true;
-            self.copy_to_eof(out)?
+            self.copy_to_eof(src, out)?
         };
         Ok(Response {
             status: head.status,
@@ -412,10 +461,15 @@ impl Connection {
         }
     }
 
-    fn copy_exact(&mut self, n: u64, out: &mut dyn Write) -> Result<u64, Failed> {
+    fn copy_exact(
+        &mut self,
+        src: &mut dyn Read,
+        n: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, Failed> {
         let mut left = n;
         while left > 0 {
-            if self.start == self.end && !self.fill()? {
+            if self.start == self.end && !self.fill(src)? {
                 return Err(self.eof());
             }
             let take = ((self.end - self.start) as u64).min(left) as usize;
@@ -427,38 +481,43 @@ impl Connection {
         Ok(n)
     }
 
-    fn copy_to_eof(&mut self, out: &mut dyn Write) -> Result<u64, Failed> {
+    fn copy_to_eof(&mut self, src: &mut dyn Read, out: &mut dyn Write) -> Result<u64, Failed> {
         let mut total = 0;
         loop {
             out.write_all(&self.buf[self.start..self.end])
                 .map_err(Self::sink_err)?;
             total += (self.end - self.start) as u64;
             self.start = self.end;
-            if !self.fill()? {
+            if !self.fill(src)? {
                 return Ok(total);
             }
         }
     }
 
     /// Reads one CRLF-terminated line (without the CRLF) as a range of `buf`.
-    fn read_line(&mut self) -> Result<(usize, usize), Failed> {
+    fn read_line(&mut self, src: &mut dyn Read) -> Result<(usize, usize), Failed> {
+        // Bytes after `start` already searched, minus one: a CRLF may straddle.
+        let mut scanned: usize = 0;
         loop {
             let window = &self.buf[self.start..self.end];
-            if let Some(i) = window.windows(2).position(|w| w == b"\r\n") {
+            let from = scanned.saturating_sub(1).min(window.len());
+            scanned = window.len();
+            if let Some(i) = window[from..].windows(2).position(|w| w == b"\r\n") {
+                let i = from + i;
                 let range = (self.start, self.start + i);
                 self.start += i + 2;
                 return Ok(range);
             }
-            if !self.fill()? {
+            if !self.fill(src)? {
                 return Err(self.eof());
             }
         }
     }
 
-    fn copy_chunked(&mut self, out: &mut dyn Write) -> Result<u64, Failed> {
+    fn copy_chunked(&mut self, src: &mut dyn Read, out: &mut dyn Write) -> Result<u64, Failed> {
         let mut total = 0;
         loop {
-            let (a, b) = self.read_line()?;
+            let (a, b) = self.read_line(src)?;
             let line = &self.buf[a..b];
             let digits = line.split(|&c| c == b';').next().unwrap_or_default();
             let size = std::str::from_utf8(digits.trim_ascii())
@@ -467,11 +526,11 @@ impl Connection {
                 .ok_or_else(|| self.protocol_err("bad chunk size"))?;
             if size == 0 {
                 // Trailer fields, up to the blank line.
-                while self.read_line().map(|(a, b)| a != b)? {}
+                while self.read_line(src).map(|(a, b)| a != b)? {}
                 return Ok(total);
             }
-            total += self.copy_exact(size, out)?;
-            let (a, b) = self.read_line()?;
+            total += self.copy_exact(src, size, out)?;
+            let (a, b) = self.read_line(src)?;
             if a != b {
                 return Err(self.protocol_err("chunk not followed by CRLF"));
             }

@@ -125,6 +125,15 @@ pub fn find_head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
+/// [`find_head_end`] for a buffer whose first `scanned` bytes were searched
+/// already, without finding the blank line: only the bytes after them (and
+/// the three before, where a `\r\n\r\n` may straddle) are looked at. A head
+/// that arrives a byte at a time thus costs linear time, not quadratic.
+pub fn find_head_end_from(buf: &[u8], scanned: usize) -> Option<usize> {
+    let from = scanned.saturating_sub(3).min(buf.len());
+    find_head_end(&buf[from..]).map(|n| n + from)
+}
+
 /// Splits a complete head into its first line and header `(name, value)` pairs.
 fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
     let head = head.strip_suffix(b"\r\n\r\n").unwrap_or(head);
@@ -475,6 +484,28 @@ mod tests {
     fn head_end_needs_the_blank_line() {
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nbody"), Some(18));
+    }
+
+    #[test]
+    fn resuming_the_search_finds_the_same_end_wherever_it_resumes() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody\r\n\r\n";
+        let want = find_head_end(head);
+        assert_eq!(want, Some(27));
+        for arrived in 0..=head.len() {
+            // What a reader has at some moment, and what it searched before.
+            let buf = &head[..arrived];
+            for scanned in 0..=arrived {
+                if find_head_end(&buf[..scanned]).is_some() {
+                    continue;
+                }
+                let got = find_head_end_from(buf, scanned);
+                assert_eq!(
+                    got,
+                    find_head_end(buf),
+                    "arrived {arrived}, scanned {scanned}"
+                );
+            }
+        }
     }
 
     #[test]

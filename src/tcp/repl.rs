@@ -29,10 +29,22 @@ commands:
 pub enum Outcome {
     /// It worked (a request got a 2xx, or a local command ran).
     Ok,
-    /// It failed: bad usage, a non-2xx status or a network error.
+    /// It failed: a non-2xx status, a network or a local I/O error.
     Failed,
+    /// It was misused: an unknown command, wrong arguments, or a local file
+    /// that cannot be read or written (found before any request was sent).
+    Usage,
     /// The user asked to leave.
     Quit,
+}
+
+/// Why a command did not succeed.
+#[derive(Clone)]
+enum CmdError {
+    /// The command line itself is wrong (see [`Outcome::Usage`]).
+    Usage(String),
+    /// The command ran and failed.
+    Failed(String),
 }
 
 /// A client session: the server, the open connection and what it last said.
@@ -84,22 +96,28 @@ impl Session {
                 Ok(true)
             }
             "quit" | "exit" => return Outcome::Quit,
-            other => Err(format!("unknown command '{other}'; type help")),
+            other => Err(CmdError::Usage(format!(
+                "unknown command '{other}'; type help"
+            ))),
         };
         match result {
             Ok(true) => Outcome::Ok,
             Ok(false) => Outcome::Failed,
-            Err(msg) => {
+            Err(CmdError::Usage(msg)) => {
+                eprintln!("error: {msg}");
+                Outcome::Usage
+            }
+            Err(CmdError::Failed(msg)) => {
                 eprintln!("error: {msg}");
                 Outcome::Failed
             }
         }
     }
 
-    fn connection(&mut self) -> Result<&mut Connection, String> {
+    fn connection(&mut self) -> Result<&mut Connection, CmdError> {
         if self.conn.is_none() {
             let c = Connection::connect(self.target.as_str(), self.timeout)
-                .map_err(|e| format!("connecting to {}: {e}", self.target))?;
+                .map_err(|e| CmdError::Failed(format!("connecting to {}: {e}", self.target)))?;
             self.conn = Some(c);
         }
         Ok(self.conn.as_mut().expect("just connected"))
@@ -110,7 +128,7 @@ impl Session {
         &mut self,
         f: impl FnOnce(&mut Connection) -> Result<Response, ClientError>,
         saved: Option<&Path>,
-    ) -> Result<Option<Response>, String> {
+    ) -> Result<Option<Response>, CmdError> {
         let started = Instant::now();
         let result = f(self.connection()?);
         let elapsed = started.elapsed();
@@ -138,16 +156,21 @@ impl Session {
             }
             Err(e) => {
                 self.conn = None;
-                Err(e.to_string())
+                Err(CmdError::Failed(e.to_string()))
             }
         }
     }
 
-    fn get(&mut self, args: &[&str]) -> Result<bool, String> {
+    fn get(&mut self, args: &[&str]) -> Result<bool, CmdError> {
+        let usage = |msg: String| CmdError::Usage(msg);
         let (remote, local) = match args {
             [remote] => (*remote, None),
             [remote, "-o", local] | [remote, local] => (*remote, Some(*local)),
-            _ => return Err("usage: get REMOTE [LOCAL] | get REMOTE -o LOCAL".into()),
+            _ => {
+                return Err(usage(
+                    "usage: get REMOTE [LOCAL] | get REMOTE -o LOCAL".into(),
+                ))
+            }
         };
         let local = PathBuf::from(match local {
             Some(l) => l,
@@ -155,16 +178,16 @@ impl Session {
                 .rsplit('/')
                 .next()
                 .filter(|n| !n.is_empty() && *n != "..")
-                .ok_or_else(|| format!("get {remote}: give a LOCAL file name"))?,
+                .ok_or_else(|| usage(format!("get {remote}: give a LOCAL file name")))?,
         });
-        let (mut tmp, tmp_path) =
-            temp_beside(&local).map_err(|e| format!("{}: {e}", local.display()))?;
+        let (mut tmp, tmp_path) = temp_beside(&local)
+            .map_err(|e| usage(format!("get: LOCAL {}: {e}", local.display())))?;
         let result = self.request(|c| c.get(remote, &mut tmp), Some(&local));
         drop(tmp);
         let committed = match &result {
             Ok(Some(r)) if r.is_success() => fs::rename(&tmp_path, &local)
                 .map(|()| true)
-                .map_err(|e| format!("{}: {e}", local.display())),
+                .map_err(|e| CmdError::Failed(format!("{}: {e}", local.display()))),
             Ok(_) => Ok(false),
             Err(e) => Err(e.clone()),
         };
@@ -174,19 +197,26 @@ impl Session {
         committed
     }
 
-    fn post(&mut self, args: &[&str]) -> Result<bool, String> {
+    fn post(&mut self, args: &[&str]) -> Result<bool, CmdError> {
+        let usage = |msg: String| CmdError::Usage(msg);
         let (local, remote) = match args {
             [local] => {
                 let name = Path::new(local)
                     .file_name()
-                    .ok_or_else(|| format!("post {local}: not a file name"))?;
+                    .ok_or_else(|| usage(format!("post {local}: not a file name")))?;
                 (*local, format!("/{}", name.to_string_lossy()))
             }
             [local, remote] => (*local, remote.to_string()),
-            _ => return Err("usage: post LOCAL [REMOTE]".into()),
+            _ => return Err(usage("usage: post LOCAL [REMOTE]".into())),
         };
-        let mut file = File::open(local).map_err(|e| format!("{local}: {e}"))?;
-        let len = file.metadata().map_err(|e| format!("{local}: {e}"))?.len();
+        let mut file = File::open(local).map_err(|e| usage(format!("post: LOCAL {local}: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| usage(format!("post: LOCAL {local}: {e}")))?;
+        if !meta.is_file() {
+            return Err(usage(format!("post: LOCAL {local}: not a regular file")));
+        }
+        let len = meta.len();
         let result = self.request(|c| c.post_reader(&remote, &mut file, len), None)?;
         Ok(result.is_some_and(|r| r.is_success()))
     }
