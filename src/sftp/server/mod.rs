@@ -6,12 +6,16 @@
 //! socket is bound; the CLI (`xfer sftp-serve`) and `xfer sftp-bench` with no
 //! target both use it. Modules: [`confine`] (paths can never leave the root),
 //! [`session`] (SSH authentication and the per-connection record),
-//! [`files`] (the SFTP operations), [`hostkey`], [`translog`]
-//! (`--log-transfers`).
+//! [`files`] (the SFTP operations), [`pump`] (moves packets between the SSH
+//! channel and the handler without either direction stalling the other),
+//! [`dispatch`] (one decoded request to one reply), [`hostkey`],
+//! [`translog`] (`--log-transfers`).
 
 pub mod confine;
+pub mod dispatch;
 pub mod files;
 pub mod hostkey;
+pub mod pump;
 pub mod session;
 pub mod translog;
 

@@ -85,7 +85,7 @@ impl SessionRecord {
         &self.shared
     }
 
-    fn set_outcome(&self, outcome: &'static str) {
+    pub(crate) fn set_outcome(&self, outcome: &'static str) {
         *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = outcome;
     }
 }
@@ -371,14 +371,7 @@ impl russh::server::Handler for SshHandler {
         self.sftp_started = true;
         session.channel_success(channel_id)?;
         let handler = SftpHandler::new(self.record.clone());
-        russh_sftp::server::run_with_config(
-            channel.into_stream(),
-            handler,
-            russh_sftp::server::Config {
-                max_client_packet_len: super::files::MAX_CLIENT_PACKET,
-            },
-        )
-        .await;
+        super::pump::spawn(channel, handler, self.record.clone());
         Ok(())
     }
 

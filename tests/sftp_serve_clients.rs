@@ -1,0 +1,347 @@
+//! `xfer sftp-serve` against real third-party clients doing what real users
+//! do with them: OpenSSH `sftp` and paramiko downloads with their default
+//! pipelining (and deeper), clients killed or stalled mid-download, and
+//! authentication that needs more than one try on one connection. Every
+//! wait is bounded and polled; files are compared byte for byte.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::sftp_serve::{Options, XferSftpServe};
+use support::{peer, peers_required};
+
+/// Upper bound for one client run.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Deterministic non-repeating content of `len` bytes.
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Waits for `child` at most `limit`; kills it and fails when it overruns.
+fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            // The whole group: `sftp` leaves its `ssh` child holding the pipes.
+            // SAFETY: kill(2) on the process group of our own child.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} ran longer than {limit:?} (hung?); stdout: {} stderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Polls `cond` every 100 ms until it holds or `limit` passes.
+fn poll_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn have_sftp() -> bool {
+    peer("sftp").is_some() && peer("ssh-keygen").is_some()
+}
+
+/// Whether python3 with paramiko is here; fails instead when peers are required.
+fn have_paramiko() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import paramiko"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            !peers_required(),
+            "python3 with paramiko is missing and XFER_REQUIRE_PEERS=1"
+        );
+        eprintln!("skipping: python3 with paramiko is not installed");
+    }
+    ok
+}
+
+/// OpenSSH `sftp -b BATCH` logged in with the server's authorized key, plus
+/// `extra` options before the destination.
+fn sftp(s: &XferSftpServe, extra: &[&str], batch: &str, cwd: &Path) -> Command {
+    let file = cwd.join(format!("batch-{}", batch.len()));
+    std::fs::write(&file, batch).unwrap();
+    let mut c = Command::new("sftp");
+    c.process_group(0)
+        .current_dir(cwd)
+        .args(["-P", &s.addr.port().to_string()])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
+        .args(["-o", "StrictHostKeyChecking=yes"])
+        .args(["-o", "LogLevel=ERROR"])
+        .args(["-o", "ConnectTimeout=20"])
+        .args(["-o", "IdentitiesOnly=yes"])
+        .args(["-o", "PasswordAuthentication=no"])
+        .arg("-i")
+        .arg(&s.key)
+        .args(extra)
+        .arg("-b")
+        .arg(&file)
+        .arg(format!("{}@127.0.0.1", s.user))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// The paramiko prologue: `t`, a connected and authenticated transport
+/// (`AUTH` is Python code using `t`), and `sftp`, an SFTPClient on it.
+fn paramiko_script(s: &XferSftpServe, auth: &str, body: &str) -> String {
+    format!(
+        "import paramiko, socket, sys, time\n\
+         sock = socket.create_connection(('127.0.0.1', {port}))\n\
+         t = paramiko.Transport(sock)\n\
+         t.start_client(timeout=20)\n\
+         {auth}\n\
+         assert t.is_authenticated(), 'not authenticated'\n\
+         sftp = paramiko.SFTPClient.from_transport(t)\n\
+         {body}\n",
+        port = s.addr.port(),
+    )
+}
+
+fn python(script: &str) -> Command {
+    let mut c = Command::new("python3");
+    c.process_group(0)
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn key_auth(s: &XferSftpServe) -> String {
+    format!(
+        "t.auth_publickey('{}', paramiko.Ed25519Key.from_private_key_file('{}'))",
+        s.user,
+        s.key.display()
+    )
+}
+
+fn put_file(s: &XferSftpServe, name: &str, len: usize, seed: u64) -> Vec<u8> {
+    let data = content(len, seed);
+    std::fs::write(s.root.join(name), &data).unwrap();
+    data
+}
+
+#[test]
+fn openssh_sftp_default_get_of_64_mib_is_byte_identical() {
+    if !have_sftp() {
+        return;
+    }
+    let s = XferSftpServe::start().unwrap();
+    let data = put_file(&s, "big.bin", 64 * 1024 * 1024 + 17, 1);
+    let cwd = s.scratch().to_path_buf();
+    let child = sftp(&s, &[], "get big.bin down.bin\n", &cwd)
+        .spawn()
+        .unwrap();
+    let out = wait_bounded(child, CLIENT_TIMEOUT, "sftp get");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(std::fs::read(cwd.join("down.bin")).unwrap() == data);
+}
+
+#[test]
+fn openssh_sftp_get_with_256_outstanding_256k_reads_is_byte_identical() {
+    if !have_sftp() {
+        return;
+    }
+    let s = XferSftpServe::start().unwrap();
+    let data = put_file(&s, "big.bin", 64 * 1024 * 1024 + 5, 2);
+    let cwd = s.scratch().to_path_buf();
+    let child = sftp(
+        &s,
+        &["-R", "256", "-B", "262144"],
+        "get big.bin down.bin\n",
+        &cwd,
+    )
+    .spawn()
+    .unwrap();
+    let out = wait_bounded(child, CLIENT_TIMEOUT, "sftp -R 256 -B 262144 get");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(std::fs::read(cwd.join("down.bin")).unwrap() == data);
+}
+
+#[test]
+fn paramiko_default_get_with_prefetch_of_10_mb_is_byte_identical() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let s = XferSftpServe::start().unwrap();
+    let data = put_file(&s, "ten.bin", 10_000_000, 3);
+    let local = s.scratch().join("ten.down");
+    // SFTPClient.get prefetches: it sends a read for every 32 KiB of the
+    // file at once, with no cap on the requests outstanding.
+    let script = paramiko_script(
+        &s,
+        &key_auth(&s),
+        &format!("sftp.get('/ten.bin', '{}')\nprint('done')", local.display()),
+    );
+    let out = wait_bounded(
+        python(&script).spawn().unwrap(),
+        CLIENT_TIMEOUT,
+        "paramiko get",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(std::fs::read(&local).unwrap() == data);
+}
+
+/// A paramiko client that asks for a whole 64 MiB file at once, reads 1 MiB
+/// of the answers, says `started`, and then stops reading (its window
+/// closes), so the server has replies it cannot send.
+fn stalled_download(
+    s: &XferSftpServe,
+) -> (support::KillOnDrop, BufReader<std::process::ChildStdout>) {
+    let script = paramiko_script(
+        s,
+        &key_auth(s),
+        "f = sftp.open('/big.bin', 'rb')\n\
+         f.prefetch()\n\
+         f.read(1024 * 1024)\n\
+         print('started', flush=True)\n\
+         time.sleep(3600)",
+    );
+    let mut child = python(&script).stderr(Stdio::inherit()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = support::KillOnDrop(child);
+    // Read the line on a thread so that a client that never gets its first
+    // MiB fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = out.read_line(&mut line);
+        let _ = tx.send((line, out));
+    });
+    let (line, out) = rx
+        .recv_timeout(CLIENT_TIMEOUT)
+        .expect("the stalled client never received its first MiB");
+    assert_eq!(line.trim(), "started", "the stalled client did not start");
+    (child, out)
+}
+
+fn sftp_pwd_works(s: &XferSftpServe) -> bool {
+    let cwd = s.scratch().to_path_buf();
+    let child = sftp(s, &[], "pwd\n", &cwd).spawn().unwrap();
+    wait_bounded(child, CLIENT_TIMEOUT, "sftp pwd")
+        .status
+        .success()
+}
+
+#[test]
+fn clients_killed_mid_download_free_their_session_slots() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let s = XferSftpServe::start_with(Options {
+        extra: vec!["--max-sessions".into(), "2".into()],
+        ..Options::default()
+    })
+    .unwrap();
+    put_file(&s, "big.bin", 64 * 1024 * 1024, 4);
+    for _ in 0..2 {
+        let (mut client, _out) = stalled_download(&s);
+        // kill -9: the kernel closes the socket; the server must notice.
+        client.0.kill().unwrap();
+        client.0.wait().unwrap();
+    }
+    poll_until(
+        Duration::from_secs(20),
+        "a new login succeeds after two killed downloads",
+        || sftp_pwd_works(&s),
+    );
+}
+
+#[test]
+fn idle_timeout_ends_a_stalled_download() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let s = XferSftpServe::start_with(Options {
+        extra: vec![
+            "--max-sessions".into(),
+            "1".into(),
+            "--idle-timeout".into(),
+            "2s".into(),
+        ],
+        ..Options::default()
+    })
+    .unwrap();
+    put_file(&s, "big.bin", 64 * 1024 * 1024, 5);
+    let (_client, _out) = stalled_download(&s);
+    // The stalled client holds the only slot until the idle timeout ends it.
+    poll_until(
+        Duration::from_secs(20),
+        "the idle timeout frees the slot of a stalled download",
+        || sftp_pwd_works(&s),
+    );
+}
+
+#[test]
+fn shutdown_with_a_stalled_download_finishes_within_the_grace() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let mut s = XferSftpServe::start().unwrap();
+    put_file(&s, "big.bin", 64 * 1024 * 1024, 6);
+    let (_client, _out) = stalled_download(&s);
+    let pid = s.server.0.id() as i32;
+    let asked = Instant::now();
+    // SAFETY: plain kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    // README: open files get 10 s to finish; then the session is cut.
+    let status = loop {
+        if let Some(st) = s.server.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(15),
+            "sftp-serve still running {:?} after SIGTERM",
+            asked.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        asked.elapsed() < Duration::from_secs(12),
+        "shutdown took {:?}",
+        asked.elapsed()
+    );
+}
