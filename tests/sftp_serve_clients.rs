@@ -96,6 +96,17 @@ fn have_paramiko() -> bool {
 /// OpenSSH `sftp -b BATCH` logged in with the server's authorized key, plus
 /// `extra` options before the destination.
 fn sftp(s: &XferSftpServe, extra: &[&str], batch: &str, cwd: &Path) -> Command {
+    sftp_with_keys(s, &[&s.key], extra, batch, cwd)
+}
+
+/// `sftp -b BATCH` offering `keys` in this order (and nothing else).
+fn sftp_with_keys(
+    s: &XferSftpServe,
+    keys: &[&Path],
+    extra: &[&str],
+    batch: &str,
+    cwd: &Path,
+) -> Command {
     let file = cwd.join(format!("batch-{}", batch.len()));
     std::fs::write(&file, batch).unwrap();
     let mut c = Command::new("sftp");
@@ -108,10 +119,11 @@ fn sftp(s: &XferSftpServe, extra: &[&str], batch: &str, cwd: &Path) -> Command {
         .args(["-o", "LogLevel=ERROR"])
         .args(["-o", "ConnectTimeout=20"])
         .args(["-o", "IdentitiesOnly=yes"])
-        .args(["-o", "PasswordAuthentication=no"])
-        .arg("-i")
-        .arg(&s.key)
-        .args(extra)
+        .args(["-o", "PasswordAuthentication=no"]);
+    for key in keys {
+        c.arg("-i").arg(key);
+    }
+    c.args(extra)
         .arg("-b")
         .arg(&file)
         .arg(format!("{}@127.0.0.1", s.user))
@@ -343,5 +355,134 @@ fn shutdown_with_a_stalled_download_finishes_within_the_grace() {
         asked.elapsed() < Duration::from_secs(12),
         "shutdown took {:?}",
         asked.elapsed()
+    );
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn with_password() -> Option<XferSftpServe> {
+    XferSftpServe::start_with(Options {
+        password: Some(PASSWORD),
+        ..Options::default()
+    })
+}
+
+/// Runs a paramiko script against `s` and asserts that it succeeds and
+/// prints `ok`.
+fn paramiko_ok(script: &str, what: &str) {
+    let out = wait_bounded(python(script).spawn().unwrap(), CLIENT_TIMEOUT, what);
+    assert!(out.status.success(), "{what}: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ok"),
+        "{what}: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn paramiko_with_an_unauthorized_key_first_logs_in_with_the_second() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let s = with_password().unwrap();
+    let script = format!(
+        "import paramiko\n\
+         c = paramiko.SSHClient()\n\
+         c.set_missing_host_key_policy(paramiko.AutoAddPolicy())\n\
+         c.connect('127.0.0.1', port={port}, username='{user}', key_filename=['{other}', '{key}'],\n\
+                   look_for_keys=False, allow_agent=False, timeout=20, auth_timeout=20)\n\
+         print(c.open_sftp().getcwd() or 'ok')\n\
+         print('ok')\n",
+        port = s.addr.port(),
+        user = s.user,
+        other = s.other_key.display(),
+        key = s.key.display(),
+    );
+    paramiko_ok(&script, "paramiko key_filename=[other, right]");
+}
+
+#[test]
+fn paramiko_auth_none_then_password_logs_in() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let s = with_password().unwrap();
+    let script = paramiko_script(
+        &s,
+        &format!(
+            "try:\n    t.auth_none('{user}')\nexcept paramiko.BadAuthenticationType as e:\n    \
+             assert 'password' in e.allowed_types, e.allowed_types\n\
+             t.auth_password('{user}', '{PASSWORD}')",
+            user = s.user
+        ),
+        "sftp.listdir('/')\nprint('ok')",
+    );
+    paramiko_ok(&script, "paramiko auth_none then auth_password");
+}
+
+#[test]
+fn password_is_still_offered_after_wrong_passwords_until_the_sixth() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let s = with_password().unwrap();
+    // Five wrong passwords, then the right one, on one connection.
+    let script = paramiko_script(
+        &s,
+        &format!(
+            "for i in range(5):\n    \
+                 try:\n        t.auth_password('{user}', 'wrong %d' % i)\n        raise SystemExit('accepted a wrong password')\n    \
+                 except paramiko.BadAuthenticationType as e:\n        raise SystemExit('password no longer offered after %d: %s' % (i + 1, e.allowed_types))\n    \
+                 except paramiko.AuthenticationException:\n        pass\n\
+             t.auth_password('{user}', '{PASSWORD}')",
+            user = s.user
+        ),
+        "sftp.listdir('/')\nprint('ok')",
+    );
+    paramiko_ok(
+        &script,
+        "paramiko: five wrong passwords, then the right one",
+    );
+    // Six wrong passwords end the connection: the seventh try cannot log in.
+    let script = paramiko_script(
+        &s,
+        &format!(
+            "for i in range(6):\n    \
+                 try:\n        t.auth_password('{user}', 'wrong %d' % i)\n    \
+                 except paramiko.AuthenticationException:\n        pass\n\
+             try:\n    t.auth_password('{user}', '{PASSWORD}')\n    print('logged in after six failures')\n\
+             except Exception as e:\n    print('refused:', type(e).__name__)\n\
+             raise SystemExit(0)",
+            user = s.user
+        ),
+        "",
+    );
+    let out = wait_bounded(
+        python(&script).spawn().unwrap(),
+        CLIENT_TIMEOUT,
+        "six wrong passwords",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("refused"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn openssh_with_an_unauthorized_identity_first_logs_in_with_the_second() {
+    if !have_sftp() {
+        return;
+    }
+    let s = XferSftpServe::start().unwrap();
+    let cwd = s.scratch().to_path_buf();
+    // The unauthorized key is offered first.
+    let mut c = sftp_with_keys(&s, &[&s.other_key, &s.key], &[], "pwd\n", &cwd);
+    let out = wait_bounded(c.spawn().unwrap(), CLIENT_TIMEOUT, "sftp -i other -i id");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Remote working directory: /"),
+        "{}",
+        text(&out)
     );
 }

@@ -254,9 +254,13 @@ impl SshHandler {
         &self.record.shared.config
     }
 
+    /// A failed attempt. Every configured method stays on offer: russh would
+    /// otherwise drop the method that just failed, and one mistyped
+    /// password would end password logins on this connection. The attempt
+    /// limit (`MAX_AUTH_ATTEMPTS`) is what ends a guessing client.
     fn reject(&self) -> Auth {
         Auth::Reject {
-            proceed_with_methods: None,
+            proceed_with_methods: Some(self.record.shared.russh.methods.clone()),
             partial_success: false,
         }
     }
