@@ -486,3 +486,37 @@ fn openssh_with_an_unauthorized_identity_first_logs_in_with_the_second() {
         text(&out)
     );
 }
+
+#[test]
+fn readlink_never_shows_a_host_path() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let s = XferSftpServe::start().unwrap();
+    let root = s.root.canonicalize().unwrap();
+    std::fs::create_dir(root.join("dir")).unwrap();
+    std::fs::write(root.join("dir/f"), b"x").unwrap();
+    // Links an administrator placed in the root, with host paths.
+    let outside = s.scratch().canonicalize().unwrap().join("secret");
+    std::fs::write(&outside, b"secret").unwrap();
+    std::os::unix::fs::symlink(root.join("dir/f"), root.join("inside")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("outside")).unwrap();
+    std::os::unix::fs::symlink("../../../etc", root.join("dir/climb")).unwrap();
+    std::os::unix::fs::symlink("f", root.join("dir/rel")).unwrap();
+    let script = paramiko_script(
+        &s,
+        &key_auth(&s),
+        "for p in ['/inside', '/outside', '/dir/climb', '/dir/rel']:\n    \
+             try:\n        print(p, 'shows', sftp.readlink(p))\n    \
+             except IOError as e:\n        print(p, 'refused', e.errno)",
+    );
+    let out = wait_bounded(python(&script).spawn().unwrap(), CLIENT_TIMEOUT, "readlink");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout.contains("/inside shows /dir/f\n"), "{stdout}");
+    assert!(stdout.contains("/outside refused"), "{stdout}");
+    assert!(stdout.contains("/dir/climb refused"), "{stdout}");
+    assert!(stdout.contains("/dir/rel shows f\n"), "{stdout}");
+    let host = s.scratch().to_str().unwrap().to_string();
+    assert!(!stdout.contains(&host), "a host path leaked: {stdout}");
+}

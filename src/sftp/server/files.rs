@@ -671,10 +671,8 @@ impl russh_sftp::server::Handler for SftpHandler {
         let target = blocking(move || {
             let real = jail.resolve_parent(&path).map_err(confine_reply)?;
             let target = std::fs::read_link(real).map_err(io_reply)?;
-            // An absolute target inside the root is shown as the client sees it.
-            Ok(match super::confine::to_virtual(jail.root(), &target) {
-                Some(v) if target.is_absolute() => v.display(),
-                _ => target.to_string_lossy().into_owned(),
+            super::confine::shown_link_target(jail.root(), &path, &target).ok_or_else(|| {
+                StatusCode::PermissionDenied.with_message("the link leads outside the root")
             })
         })
         .await?;
