@@ -685,3 +685,72 @@ fn sigterm_during_uploads_exits_zero_and_keeps_acknowledged_files_whole() {
     assert!(csv.lines().count() > 1, "writes were logged");
     assert!(csv.lines().nth(1).unwrap().contains(",/s"), "{csv:.300}");
 }
+
+#[test]
+fn usage_mistakes_exit_2_with_one_line_naming_the_flag_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |rel: &str| dir.path().join(rel).to_str().unwrap().to_string();
+    std::fs::create_dir(dir.path().join("root")).unwrap();
+    std::fs::write(dir.path().join("garbage_keys"), "this is not a key\n").unwrap();
+    std::fs::write(dir.path().join("pw"), "pw\n").unwrap();
+    let root = d("root");
+    let cases: Vec<(Vec<String>, &str, String)> = vec![
+        (
+            vec!["--authorized-keys".into(), d("missing_keys")],
+            "--authorized-keys",
+            d("missing_keys"),
+        ),
+        (
+            vec!["--authorized-keys".into(), d("garbage_keys")],
+            "--authorized-keys",
+            d("garbage_keys"),
+        ),
+        (
+            vec!["--password-file".into(), d("missing_pw")],
+            "--password-file",
+            d("missing_pw"),
+        ),
+        (
+            vec![
+                "--password-file".into(),
+                d("pw"),
+                "--log-transfers".into(),
+                d("no/such/dir/log.csv"),
+            ],
+            "--log-transfers",
+            d("no/such/dir/log.csv"),
+        ),
+    ];
+    for (extra, flag, file) in cases {
+        let out = xfer()
+            .args(["sftp-serve", "--listen", "127.0.0.1:0", "--root", &root])
+            .args(&extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{extra:?}: {err}");
+        assert!(
+            err.contains(flag) && err.contains(&file),
+            "{extra:?}: {err}"
+        );
+        assert!(!err.contains("entity not found"), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?}");
+    }
+    // A missing root names --root.
+    let out = xfer()
+        .args([
+            "sftp-serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            &d("nope"),
+        ])
+        .args(["--password-file", &d("pw")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--root") && err.contains(&d("nope")), "{err}");
+}

@@ -82,7 +82,7 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
         })?),
         (None, Some(file)) => {
             let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading --password-file {}", file.display()))?;
+                .map_err(|e| usage!("--password-file {}: {e}", file.display()))?;
             Some(text.lines().next().unwrap_or("").to_string())
         }
         (None, None) => None,
@@ -93,7 +93,7 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
         ));
     }
     let authorized_keys = match &args.authorized_keys {
-        Some(path) => server::read_authorized_keys(path)?,
+        Some(path) => server::read_authorized_keys(path).map_err(flag_error)?,
         None => Vec::new(),
     };
     Ok(SftpServeConfig {
@@ -114,6 +114,25 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
     })
 }
 
+/// What the user named and can fix (a flag, a file) is a usage error that
+/// names the flag: one line, exit 2. Failing to bind or to start is not.
+fn flag_error(e: SftpServeError) -> anyhow::Error {
+    match e {
+        SftpServeError::Root { path, source } => usage!("--root {}: {source}", path.display()),
+        SftpServeError::HostKey { path, reason } => {
+            usage!("--host-key {}: {reason}", path.display())
+        }
+        SftpServeError::AuthorizedKeys { path, reason } => {
+            usage!("--authorized-keys {}: {reason}", path.display())
+        }
+        SftpServeError::TransferLog { path, source } => {
+            usage!("--log-transfers {}: {source}", path.display())
+        }
+        SftpServeError::NoCredentials => usage!("{e}"),
+        e @ (SftpServeError::Bind { .. } | SftpServeError::Runtime(_)) => anyhow::Error::new(e),
+    }
+}
+
 pub fn run(args: SftpServeArgs) -> anyhow::Result<ExitCode> {
     let config = config_from(args)?;
     let root = config.root.clone();
@@ -122,9 +141,13 @@ pub fn run(args: SftpServeArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(());
     })
     .context("installing the SIGINT/SIGTERM handler")?;
+    // What the user named and can fix (a flag, a file) is a usage error:
+    // one line, exit 2. Failing to bind or to start is not.
     let running = server::spawn(config).map_err(|e| match e {
-        SftpServeError::NoCredentials => usage!("{e}"),
-        e => anyhow::Error::new(e).context(format!("starting sftp-serve on {}", root.display())),
+        e @ (SftpServeError::Bind { .. } | SftpServeError::Runtime(_)) => {
+            anyhow::Error::new(e).context(format!("starting sftp-serve on {}", root.display()))
+        }
+        e => flag_error(e),
     })?;
     // Both lines in one write: a reader that stops after the first line
     // (and closes the pipe) must not make the second write fail.

@@ -122,13 +122,18 @@ pub enum SftpServeError {
 /// Reads an OpenSSH authorized_keys file (options before a key are allowed
 /// and ignored; comments and blank lines are skipped).
 pub fn read_authorized_keys(path: &std::path::Path) -> Result<Vec<PublicKey>, SftpServeError> {
-    let entries = russh::keys::ssh_key::AuthorizedKeys::read_file(path).map_err(|e| {
-        SftpServeError::AuthorizedKeys {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }
-    })?;
-    let keys: Vec<PublicKey> = entries.iter().map(|e| e.public_key().clone()).collect();
+    let failed = |reason: String| SftpServeError::AuthorizedKeys {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // Read it ourselves: ssh-key's own reader reports a missing file as
+    // "entity not found", without saying which.
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let mut keys = Vec::new();
+    for (n, entry) in russh::keys::ssh_key::AuthorizedKeys::new(&text).enumerate() {
+        let entry = entry.map_err(|e| failed(format!("entry {}: {e}", n + 1)))?;
+        keys.push(entry.public_key().clone());
+    }
     if keys.is_empty() {
         return Err(SftpServeError::AuthorizedKeys {
             path: path.to_path_buf(),
