@@ -520,3 +520,105 @@ fn readlink_never_shows_a_host_path() {
     let host = s.scratch().to_str().unwrap().to_string();
     assert!(!stdout.contains(&host), "a host path leaked: {stdout}");
 }
+
+#[test]
+fn a_small_descriptor_limit_warns_at_start_and_refuses_logins_clearly() {
+    if !have_sftp() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let key = dir.path().join("id");
+    support::sshd::keygen(&key, "ed25519", "");
+    let mut cmd = support::xfer();
+    cmd.args(["sftp-serve", "--listen", "127.0.0.1:0", "--user", "tester"])
+        .arg("--root")
+        .arg(&root)
+        .arg("--authorized-keys")
+        .arg(dir.path().join("id.pub"))
+        .args(["--max-sessions", "1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit between fork and exec touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    let server = support::KillOnDrop(child);
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = support::addr_in(&first);
+    // On a thread, so that a missing warning fails instead of hanging.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let warning = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no warning on stderr");
+    assert!(
+        warning.contains("--max-sessions 1000 cannot be held") && warning.contains("limit 64"),
+        "{warning}"
+    );
+    // (64 - 32) / 2 = 16 sessions; hold them with sockets that never log in.
+    let held: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            let mut banner = [0u8; 8];
+            std::io::Read::read_exact(&mut s, &mut banner).unwrap();
+            s
+        })
+        .collect();
+    let mut known = String::new();
+    stdout.read_line(&mut known).unwrap();
+    let kh = dir.path().join("known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            addr.port(),
+            known.trim().rsplit(": ").next().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = wait_bounded(
+        Command::new("sftp")
+            .process_group(0)
+            .args(["-P", &addr.port().to_string(), "-i"])
+            .arg(&key)
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", kh.display()))
+            .args(["-o", "IdentitiesOnly=yes", "-b", "-", "tester@127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        CLIENT_TIMEOUT,
+        "sftp over the descriptor cap",
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("too many sessions") && err.contains("file-descriptor limit"),
+        "{}",
+        text(&out)
+    );
+    drop(held);
+    drop(server);
+}

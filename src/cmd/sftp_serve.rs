@@ -136,6 +136,7 @@ fn flag_error(e: SftpServeError) -> anyhow::Error {
 pub fn run(args: SftpServeArgs) -> anyhow::Result<ExitCode> {
     let config = config_from(args)?;
     let root = config.root.clone();
+    let max_sessions = config.max_sessions;
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
@@ -161,6 +162,17 @@ pub fn run(args: SftpServeArgs) -> anyhow::Result<ExitCode> {
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     drop(out);
+    if let (Some(max), Some(nofile)) = (max_sessions, server::limits::nofile_limit()) {
+        let held = server::limits::sessions_held(nofile);
+        if held < max {
+            eprintln!(
+                "xfer sftp-serve: warning: --max-sessions {max} cannot be held: the file-descriptor \
+                 limit {nofile} holds about {held} sessions ({} per session); sessions over {held} \
+                 are refused. Raise the hard limit (ulimit -Hn) to serve more.",
+                server::limits::FDS_PER_SESSION
+            );
+        }
+    }
     let _ = stop_rx.recv();
     eprintln!(
         "xfer sftp-serve: stopping: no new connections or files; open files get {}s to finish",

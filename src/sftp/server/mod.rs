@@ -8,13 +8,15 @@
 //! [`session`] (SSH authentication and the per-connection record),
 //! [`files`] (the SFTP operations), [`pump`] (moves packets between the SSH
 //! channel and the handler without either direction stalling the other),
-//! [`dispatch`] (one decoded request to one reply), [`hostkey`],
+//! [`dispatch`] (one decoded request to one reply), [`limits`] (sessions
+//! the descriptor limit holds), [`hostkey`],
 //! [`translog`] (`--log-transfers`).
 
 pub mod confine;
 pub mod dispatch;
 pub mod files;
 pub mod hostkey;
+pub mod limits;
 pub mod pump;
 pub mod session;
 pub mod translog;
@@ -40,6 +42,11 @@ pub const LOGIN_GRACE: Duration = Duration::from_secs(30);
 /// How long sessions may take, after a shutdown request, to finish the
 /// files they have open before they are disconnected anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// First pause after a failed accept; doubled up to the maximum while
+/// accepts keep failing.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Everything `sftp-serve` needs, validated by the caller (the CLI).
 #[derive(Debug, Clone)]
@@ -217,6 +224,9 @@ pub(crate) struct ServerShared {
     pub(crate) russh: Arc<russh::server::Config>,
     pub(crate) translog: Option<translog::TransferLog>,
     pub(crate) active: AtomicUsize,
+    /// Sessions served at once: `--max-sessions`, lowered to what the
+    /// descriptor limit holds.
+    pub(crate) session_cap: Option<usize>,
     pub(crate) next_session: AtomicU64,
     /// Set at shutdown: no new files are opened.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
@@ -266,10 +276,12 @@ pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeErro
             source,
         })?;
     let root = jail.root().to_path_buf();
+    let session_cap = limits::session_cap(config.max_sessions, limits::nofile_limit());
     let shared = Arc::new(ServerShared {
         russh: Arc::new(session::russh_config(&config, key)),
         config,
         jail,
+        session_cap,
         translog,
         active: AtomicUsize::new(0),
         next_session: AtomicU64::new(1),
@@ -307,6 +319,7 @@ async fn accept_loop(
     // Every session holds a clone of `alive`; when all are dropped, `recv`
     // returns None and every session (and its SFTP handler) has ended.
     let (alive, mut all_done) = mpsc::channel::<()>(1);
+    let mut accept_backoff = ACCEPT_BACKOFF_MIN;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -314,17 +327,31 @@ async fn accept_loop(
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
                     let id = shared.next_session.fetch_add(1, Ordering::Relaxed);
+                    accept_backoff = ACCEPT_BACKOFF_MIN;
                     let over = shared
-                        .config
-                        .max_sessions
+                        .session_cap
                         .is_some_and(|max| shared.active.load(Ordering::SeqCst) >= max);
                     let conn = session::Connection::new(id, peer, shared.clone(), alive.clone(), over);
                     tokio::spawn(conn.run(socket, shutdown.clone()));
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: report, back off, go on.
-                    eprintln!("xfer sftp-serve: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of descriptors: the pending connection stays in the
+                    // backlog and accept fails again at once, so back off
+                    // (doubling) instead of spinning, and say it once per streak.
+                    if accept_backoff == ACCEPT_BACKOFF_MIN {
+                        if limits::is_fd_exhaustion(&e) {
+                            eprintln!(
+                                "xfer sftp-serve: out of file descriptors (limit {}, {} sessions open): \
+                                 not accepting for now; raise `ulimit -n` or lower --max-sessions",
+                                limits::nofile_limit().map_or("unlimited".to_string(), |n| n.to_string()),
+                                shared.active.load(Ordering::SeqCst)
+                            );
+                        } else {
+                            eprintln!("xfer sftp-serve: accept failed: {e}");
+                        }
+                    }
+                    tokio::time::sleep(accept_backoff).await;
+                    accept_backoff = (accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 }
             }
         }

@@ -180,11 +180,16 @@ impl Connection {
         };
         let handle = session.handle();
         if self.refuse {
-            let max = shared.config.max_sessions.unwrap_or(0);
+            let max = shared.session_cap.unwrap_or(0);
+            let why = if shared.config.max_sessions == Some(max) {
+                format!("--max-sessions {max}")
+            } else {
+                format!("{max}, what the server's file-descriptor limit holds")
+            };
             let _ = handle
                 .disconnect(
                     Disconnect::TooManyConnections,
-                    format!("xfer sftp-serve: too many sessions (--max-sessions {max}); try again later"),
+                    format!("xfer sftp-serve: too many sessions ({why}); try again later"),
                     String::new(),
                 )
                 .await;
