@@ -155,6 +155,7 @@ pub struct RunningSftpServer {
     addr: SocketAddr,
     fingerprint: String,
     host_key_openssh: String,
+    host_key: PublicKey,
     root: PathBuf,
     shutdown: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -174,6 +175,11 @@ impl RunningSftpServer {
     /// The host public key, `ssh-ed25519 AAAA...`, for a known_hosts line.
     pub fn host_key_openssh(&self) -> String {
         self.host_key_openssh.clone()
+    }
+
+    /// The host public key itself, for clients in this process to pin.
+    pub fn host_key(&self) -> &PublicKey {
+        &self.host_key
     }
 
     /// The canonical root directory being served.
@@ -245,6 +251,7 @@ pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeErro
     let key = hostkey::load(&config.host_key)?;
     let fingerprint = hostkey::fingerprint(&key);
     let host_key_openssh = hostkey::public_line(&key);
+    let host_key = key.public_key().clone();
     let (translog, translog_writer) = match &config.log_transfers {
         Some(path) => {
             let (log, writer) = translog::TransferLog::create(path).map_err(|source| {
@@ -305,6 +312,7 @@ pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeErro
         addr,
         fingerprint,
         host_key_openssh,
+        host_key,
         root,
         shutdown,
         thread: Some(thread),
