@@ -5,19 +5,23 @@
 //! [`spawn`] runs the server on its own runtime thread and returns once the
 //! socket is bound; the CLI (`xfer sftp-serve`) and `xfer sftp-bench` with no
 //! target both use it. Modules: [`confine`] (paths can never leave the root),
-//! [`session`] (SSH authentication and the per-connection record),
-//! [`files`] (the SFTP operations), [`pump`] (moves packets between the SSH
+//! [`session`] (SSH authentication, login deadline, shutdown), [`record`]
+//! (what is known about one connection),
+//! [`files`] (the SFTP operations), [`attrs`] (file attributes to and from
+//! the file system), [`pump`] (moves packets between the SSH
 //! channel and the handler without either direction stalling the other),
 //! [`dispatch`] (one decoded request to one reply), [`limits`] (sessions
 //! the descriptor limit holds), [`hostkey`],
 //! [`translog`] (`--log-transfers`).
 
+pub mod attrs;
 pub mod confine;
 pub mod dispatch;
 pub mod files;
 pub mod hostkey;
 pub mod limits;
 pub mod pump;
+pub mod record;
 pub mod session;
 pub mod translog;
 
@@ -238,6 +242,32 @@ pub(crate) struct ServerShared {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
+/// What the server says on stderr, from one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// The line of a finished session; only with `log_sessions` (off when
+    /// embedded in sftp-bench, whose progress bar owns stderr).
+    Session,
+    /// Something an operator must know (out of descriptors, a transfer log
+    /// that could not be written): always.
+    Warning,
+}
+
+/// Writes one line, `xfer sftp-serve: ...`, on stderr: the one place the
+/// server prints from.
+pub(crate) fn note(kind: Note, log_sessions: bool, line: std::fmt::Arguments<'_>) {
+    if kind == Note::Session && !log_sessions {
+        return;
+    }
+    eprintln!("xfer sftp-serve: {line}");
+}
+
+impl ServerShared {
+    pub(crate) fn note(&self, kind: Note, line: std::fmt::Arguments<'_>) {
+        note(kind, self.config.log_sessions, line);
+    }
+}
+
 /// Binds and starts the server on a background thread with its own tokio
 /// runtime; returns once the socket is bound.
 pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeError> {
@@ -298,12 +328,14 @@ pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeErro
     let thread = std::thread::Builder::new()
         .name("xfer-sftp-serve".into())
         .spawn(move || {
+            // `shared` goes with the loop: the transfer log's writer below
+            // finishes only once every handle on the log is gone.
             runtime.block_on(accept_loop(listener, shared, shutdown_rx));
             // Blocking file operations still running finish before this returns.
             drop(runtime);
             if let Some(writer) = translog_writer {
                 if let Err(e) = writer.finish() {
-                    eprintln!("xfer sftp-serve: transfer log: {e}");
+                    note(Note::Warning, true, format_args!("transfer log: {e}"));
                 }
             }
         })
@@ -348,14 +380,14 @@ async fn accept_loop(
                     // (doubling) instead of spinning, and say it once per streak.
                     if accept_backoff == ACCEPT_BACKOFF_MIN {
                         if limits::is_fd_exhaustion(&e) {
-                            eprintln!(
-                                "xfer sftp-serve: out of file descriptors (limit {}, {} sessions open): \
+                            shared.note(Note::Warning, format_args!(
+                                "out of file descriptors (limit {}, {} sessions open): \
                                  not accepting for now; raise `ulimit -n` or lower --max-sessions",
                                 limits::nofile_limit().map_or("unlimited".to_string(), |n| n.to_string()),
                                 shared.active.load(Ordering::SeqCst)
-                            );
+                            ));
                         } else {
-                            eprintln!("xfer sftp-serve: accept failed: {e}");
+                            shared.note(Note::Warning, format_args!("accept failed: {e}"));
                         }
                     }
                     tokio::time::sleep(accept_backoff).await;

@@ -25,7 +25,7 @@
 
 use super::dispatch::handle_packet;
 use super::files::{SftpHandler, MAX_CLIENT_PACKET};
-use super::session::SessionRecord;
+use super::record::SessionRecord;
 use bytes::{Buf, Bytes, BytesMut};
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
