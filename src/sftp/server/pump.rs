@@ -49,6 +49,8 @@ struct Backlog {
     queued: AtomicUsize,
     /// The worker is inside a reply write (possibly waiting for window).
     writing: AtomicBool,
+    /// The worker has stopped: nothing will shrink the queue any more.
+    worker_done: AtomicBool,
     /// Wakes the reader when `queued` shrinks or `writing` is set.
     progress: Notify,
 }
@@ -61,6 +63,7 @@ pub(crate) fn spawn(channel: Channel<Msg>, handler: SftpHandler, record: Arc<Ses
     let backlog = Arc::new(Backlog {
         queued: AtomicUsize::new(0),
         writing: AtomicBool::new(false),
+        worker_done: AtomicBool::new(false),
         progress: Notify::new(),
     });
     let (requests, queue) = mpsc::unbounded_channel();
@@ -135,6 +138,7 @@ async fn reader(
         while requests.is_some()
             && backlog.queued.load(Ordering::Acquire) > SOFT_BACKLOG
             && !backlog.writing.load(Ordering::Acquire)
+            && !backlog.worker_done.load(Ordering::Acquire)
         {
             backlog.progress.notified().await;
         }
@@ -226,6 +230,10 @@ async fn worker(
             break;
         }
     }
+    // A reader paused for backpressure must go back to draining, or it
+    // would never see the channel end.
+    backlog.worker_done.store(true, Ordering::Release);
+    backlog.progress.notify_one();
     // Dropping the handler closes its files (and tells shutdown so).
     drop(handler);
 }
