@@ -38,6 +38,10 @@ pub struct Options<'a> {
     pub password: Option<&'a str>,
     /// Extra flags after the defaults.
     pub extra: Vec<String>,
+    /// Serve this directory instead of a fresh one.
+    pub root: Option<PathBuf>,
+    /// Authorize the keys in this file instead of the generated `key`.
+    pub authorized_keys: Option<PathBuf>,
 }
 
 impl XferSftpServe {
@@ -51,14 +55,22 @@ impl XferSftpServe {
     pub fn start_with(opts: Options<'_>) -> Option<XferSftpServe> {
         peer("ssh-keygen")?;
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir(&root).unwrap();
+        let root = match opts.root {
+            Some(root) => root,
+            None => {
+                let root = dir.path().join("root");
+                std::fs::create_dir(&root).unwrap();
+                root
+            }
+        };
         let key = dir.path().join("id");
         super::sshd::keygen(&key, "ed25519", "");
         let other_key = dir.path().join("other");
         super::sshd::keygen(&other_key, "ed25519", "");
         let user = "tester";
-        let authorized = dir.path().join("id.pub");
+        let authorized = opts
+            .authorized_keys
+            .unwrap_or_else(|| dir.path().join("id.pub"));
         let mut args: Vec<String> = [
             "sftp-serve",
             "--root",
