@@ -11,7 +11,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::{addr_in, peer, spawn_server, xfer, KillOnDrop};
+use support::sftp_serve::{Options, XferSftpServe};
+use support::{peer, xfer};
 
 const USER: &str = "tester";
 const PASSWORD: &str = "correct horse battery staple";
@@ -50,26 +51,17 @@ impl World {
         self.path("client")
     }
 
-    /// Starts the server with key and password auth plus `extra` flags.
+    /// Starts the server (the support fixture) on `data`, with key and
+    /// password auth plus `extra` flags.
     fn serve(&self, extra: &[&str]) -> Server {
-        let root = self.root();
-        let keys = self.path("keys/authorized_keys");
-        let pw = self.path("keys/password");
-        let mut args = vec![
-            "sftp-serve",
-            "--root",
-            root.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--user",
-            USER,
-            "--authorized-keys",
-            keys.to_str().unwrap(),
-            "--password-file",
-            pw.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let (child, line, out) = spawn_server(&args);
+        let s = XferSftpServe::start_with(Options {
+            password: Some(PASSWORD),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
+            root: Some(self.root()),
+            authorized_keys: Some(self.path("keys/authorized_keys")),
+        })
+        .expect("ssh-keygen is there: World::new ran it");
+        let line = &s.banner;
         assert!(
             line.starts_with("xfer sftp-serve listening on 127.0.0.1:"),
             "{line}"
@@ -77,27 +69,19 @@ impl World {
         assert!(line.contains(" host-key SHA256:"), "{line}");
         assert!(line.contains(" (ssh-ed25519) root=/"), "{line}");
         Server {
-            port: addr_in(&line).port(),
-            child,
-            _stdout: out,
+            port: s.addr.port(),
+            s,
         }
     }
 }
 
 struct Server {
     port: u16,
-    child: KillOnDrop,
-    _stdout: BufReader<std::process::ChildStdout>,
+    s: XferSftpServe,
 }
 
 fn keygen(path: &Path) {
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", ""])
-        .arg("-f")
-        .arg(path)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
+    support::sshd::keygen(path, "ed25519", "");
 }
 
 /// Waits for `child` at most `limit`, killing it when it overruns.
@@ -643,13 +627,13 @@ fn sigterm_during_uploads_exits_zero_and_keeps_acknowledged_files_whole() {
         .collect();
     let first = wait_bounded(children[0].take().unwrap(), CLIENT_TIMEOUT);
     assert!(first.status.success(), "{}", text(&first));
-    let pid = server.child.0.id() as i32;
+    let pid = server.s.server.0.id() as i32;
     // SAFETY: plain kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let status = {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(st) = server.child.0.try_wait().unwrap() {
+            if let Some(st) = server.s.server.0.try_wait().unwrap() {
                 break st;
             }
             assert!(
@@ -684,4 +668,73 @@ fn sigterm_during_uploads_exits_zero_and_keeps_acknowledged_files_whole() {
     );
     assert!(csv.lines().count() > 1, "writes were logged");
     assert!(csv.lines().nth(1).unwrap().contains(",/s"), "{csv:.300}");
+}
+
+#[test]
+fn usage_mistakes_exit_2_with_one_line_naming_the_flag_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |rel: &str| dir.path().join(rel).to_str().unwrap().to_string();
+    std::fs::create_dir(dir.path().join("root")).unwrap();
+    std::fs::write(dir.path().join("garbage_keys"), "this is not a key\n").unwrap();
+    std::fs::write(dir.path().join("pw"), "pw\n").unwrap();
+    let root = d("root");
+    let cases: Vec<(Vec<String>, &str, String)> = vec![
+        (
+            vec!["--authorized-keys".into(), d("missing_keys")],
+            "--authorized-keys",
+            d("missing_keys"),
+        ),
+        (
+            vec!["--authorized-keys".into(), d("garbage_keys")],
+            "--authorized-keys",
+            d("garbage_keys"),
+        ),
+        (
+            vec!["--password-file".into(), d("missing_pw")],
+            "--password-file",
+            d("missing_pw"),
+        ),
+        (
+            vec![
+                "--password-file".into(),
+                d("pw"),
+                "--log-transfers".into(),
+                d("no/such/dir/log.csv"),
+            ],
+            "--log-transfers",
+            d("no/such/dir/log.csv"),
+        ),
+    ];
+    for (extra, flag, file) in cases {
+        let out = xfer()
+            .args(["sftp-serve", "--listen", "127.0.0.1:0", "--root", &root])
+            .args(&extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{extra:?}: {err}");
+        assert!(
+            err.contains(flag) && err.contains(&file),
+            "{extra:?}: {err}"
+        );
+        assert!(!err.contains("entity not found"), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?}");
+    }
+    // A missing root names --root.
+    let out = xfer()
+        .args([
+            "sftp-serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            &d("nope"),
+        ])
+        .args(["--password-file", &d("pw")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--root") && err.contains(&d("nope")), "{err}");
 }

@@ -82,7 +82,7 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
         })?),
         (None, Some(file)) => {
             let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading --password-file {}", file.display()))?;
+                .map_err(|e| usage!("--password-file {}: {e}", file.display()))?;
             Some(text.lines().next().unwrap_or("").to_string())
         }
         (None, None) => None,
@@ -93,7 +93,7 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
         ));
     }
     let authorized_keys = match &args.authorized_keys {
-        Some(path) => server::read_authorized_keys(path)?,
+        Some(path) => server::read_authorized_keys(path).map_err(flag_error)?,
         None => Vec::new(),
     };
     Ok(SftpServeConfig {
@@ -114,17 +114,41 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
     })
 }
 
+/// What the user named and can fix (a flag, a file) is a usage error that
+/// names the flag: one line, exit 2. Failing to bind or to start is not.
+fn flag_error(e: SftpServeError) -> anyhow::Error {
+    match e {
+        SftpServeError::Root { path, source } => usage!("--root {}: {source}", path.display()),
+        SftpServeError::HostKey { path, reason } => {
+            usage!("--host-key {}: {reason}", path.display())
+        }
+        SftpServeError::AuthorizedKeys { path, reason } => {
+            usage!("--authorized-keys {}: {reason}", path.display())
+        }
+        SftpServeError::TransferLog { path, source } => {
+            usage!("--log-transfers {}: {source}", path.display())
+        }
+        SftpServeError::NoCredentials => usage!("{e}"),
+        e @ (SftpServeError::Bind { .. } | SftpServeError::Runtime(_)) => anyhow::Error::new(e),
+    }
+}
+
 pub fn run(args: SftpServeArgs) -> anyhow::Result<ExitCode> {
     let config = config_from(args)?;
     let root = config.root.clone();
+    let max_sessions = config.max_sessions;
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .context("installing the SIGINT/SIGTERM handler")?;
+    // What the user named and can fix (a flag, a file) is a usage error:
+    // one line, exit 2. Failing to bind or to start is not.
     let running = server::spawn(config).map_err(|e| match e {
-        SftpServeError::NoCredentials => usage!("{e}"),
-        e => anyhow::Error::new(e).context(format!("starting sftp-serve on {}", root.display())),
+        e @ (SftpServeError::Bind { .. } | SftpServeError::Runtime(_)) => {
+            anyhow::Error::new(e).context(format!("starting sftp-serve on {}", root.display()))
+        }
+        e => flag_error(e),
     })?;
     // Both lines in one write: a reader that stops after the first line
     // (and closes the pipe) must not make the second write fail.
@@ -138,6 +162,17 @@ pub fn run(args: SftpServeArgs) -> anyhow::Result<ExitCode> {
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     drop(out);
+    if let (Some(max), Some(nofile)) = (max_sessions, server::limits::nofile_limit()) {
+        let held = server::limits::sessions_held(nofile);
+        if held < max {
+            eprintln!(
+                "xfer sftp-serve: warning: --max-sessions {max} cannot be held: the file-descriptor \
+                 limit {nofile} holds about {held} sessions ({} per session); sessions over {held} \
+                 are refused. Raise the hard limit (ulimit -Hn) to serve more.",
+                server::limits::FDS_PER_SESSION
+            );
+        }
+    }
     let _ = stop_rx.recv();
     eprintln!(
         "xfer sftp-serve: stopping: no new connections or files; open files get {}s to finish",

@@ -5,7 +5,6 @@
 
 use super::client::{Credential, HostKeyTrust, SftpTarget};
 use super::server::{self, RunningSftpServer, SftpServeConfig, SftpServeError};
-use base64::Engine as _;
 use rand::RngCore;
 use std::net::SocketAddr;
 
@@ -56,12 +55,11 @@ impl EmbeddedServer {
             port: addr.port(),
             dir: dir.unwrap_or("/").to_string(),
         };
-        let line = self.server.host_key_openssh();
-        let blob = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-            .expect("the server prints its own key in OpenSSH format");
+        let blob = self
+            .server
+            .host_key()
+            .to_bytes()
+            .expect("a key the server loaded always encodes");
         (
             target,
             vec![Credential::Password(self.password.clone())],
@@ -76,5 +74,27 @@ impl EmbeddedServer {
 
     pub fn shutdown(self) {
         self.server.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    #[test]
+    fn clients_pin_the_key_the_server_announces() {
+        let server = EmbeddedServer::start().unwrap();
+        let (_, _, trust) = server.client(None);
+        let announced = server.server.host_key_openssh();
+        let b64 = announced.split_whitespace().nth(1).unwrap();
+        let expected = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        match trust {
+            HostKeyTrust::Pinned(blob) => assert_eq!(blob, expected),
+            _ => panic!("the embedded server's key is not pinned"),
+        }
+        server.shutdown();
     }
 }

@@ -1,10 +1,13 @@
 //! `xfer sftp-serve` as a separate process, logged into with a generated key
-//! and trusted through a known_hosts line built from the key it prints.
+//! (and, when asked, a password) and trusted through a known_hosts line built
+//! from the key it prints. One fixture for every test that needs the server
+//! as a peer: sftp-bench, perf, and sftp-serve's own end-to-end tests.
 
 use super::{addr_in, peer, spawn_server, KillOnDrop};
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ChildStdout;
 
 pub struct XferSftpServe {
     pub addr: SocketAddr,
@@ -12,24 +15,63 @@ pub struct XferSftpServe {
     pub root: PathBuf,
     /// Private key whose public half is authorized.
     pub key: PathBuf,
+    /// A second key, not authorized.
+    pub other_key: PathBuf,
     pub known_hosts: PathBuf,
     /// The one user name the server accepts.
     pub user: &'static str,
-    _server: KillOnDrop,
-    _dir: tempfile::TempDir,
+    /// The password accepted, when the server was started with one.
+    pub password: Option<String>,
+    /// The first line the server printed.
+    pub banner: String,
+    /// The server process (killed on drop).
+    pub server: KillOnDrop,
+    /// The rest of the server's stdout, kept open so it never sees EPIPE.
+    pub stdout: BufReader<ChildStdout>,
+    dir: tempfile::TempDir,
+}
+
+/// How to start the server beyond the defaults.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Also accept this password (through `--password-file`).
+    pub password: Option<&'a str>,
+    /// Extra flags after the defaults.
+    pub extra: Vec<String>,
+    /// Serve this directory instead of a fresh one.
+    pub root: Option<PathBuf>,
+    /// Authorize the keys in this file instead of the generated `key`.
+    pub authorized_keys: Option<PathBuf>,
 }
 
 impl XferSftpServe {
     /// Starts the server; `None` when ssh-keygen is missing and peers are optional.
     pub fn start() -> Option<XferSftpServe> {
+        Self::start_with(Options::default())
+    }
+
+    /// Starts the server with `opts`; `None` when ssh-keygen is missing and
+    /// peers are optional.
+    pub fn start_with(opts: Options<'_>) -> Option<XferSftpServe> {
         peer("ssh-keygen")?;
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir(&root).unwrap();
+        let root = match opts.root {
+            Some(root) => root,
+            None => {
+                let root = dir.path().join("root");
+                std::fs::create_dir(&root).unwrap();
+                root
+            }
+        };
         let key = dir.path().join("id");
         super::sshd::keygen(&key, "ed25519", "");
+        let other_key = dir.path().join("other");
+        super::sshd::keygen(&other_key, "ed25519", "");
         let user = "tester";
-        let (server, first, mut lines) = spawn_server(&[
+        let authorized = opts
+            .authorized_keys
+            .unwrap_or_else(|| dir.path().join("id.pub"));
+        let mut args: Vec<String> = [
             "sftp-serve",
             "--root",
             root.to_str().unwrap(),
@@ -38,8 +80,20 @@ impl XferSftpServe {
             "--user",
             user,
             "--authorized-keys",
-            dir.path().join("id.pub").to_str().unwrap(),
-        ]);
+            authorized.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(pw) = opts.password {
+            let file = dir.path().join("password");
+            std::fs::write(&file, format!("{pw}\n")).unwrap();
+            args.push("--password-file".into());
+            args.push(file.to_str().unwrap().into());
+        }
+        args.extend(opts.extra);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (server, first, mut lines) = spawn_server(&argv);
         let addr = addr_in(&first);
         // The second line is `host key for known_hosts: ssh-ed25519 AAAA...`.
         let mut second = String::new();
@@ -55,15 +109,24 @@ impl XferSftpServe {
             addr,
             root,
             key,
+            other_key,
             known_hosts,
             user,
-            _server: server,
-            _dir: dir,
+            password: opts.password.map(str::to_string),
+            banner: first,
+            server,
+            stdout: lines,
+            dir,
         })
     }
 
     /// `sftp://tester@ADDR/DIR`.
     pub fn target(&self, dir: &str) -> String {
         format!("sftp://{}@{}/{dir}", self.user, self.addr)
+    }
+
+    /// A scratch directory beside the root (for client-side files).
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
     }
 }

@@ -134,6 +134,28 @@ pub fn to_virtual(root: &Path, canonical: &Path) -> Option<VirtualPath> {
     Some(VirtualPath(out))
 }
 
+/// What READLINK may show for a link at `link` whose stored target is
+/// `target`, or `None` when the target must not be shown. The client must
+/// never learn host paths: an absolute target inside the root is shown as
+/// the client sees it; one outside the root (an administrator's link, say)
+/// is refused; a relative target is shown as stored unless its `..`
+/// climb above the root.
+pub fn shown_link_target(root: &Path, link: &VirtualPath, target: &Path) -> Option<String> {
+    if target.is_absolute() {
+        return to_virtual(root, target).map(|v| v.display());
+    }
+    let mut depth = link.0.len().saturating_sub(1);
+    for c in target.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => depth = depth.checked_sub(1)?,
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    target.to_str().map(str::to_string)
+}
+
 /// The served root, canonicalized once at startup.
 #[derive(Debug, Clone)]
 pub struct Jail {
@@ -375,5 +397,21 @@ mod tests {
     fn prefix_sibling_is_not_inside() {
         let f = fixture();
         assert!(f.jail.virtual_of(&f.outside.join("secret")).is_err());
+    }
+
+    #[test]
+    fn readlink_shows_targets_inside_the_root_and_hides_host_paths() {
+        let root = Path::new("/srv/data");
+        let link = normalize("/dir/link").unwrap();
+        let shown = |t: &str| shown_link_target(root, &link, Path::new(t));
+        assert_eq!(shown("/srv/data/dir/f").as_deref(), Some("/dir/f"));
+        assert_eq!(shown("/srv/data").as_deref(), Some("/"));
+        assert_eq!(shown("/etc/passwd"), None);
+        assert_eq!(shown("/srv/data2/x"), None);
+        assert_eq!(shown("/srv/data/../x"), None);
+        assert_eq!(shown("f").as_deref(), Some("f"));
+        assert_eq!(shown("../f").as_deref(), Some("../f"));
+        assert_eq!(shown("./a/../../f").as_deref(), Some("./a/../../f"));
+        assert_eq!(shown("../../f"), None);
     }
 }

@@ -5,13 +5,23 @@
 //! [`spawn`] runs the server on its own runtime thread and returns once the
 //! socket is bound; the CLI (`xfer sftp-serve`) and `xfer sftp-bench` with no
 //! target both use it. Modules: [`confine`] (paths can never leave the root),
-//! [`session`] (SSH authentication and the per-connection record),
-//! [`files`] (the SFTP operations), [`hostkey`], [`translog`]
-//! (`--log-transfers`).
+//! [`session`] (SSH authentication, login deadline, shutdown), [`record`]
+//! (what is known about one connection),
+//! [`files`] (the SFTP operations), [`attrs`] (file attributes to and from
+//! the file system), [`pump`] (moves packets between the SSH
+//! channel and the handler without either direction stalling the other),
+//! [`dispatch`] (one decoded request to one reply), [`limits`] (sessions
+//! the descriptor limit holds), [`hostkey`],
+//! [`translog`] (`--log-transfers`).
 
+pub mod attrs;
 pub mod confine;
+pub mod dispatch;
 pub mod files;
 pub mod hostkey;
+pub mod limits;
+pub mod pump;
+pub mod record;
 pub mod session;
 pub mod translog;
 
@@ -36,6 +46,11 @@ pub const LOGIN_GRACE: Duration = Duration::from_secs(30);
 /// How long sessions may take, after a shutdown request, to finish the
 /// files they have open before they are disconnected anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// First pause after a failed accept; doubled up to the maximum while
+/// accepts keep failing.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Everything `sftp-serve` needs, validated by the caller (the CLI).
 #[derive(Debug, Clone)]
@@ -118,13 +133,18 @@ pub enum SftpServeError {
 /// Reads an OpenSSH authorized_keys file (options before a key are allowed
 /// and ignored; comments and blank lines are skipped).
 pub fn read_authorized_keys(path: &std::path::Path) -> Result<Vec<PublicKey>, SftpServeError> {
-    let entries = russh::keys::ssh_key::AuthorizedKeys::read_file(path).map_err(|e| {
-        SftpServeError::AuthorizedKeys {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }
-    })?;
-    let keys: Vec<PublicKey> = entries.iter().map(|e| e.public_key().clone()).collect();
+    let failed = |reason: String| SftpServeError::AuthorizedKeys {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // Read it ourselves: ssh-key's own reader reports a missing file as
+    // "entity not found", without saying which.
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let mut keys = Vec::new();
+    for (n, entry) in russh::keys::ssh_key::AuthorizedKeys::new(&text).enumerate() {
+        let entry = entry.map_err(|e| failed(format!("entry {}: {e}", n + 1)))?;
+        keys.push(entry.public_key().clone());
+    }
     if keys.is_empty() {
         return Err(SftpServeError::AuthorizedKeys {
             path: path.to_path_buf(),
@@ -139,6 +159,7 @@ pub struct RunningSftpServer {
     addr: SocketAddr,
     fingerprint: String,
     host_key_openssh: String,
+    host_key: PublicKey,
     root: PathBuf,
     shutdown: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -158,6 +179,11 @@ impl RunningSftpServer {
     /// The host public key, `ssh-ed25519 AAAA...`, for a known_hosts line.
     pub fn host_key_openssh(&self) -> String {
         self.host_key_openssh.clone()
+    }
+
+    /// The host public key itself, for clients in this process to pin.
+    pub fn host_key(&self) -> &PublicKey {
+        &self.host_key
     }
 
     /// The canonical root directory being served.
@@ -208,9 +234,38 @@ pub(crate) struct ServerShared {
     pub(crate) russh: Arc<russh::server::Config>,
     pub(crate) translog: Option<translog::TransferLog>,
     pub(crate) active: AtomicUsize,
+    /// Sessions served at once: `--max-sessions`, lowered to what the
+    /// descriptor limit holds.
+    pub(crate) session_cap: Option<usize>,
     pub(crate) next_session: AtomicU64,
     /// Set at shutdown: no new files are opened.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+}
+
+/// What the server says on stderr, from one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// The line of a finished session; only with `log_sessions` (off when
+    /// embedded in sftp-bench, whose progress bar owns stderr).
+    Session,
+    /// Something an operator must know (out of descriptors, a transfer log
+    /// that could not be written): always.
+    Warning,
+}
+
+/// Writes one line, `xfer sftp-serve: ...`, on stderr: the one place the
+/// server prints from.
+pub(crate) fn note(kind: Note, log_sessions: bool, line: std::fmt::Arguments<'_>) {
+    if kind == Note::Session && !log_sessions {
+        return;
+    }
+    eprintln!("xfer sftp-serve: {line}");
+}
+
+impl ServerShared {
+    pub(crate) fn note(&self, kind: Note, line: std::fmt::Arguments<'_>) {
+        note(kind, self.config.log_sessions, line);
+    }
 }
 
 /// Binds and starts the server on a background thread with its own tokio
@@ -226,6 +281,7 @@ pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeErro
     let key = hostkey::load(&config.host_key)?;
     let fingerprint = hostkey::fingerprint(&key);
     let host_key_openssh = hostkey::public_line(&key);
+    let host_key = key.public_key().clone();
     let (translog, translog_writer) = match &config.log_transfers {
         Some(path) => {
             let (log, writer) = translog::TransferLog::create(path).map_err(|source| {
@@ -257,10 +313,12 @@ pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeErro
             source,
         })?;
     let root = jail.root().to_path_buf();
+    let session_cap = limits::session_cap(config.max_sessions, limits::nofile_limit());
     let shared = Arc::new(ServerShared {
         russh: Arc::new(session::russh_config(&config, key)),
         config,
         jail,
+        session_cap,
         translog,
         active: AtomicUsize::new(0),
         next_session: AtomicU64::new(1),
@@ -270,12 +328,14 @@ pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeErro
     let thread = std::thread::Builder::new()
         .name("xfer-sftp-serve".into())
         .spawn(move || {
+            // `shared` goes with the loop: the transfer log's writer below
+            // finishes only once every handle on the log is gone.
             runtime.block_on(accept_loop(listener, shared, shutdown_rx));
             // Blocking file operations still running finish before this returns.
             drop(runtime);
             if let Some(writer) = translog_writer {
                 if let Err(e) = writer.finish() {
-                    eprintln!("xfer sftp-serve: transfer log: {e}");
+                    note(Note::Warning, true, format_args!("transfer log: {e}"));
                 }
             }
         })
@@ -284,6 +344,7 @@ pub fn spawn(config: SftpServeConfig) -> Result<RunningSftpServer, SftpServeErro
         addr,
         fingerprint,
         host_key_openssh,
+        host_key,
         root,
         shutdown,
         thread: Some(thread),
@@ -298,6 +359,7 @@ async fn accept_loop(
     // Every session holds a clone of `alive`; when all are dropped, `recv`
     // returns None and every session (and its SFTP handler) has ended.
     let (alive, mut all_done) = mpsc::channel::<()>(1);
+    let mut accept_backoff = ACCEPT_BACKOFF_MIN;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -305,17 +367,31 @@ async fn accept_loop(
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
                     let id = shared.next_session.fetch_add(1, Ordering::Relaxed);
+                    accept_backoff = ACCEPT_BACKOFF_MIN;
                     let over = shared
-                        .config
-                        .max_sessions
+                        .session_cap
                         .is_some_and(|max| shared.active.load(Ordering::SeqCst) >= max);
                     let conn = session::Connection::new(id, peer, shared.clone(), alive.clone(), over);
                     tokio::spawn(conn.run(socket, shutdown.clone()));
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: report, back off, go on.
-                    eprintln!("xfer sftp-serve: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of descriptors: the pending connection stays in the
+                    // backlog and accept fails again at once, so back off
+                    // (doubling) instead of spinning, and say it once per streak.
+                    if accept_backoff == ACCEPT_BACKOFF_MIN {
+                        if limits::is_fd_exhaustion(&e) {
+                            shared.note(Note::Warning, format_args!(
+                                "out of file descriptors (limit {}, {} sessions open): \
+                                 not accepting for now; raise `ulimit -n` or lower --max-sessions",
+                                limits::nofile_limit().map_or("unlimited".to_string(), |n| n.to_string()),
+                                shared.active.load(Ordering::SeqCst)
+                            ));
+                        } else {
+                            shared.note(Note::Warning, format_args!("accept failed: {e}"));
+                        }
+                    }
+                    tokio::time::sleep(accept_backoff).await;
+                    accept_backoff = (accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 }
             }
         }

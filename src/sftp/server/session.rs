@@ -1,9 +1,10 @@
 //! One SSH connection: authentication (password and/or public key, never
-//! anonymous), the `sftp` subsystem, the `--max-sessions` refusal, graceful
-//! disconnect at shutdown, and the one line per session printed on stderr
-//! when everything about it (including its SFTP handler) has ended.
+//! anonymous), the `sftp` subsystem, the `--max-sessions` refusal and the
+//! login deadline, and graceful disconnect at shutdown. What is known about
+//! the connection lives in its [`SessionRecord`].
 
 use super::files::SftpHandler;
+use super::record::SessionRecord;
 use super::{ServerShared, SftpServeConfig, MAX_AUTH_ATTEMPTS, SHUTDOWN_GRACE};
 use russh::keys::PrivateKey;
 use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
@@ -11,9 +12,9 @@ use russh::{Channel, ChannelId, Disconnect, MethodKind, MethodSet};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
@@ -61,63 +62,6 @@ pub(crate) fn russh_config(config: &SftpServeConfig, key: PrivateKey) -> russh::
     }
 }
 
-/// What is known about one connection; shared by its SSH and SFTP handlers.
-/// Dropped when both are gone, which prints the session line.
-pub struct SessionRecord {
-    pub(crate) id: u64,
-    peer: SocketAddr,
-    started: Instant,
-    user: Mutex<Option<String>>,
-    outcome: Mutex<&'static str>,
-    pub(crate) bytes_read: AtomicU64,
-    pub(crate) bytes_written: AtomicU64,
-    /// Files open in the SFTP handler; shutdown waits for them to close.
-    pub(crate) open_files: std::sync::atomic::AtomicUsize,
-    /// Signalled whenever `open_files` drops to zero.
-    pub(crate) files_closed: tokio::sync::Notify,
-    counted: bool,
-    shared: Arc<ServerShared>,
-    _alive: mpsc::Sender<()>,
-}
-
-impl SessionRecord {
-    pub(crate) fn shared(&self) -> &ServerShared {
-        &self.shared
-    }
-
-    fn set_outcome(&self, outcome: &'static str) {
-        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = outcome;
-    }
-}
-
-impl Drop for SessionRecord {
-    fn drop(&mut self) {
-        if self.counted {
-            self.shared.active.fetch_sub(1, Ordering::SeqCst);
-        }
-        let user = self
-            .user
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_else(|| "-".to_string());
-        if !self.shared.config.log_sessions {
-            return;
-        }
-        let outcome = *self.outcome.lock().unwrap_or_else(|e| e.into_inner());
-        eprintln!(
-            "xfer sftp-serve: session {} user={} peer={} read={} written={} duration={:.3}s {}",
-            self.id,
-            user,
-            self.peer,
-            self.bytes_read.load(Ordering::Relaxed),
-            self.bytes_written.load(Ordering::Relaxed),
-            self.started.elapsed().as_secs_f64(),
-            outcome,
-        );
-    }
-}
-
 /// An accepted TCP connection about to become an SSH session.
 pub(crate) struct Connection {
     record: Arc<SessionRecord>,
@@ -135,25 +79,12 @@ impl Connection {
         if !refuse {
             shared.active.fetch_add(1, Ordering::SeqCst);
         }
-        let record = Arc::new(SessionRecord {
-            id,
-            peer,
-            started: Instant::now(),
-            user: Mutex::new(None),
-            outcome: Mutex::new("unauthenticated"),
-            bytes_read: AtomicU64::new(0),
-            bytes_written: AtomicU64::new(0),
-            open_files: std::sync::atomic::AtomicUsize::new(0),
-            files_closed: tokio::sync::Notify::new(),
-            counted: !refuse,
-            shared,
-            _alive: alive,
-        });
+        let record = Arc::new(SessionRecord::new(id, peer, shared, alive, !refuse));
         Connection { record, refuse }
     }
 
     pub(crate) async fn run(self, socket: TcpStream, mut shutdown: watch::Receiver<bool>) {
-        let shared = self.record.shared.clone();
+        let shared = self.record.shared_arc();
         let handler = SshHandler {
             record: self.record.clone(),
             channels: HashMap::new(),
@@ -172,7 +103,7 @@ impl Connection {
         let session = match started {
             Ok(Ok(s)) => s,
             Ok(Err(_)) | Err(_) => {
-                if record.counted {
+                if !record.refused() {
                     record.set_outcome("handshake failed or timed out");
                 }
                 return;
@@ -180,11 +111,16 @@ impl Connection {
         };
         let handle = session.handle();
         if self.refuse {
-            let max = shared.config.max_sessions.unwrap_or(0);
+            let max = shared.session_cap.unwrap_or(0);
+            let why = if shared.config.max_sessions == Some(max) {
+                format!("--max-sessions {max}")
+            } else {
+                format!("{max}, what the server's file-descriptor limit holds")
+            };
             let _ = handle
                 .disconnect(
                     Disconnect::TooManyConnections,
-                    format!("xfer sftp-serve: too many sessions (--max-sessions {max}); try again later"),
+                    format!("xfer sftp-serve: too many sessions ({why}); try again later"),
                     String::new(),
                 )
                 .await;
@@ -192,7 +128,7 @@ impl Connection {
         tokio::pin!(session);
         // A connection that has not logged in by the deadline is dropped, so
         // idle unauthenticated sockets cannot hold --max-sessions slots.
-        let logged_in = || record.user.lock().map(|u| u.is_some()).unwrap_or(true);
+        let logged_in = || record.logged_in();
         let login_timer = tokio::time::sleep_until(login_deadline);
         tokio::pin!(login_timer);
         let mut login_checked = false;
@@ -251,12 +187,16 @@ fn secret_eq(a: &str, b: &str) -> bool {
 
 impl SshHandler {
     fn config(&self) -> &SftpServeConfig {
-        &self.record.shared.config
+        &self.record.shared().config
     }
 
+    /// A failed attempt. Every configured method stays on offer: russh would
+    /// otherwise drop the method that just failed, and one mistyped
+    /// password would end password logins on this connection. The attempt
+    /// limit (`MAX_AUTH_ATTEMPTS`) is what ends a guessing client.
     fn reject(&self) -> Auth {
         Auth::Reject {
-            proceed_with_methods: None,
+            proceed_with_methods: Some(self.record.shared().russh.methods.clone()),
             partial_success: false,
         }
     }
@@ -272,15 +212,9 @@ impl SshHandler {
     }
 
     fn accepted(&self, user: &str, how: &'static str) -> Auth {
-        *self.record.user.lock().unwrap_or_else(|e| e.into_inner()) = Some(user.to_string());
+        self.record.set_user(user);
         self.record.set_outcome(how);
         Auth::Accept
-    }
-}
-
-impl SessionRecord {
-    fn refused(&self) -> bool {
-        !self.counted
     }
 }
 
@@ -371,14 +305,7 @@ impl russh::server::Handler for SshHandler {
         self.sftp_started = true;
         session.channel_success(channel_id)?;
         let handler = SftpHandler::new(self.record.clone());
-        russh_sftp::server::run_with_config(
-            channel.into_stream(),
-            handler,
-            russh_sftp::server::Config {
-                max_client_packet_len: super::files::MAX_CLIENT_PACKET,
-            },
-        )
-        .await;
+        super::pump::spawn(channel, handler, self.record.clone());
         Ok(())
     }
 
