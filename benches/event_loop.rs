@@ -236,6 +236,13 @@ fn run_tokio(a: &Args) -> Result {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench binaries with no arguments (and
+    // `cargo bench` with only `--bench`): there is nothing to measure without
+    // a target, which scripts/bench-peers P4 provides.
+    if std::env::args().skip(1).all(|a| a == "--bench") {
+        eprintln!("event_loop bench: no --target; run it through scripts/bench-peers P4");
+        return;
+    }
     let a = parse_args();
     raise_fd_limit();
     let mut r = match a.driver.as_str() {

@@ -215,12 +215,18 @@ fn latency_through_delay(users: u32) {
         .collect();
     let (med, avg) = (median(times.clone()), mean(&times));
     eprintln!("{users} connections: model {model:?}, median {med:?}, mean {avg:?}");
-    for (what, got) in [("median", med), ("mean", avg)] {
-        assert!(
-            got >= model && got <= model + MS,
-            "{users} connections: {what} {got:?} is not within 1 ms of {model:?}"
-        );
-    }
+    // The median is the model's figure: on a shared 2-core machine the
+    // proxy's own threads are sometimes descheduled for several ms, which
+    // moves the mean (a benchmark's figure: scripts/bench-peers P4) but not
+    // the median. Nothing may come in under the model, mean included.
+    assert!(
+        med >= model && med <= model + MS,
+        "{users} connections: median {med:?} is not within 1 ms of {model:?}"
+    );
+    assert!(
+        avg >= model,
+        "{users} connections: mean {avg:?} is under the model {model:?}"
+    );
 }
 
 #[test]
@@ -335,17 +341,26 @@ fn tcp_serve_over_its_connection_cap_is_counted_as_http_503() {
         ..TcpServeConfig::default()
     })
     .unwrap();
-    // One user holds the only slot with keep-alive; the others are refused.
+    // The only slot is held by an upload in progress (a complete request
+    // head, its body still coming): tcp-serve reclaims idle and incomplete
+    // connections when full, but never one that is being served, so every
+    // other connection is answered 503.
+    let mut holder = std::net::TcpStream::connect(srv.addr()).unwrap();
+    holder
+        .write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npart")
+        .unwrap();
+    // Being served: the upload's temporary file exists beside `f`.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(root.path()).unwrap().count() < 2 {
+        assert!(Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let w = requests(&srv.addr().to_string(), "/f", 0.0, Connections::KeepAlive);
-    let (events, _) = run(&w, &config(3, 3000), 1, Duration::from_secs(30));
+    let (events, _) = run(&w, &config(3, 2), 1, Duration::from_secs(30));
     let k = kinds(&events);
-    assert!(!k.is_empty() && k.iter().all(|&k| k == "http_503"), "{k:?}");
-    assert!(gave_up(&events) >= 1);
-    let ok = samples(&events)
-        .iter()
-        .filter(|s| s.error.is_none())
-        .count();
-    assert!(ok >= 3000, "the user holding the slot completes: {ok}");
+    assert_eq!(k, vec!["http_503"; 9], "3 attempts x 3 users: {k:?}");
+    assert_eq!(gave_up(&events), 3);
+    drop(holder);
 }
 
 /// A server that reads a request and then closes (or stalls) without answering.
