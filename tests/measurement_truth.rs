@@ -107,16 +107,19 @@ fn injected_delay_shows_up_in_every_phase_that_needs_a_round_trip() {
                 "{phase} = {v} us is below one round trip ({rtt_us} us): {r:?}"
             );
         }
-        // A 32 KiB write is pipelined: one round trip, plus a generous margin
-        // for a shared machine, never several.
-        let w = us(r, "write_us").unwrap();
-        assert!(
-            w < 3 * rtt_us + 250_000,
-            "write took {w} us for one round trip of {rtt_us} us"
-        );
         // The handshake takes several round trips (banner, kexinit, ecdh, newkeys).
         assert!(us(r, "handshake_us").unwrap() >= 2 * rtt_us);
     }
+    // A 32 KiB write is pipelined: one round trip, never several. The median
+    // over the rows, with a margin, so that one row descheduled on a shared
+    // 2-core machine cannot fail the test (it once took 432 ms under load).
+    let mut writes: Vec<u64> = rows.iter().map(|r| us(r, "write_us").unwrap()).collect();
+    writes.sort_unstable();
+    let w = writes[writes.len() / 2];
+    assert!(
+        w < 3 * rtt_us + 100_000,
+        "median write took {w} us for one round trip of {rtt_us} us: {writes:?}"
+    );
     // Bytes reported are bytes on the server's disk, for every user.
     let users = csv::Reader::from_path(out.join("users.csv"))
         .unwrap()
