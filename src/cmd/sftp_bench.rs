@@ -2,9 +2,10 @@
 
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::ssh_login::SshLoginArgs;
+use crate::cmd::thresholds::{Gate, ThresholdArgs};
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
 use crate::load::{Capacity, EngineConfig, Pacing, RetryPolicy, StopAfter};
-use crate::report::{console, run_dir};
+use crate::report::{console, format, run_dir};
 use crate::sftp::bench::{self, SftpBenchConfig};
 use crate::sftp::client::{self, ClientConfig, Credential, HostKeyTrust, SftpTarget};
 use crate::sftp::embedded::EmbeddedServer;
@@ -149,12 +150,16 @@ pub struct SftpBenchArgs {
     /// Print summary.json on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
 }
 
 pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
     // First of all, so that no moment of the run ignores Ctrl-C.
     let interrupt = Interrupt::install("letting in-flight chunks finish, then writing every file")?;
     check_capacity(&args)?;
+    let gate = args.thresholds.parse(client::PHASES)?;
     let embedded = match args.target {
         None => Some(EmbeddedServer::start().context("starting the embedded sftp-serve")?),
         Some(_) => None,
@@ -205,7 +210,7 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
             server.root().display()
         );
     }
-    let code = run_and_report(&cfg, &preflight.session, args.json, &interrupt);
+    let code = run_and_report(&cfg, &preflight.session, args.json, &gate, &interrupt);
     if let Some(server) = embedded {
         server.shutdown();
     }
@@ -436,6 +441,7 @@ fn run_and_report(
     cfg: &SftpBenchConfig,
     session: &client::SessionInfo,
     json: bool,
+    gate: &Gate,
     interrupt: &Interrupt,
 ) -> anyhow::Result<ExitCode> {
     let outcome = bench::run(cfg, session, interrupt.stopper())?;
@@ -459,20 +465,30 @@ fn run_and_report(
     let was_interrupted = interrupt.interrupted();
     let mut summary = outcome.summary;
     summary.interrupted = was_interrupted || outcome.fatal.is_some();
+    // Checked after every file is written; summary.json is rewritten with
+    // the results, so a failed gate never costs a figure.
+    let thresholds = gate.check(&summary, "xfer sftp-bench", summary.elapsed_s)?;
+    let summary_bytes = format::bench::summary_json_with(&summary, thresholds.as_ref());
+    if thresholds.is_some() {
+        let path = cfg.out_dir.join(format::SUMMARY_JSON);
+        crate::report::write_atomic(&path, &summary_bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if json {
-        println!(
-            "{}",
-            String::from_utf8_lossy(&crate::report::format::bench::summary_json(&summary))
-        );
+        println!("{}", String::from_utf8_lossy(&summary_bytes));
     } else {
         print!("{}", console::render(&summary, "chunks"));
         println!("results: {}", cfg.out_dir.display());
     }
+    gate.print(thresholds.as_ref(), json);
     if let Some(fatal) = outcome.fatal {
         anyhow::bail!("{fatal}");
     }
     if was_interrupted {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    if thresholds.as_ref().is_some_and(|t| !t.pass) {
+        return Ok(gate.exit_code(thresholds.as_ref(), 0));
     }
     if summary.users_gave_up > 0 {
         eprintln!(

@@ -181,6 +181,7 @@ pub fn run<D: Driver + ?Sized>(
         interrupted: false,
         runs: Vec::new(),
         points: Vec::new(),
+        thresholds: None,
     };
     write_report(&cfg.out_dir, &report)?;
 

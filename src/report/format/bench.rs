@@ -2,6 +2,7 @@
 //! `summary.json`, written at the end.
 
 use super::{unversioned, Versioned};
+use crate::report::threshold::ThresholdReport;
 use crate::report::RunSummary;
 use crate::sftp::client::SessionInfo;
 use crate::sftp::workload::{ConnectionMode, Verify};
@@ -51,13 +52,18 @@ impl Versioned for RunManifest {
     }
 }
 
-/// `summary.json`: the recorder's [`RunSummary`] with a `format_version`.
+/// `summary.json`: the recorder's [`RunSummary`] with a `format_version`,
+/// and the `--fail-if` results when thresholds were given. They live here,
+/// not in [`RunSummary`], because they are a verdict on the figures rather
+/// than a figure: a merged summary recomputes the figures and has none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryJson {
     #[serde(default = "unversioned")]
     pub format_version: u32,
     #[serde(flatten)]
     pub summary: RunSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<ThresholdReport>,
 }
 
 impl Versioned for SummaryJson {
@@ -68,15 +74,23 @@ impl Versioned for SummaryJson {
 
 /// The bytes of `summary.json` for `summary`, without copying it.
 pub fn summary_json(summary: &RunSummary) -> Vec<u8> {
+    summary_json_with(summary, None)
+}
+
+/// The bytes of `summary.json` for `summary` and its threshold results.
+pub fn summary_json_with(summary: &RunSummary, thresholds: Option<&ThresholdReport>) -> Vec<u8> {
     #[derive(Serialize)]
     struct Out<'a> {
         format_version: u32,
         #[serde(flatten)]
         summary: &'a RunSummary,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        thresholds: Option<&'a ThresholdReport>,
     }
     super::to_json(&Out {
         format_version: super::FORMAT_VERSION,
         summary,
+        thresholds,
     })
 }
 
