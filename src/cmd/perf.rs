@@ -171,7 +171,9 @@ pub enum PerfAction {
 /// A perf run directory (perf.json, or perf.csv) gives latency.png and
 /// throughput.png; an sftp-bench run directory (run.json, chunks.csv,
 /// users.csv) gives chunk_latency.png, latency_distribution.png and
-/// user_throughput.png. With --compare A B, two runs of the same kind share
+/// user_throughput.png. Any run directory with a time series also gives
+/// timeseries.png (sftp-bench) or timeseries-cNNNN-rR.png per run (perf):
+/// throughput, p50/p99 and active users over time. With --compare A B, two runs of the same kind share
 /// one chart each (compare-*.png).
 #[derive(Debug, clap::Args)]
 pub struct PlotArgs {
@@ -448,7 +450,12 @@ fn run_plot(args: PlotArgs) -> anyhow::Result<ExitCode> {
             let (ra, rb) = (plot::load(a)?, plot::load(b)?);
             (plot::compare_charts((a, &ra), (b, &rb))?, a.clone())
         }
-        (None, Some(path)) => (plot::charts_for(&plot::load(path)?), path.clone()),
+        (None, Some(path)) => {
+            let run = plot::load(path)?;
+            let mut charts = plot::charts_for(&run);
+            charts.extend(plot::timeseries_charts(path, &plot::target_of(&run))?);
+            (charts, path.clone())
+        }
         (None, None) => {
             return Err(usage!(
                 "perf plot needs a run directory PATH or --compare A B"
