@@ -155,3 +155,51 @@ fn a_past_start_or_a_bad_shard_is_one_usage_line_naming_the_flag() {
         assert!(err.contains(needle), "{flags:?}: {err}");
     }
 }
+
+#[test]
+fn a_perf_shard_runs_its_share_of_every_client_count_under_global_ids() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("perf");
+    let o = xfer()
+        .args([
+            "perf",
+            "--clients",
+            "2,5",
+            "--requests",
+            "20",
+            "--warmup",
+            "0",
+        ])
+        .args(["--samples", "--shard", "1/2", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: format::PerfReport =
+        format::read_json(&out.join(format::PERF_JSON), "perf.json").unwrap();
+    assert_eq!(report.shard.to_string(), "1/2");
+    assert_eq!(report.settings.clients, vec![2, 5], "the whole run's");
+    for (run, users) in report.runs.iter().zip([vec![1], vec![2, 3, 4]]) {
+        assert_eq!(
+            run.requests,
+            20 * users.len() as u64,
+            "{} clients",
+            run.clients
+        );
+        let path = out
+            .join(format::SAMPLES_DIR)
+            .join(format::samples_file(run.clients, run.repeat));
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        let col = r
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "user")
+            .unwrap();
+        let seen: BTreeSet<u32> = r
+            .records()
+            .map(|rec| rec.unwrap()[col].parse().unwrap())
+            .collect();
+        assert_eq!(seen, users.into_iter().collect(), "{}", path.display());
+    }
+}
