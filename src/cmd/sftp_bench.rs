@@ -5,7 +5,7 @@ use crate::cmd::scale::ScaleArgs;
 use crate::cmd::ssh_login::SshLoginArgs;
 use crate::cmd::thresholds::{Gate, ThresholdArgs};
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
-use crate::load::{Capacity, EngineConfig, Pacing, RetryPolicy, StopAfter};
+use crate::load::{Capacity, Shard, EngineConfig, Pacing, RetryPolicy, StopAfter};
 use crate::report::{console, format, run_dir};
 use crate::sftp::bench::{self, SftpBenchConfig};
 use crate::sftp::client::{self, ClientConfig, Credential, HostKeyTrust, SftpTarget};
@@ -255,9 +255,14 @@ fn check_capacity(args: &SftpBenchArgs) -> anyhow::Result<()> {
         bytes = bytes.saturating_add(BASE + chunk);
         fds += 1;
     }
+    // A shard holds only its share (a bad --shard is refused later).
+    let here = match args.scale.shard.as_deref().map(str::parse::<Shard>) {
+        Some(Ok(shard)) => shard.users(args.users).len() as u64,
+        _ => u64::from(args.users),
+    };
     match capacity.max_users(fds, bytes) {
-        Some(limit) if u64::from(args.users) > limit.max_users => Err(usage!(
-            "--users {} is more than this machine can hold: {limit}; lower --users, or split the run across machines",
+        Some(limit) if here > limit.max_users => Err(usage!(
+            "--users {} is more than this machine can hold: {limit}; lower --users, or split the run across machines (--shard)",
             args.users
         )),
         _ => Ok(()),
