@@ -1,4 +1,8 @@
 //! `xfer sftp-bench`: flags -> [`SftpBenchConfig`], credentials, Ctrl-C, output.
+//!
+//! A little over 500 lines, most of them the documented flags and their
+//! validation, which belong together; the shared flag groups (login,
+//! thresholds, shards) already live in their own modules.
 
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::scale::ScaleArgs;
