@@ -203,3 +203,54 @@ fn a_perf_shard_runs_its_share_of_every_client_count_under_global_ids() {
         assert_eq!(seen, users.into_iter().collect(), "{}", path.display());
     }
 }
+
+#[test]
+fn two_perf_shards_given_one_start_at_record_starts_within_50_ms() {
+    let work = tempfile::tempdir().unwrap();
+    let at = Utc::now() + chrono::Duration::seconds(5);
+    let at_text = at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let outs = [work.path().join("p0"), work.path().join("p1")];
+    let children: Vec<_> = outs
+        .iter()
+        .enumerate()
+        .map(|(i, out)| {
+            xfer()
+                .args([
+                    "perf",
+                    "--clients",
+                    "2",
+                    "--requests",
+                    "10",
+                    "--warmup",
+                    "0",
+                ])
+                .args(["--shard", &format!("{i}/2"), "--start-at", &at_text, "-o"])
+                .arg(out)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let starts: Vec<DateTime<Utc>> = outs
+        .iter()
+        .map(|o| {
+            let r: format::PerfReport =
+                format::read_json(&o.join(format::PERF_JSON), "perf.json").unwrap();
+            assert_eq!(r.settings.start_at, Some(at_ms(at)));
+            r.started_at
+        })
+        .collect();
+    for s in &starts {
+        let late = (*s - at_ms(at)).num_milliseconds();
+        assert!(
+            (0..50).contains(&late),
+            "started {late} ms after --start-at"
+        );
+    }
+    let skew = (starts[0] - starts[1]).num_milliseconds().abs();
+    assert!(skew < 50, "start skew {skew} ms");
+}

@@ -9,7 +9,7 @@ use crate::cmd::scale::ScaleArgs;
 use crate::cmd::ssh_login::SshLoginArgs;
 use crate::cmd::thresholds::{Gate, ThresholdArgs};
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
-use crate::load::{Capacity, Shard, EngineConfig, Pacing, RetryPolicy, StopAfter};
+use crate::load::{Capacity, EngineConfig, Pacing, RetryPolicy, Shard, StopAfter};
 use crate::report::{console, format, run_dir};
 use crate::sftp::bench::{self, SftpBenchConfig};
 use crate::sftp::client::{self, ClientConfig, Credential, HostKeyTrust, SftpTarget};
