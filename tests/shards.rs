@@ -254,3 +254,55 @@ fn two_perf_shards_given_one_start_at_record_starts_within_50_ms() {
     let skew = (starts[0] - starts[1]).num_milliseconds().abs();
     assert!(skew < 50, "start skew {skew} ms");
 }
+
+#[test]
+fn ctrl_c_during_the_start_at_wait_exits_130_without_starting_a_user() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let child = xfer()
+        .args([
+            "sftp-bench",
+            "--file-size",
+            "64K",
+            "--start-at",
+            "+120s",
+            "-o",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = support::KillOnDrop(child);
+    // chunks.csv is created after the preflight, just before the wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !out.join(format::CHUNKS_CSV).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached the wait"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    // Well before the start time (120 s away): the wait was abandoned, not
+    // sat out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Ctrl-C did not end the wait"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let summary: format::SummaryJson =
+        format::read_json(&out.join(format::SUMMARY_JSON), "summary.json").unwrap();
+    assert_eq!(
+        summary.summary.steps_ok + summary.summary.failed_attempts,
+        0
+    );
+    assert!(summary.summary.interrupted);
+}
