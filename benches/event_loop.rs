@@ -122,6 +122,7 @@ fn run_mio(a: &Args) -> Result {
             max_attempts: 1,
             backoff: Duration::from_millis(10),
         },
+        ..EngineConfig::default()
     };
     let mut r = Result {
         times: Vec::with_capacity(1 << 20),

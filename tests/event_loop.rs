@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use support::delay_proxy::DelayProxy;
 use support::nginx::Nginx;
 use xfer::load::event_loop::{self, EventLoopOutcome};
-use xfer::load::{EngineConfig, Event, Pacing, RetryPolicy, Sample, StopAfter, Stopper};
+use xfer::load::{EngineConfig, Event, Pacing, RetryPolicy, Sample, Shard, StopAfter, Stopper};
 use xfer::tcp::server::{self, TcpServeConfig};
 use xfer::tcp::workload::{Connections, RequestMix, TcpRequests};
 
@@ -55,6 +55,7 @@ fn config(users: u32, passes: u64) -> EngineConfig {
             max_attempts: 3,
             backoff: Duration::from_millis(5),
         },
+        shard: Shard::WHOLE,
     }
 }
 

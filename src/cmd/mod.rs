@@ -8,6 +8,7 @@ use std::process::ExitCode;
 pub mod compare;
 pub mod interrupt;
 pub mod perf;
+pub mod scale;
 pub mod sftp_bench;
 pub mod sftp_serve;
 pub mod ssh_login;

@@ -87,9 +87,8 @@ impl<'a, W: EventWorkload> Loop<'a, W> {
             .into_iter()
             .enumerate()
             .map(|(i, id)| {
-                let offset = config
-                    .ramp_up
-                    .mul_f64(f64::from(id) / f64::from(config.users.max(1)));
+                // Global user `id` of the whole run, whichever shard runs it.
+                let offset = crate::load::shard::ramp_offset(id, config.users, config.ramp_up);
                 timers.push(Reverse((origin + offset, i, 0)));
                 Slot {
                     id,

@@ -4,7 +4,7 @@
 //! `tests/event_loop.rs`.
 
 use super::*;
-use crate::load::{Pacing, RetryPolicy, Sample, Severity, StopAfter};
+use crate::load::{Pacing, RetryPolicy, Sample, Severity, Shard, StopAfter};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Fails each step's first `fail_first` attempts; `fatal_at` fails fatally.
@@ -79,6 +79,7 @@ fn config(users: u32, passes: u64) -> EngineConfig {
             max_attempts: 3,
             backoff: Duration::from_micros(50),
         },
+        shard: Shard::WHOLE,
     }
 }
 
@@ -127,6 +128,25 @@ fn every_step_of_every_pass_of_every_user_is_sampled_once_across_loops() {
         .filter(|e| matches!(e, Event::UserFinished { gave_up: false, .. }))
         .count();
     assert_eq!(finished, 7);
+}
+
+#[test]
+fn a_shard_runs_its_global_users_on_the_whole_runs_ramp() {
+    let w = workload(0, None);
+    let mut c = config(5, 1);
+    c.shard = "1/2".parse().unwrap();
+    c.ramp_up = Duration::from_millis(50);
+    let (events, _) = collect(&w, &c, 2);
+    let mut users: Vec<u32> = samples(&events).iter().map(|s| s.user).collect();
+    users.sort_unstable();
+    users.dedup();
+    assert_eq!(users, vec![2, 3, 4], "shard 1/2 of 5 users");
+    for e in &events {
+        if let Event::UserStarted { user, at } = e {
+            // Global user g starts at g * ramp / 5 users, in any shard.
+            assert!(*at >= Duration::from_millis(10) * *user, "{user} at {at:?}");
+        }
+    }
 }
 
 #[test]

@@ -178,18 +178,38 @@ pub fn run<W: EventWorkload>(
     origin: Instant,
     mut observe: impl FnMut(Event),
 ) -> EventLoopOutcome {
+    run_ticking(workload, config, threads, stopper, origin, |e| {
+        if let Some(e) = e {
+            observe(e)
+        }
+    })
+}
+
+/// [`run`], with `observe(None)` as an idle tick at least every 10 ms (the
+/// thread driver's `load::run_ticking` does the same), so that a time
+/// series can close its intervals while nothing happens.
+pub fn run_ticking<W: EventWorkload>(
+    workload: &W,
+    config: &EngineConfig,
+    threads: usize,
+    stopper: &Stopper,
+    origin: Instant,
+    mut observe: impl FnMut(Option<Event>),
+) -> EventLoopOutcome {
+    // This shard's global user ids, dealt to the loops round-robin.
+    let mine: Vec<u32> = config.shard.users(config.users).collect();
     let threads = if threads == 0 {
         default_threads()
     } else {
         threads
     }
-    .clamp(1, config.users.max(1) as usize);
+    .clamp(1, mine.len().max(1));
     let (tx, rx) = channel::unbounded();
     let results = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 let tx = tx.clone();
-                let users: Vec<u32> = (i as u32..config.users).step_by(threads).collect();
+                let users: Vec<u32> = mine.iter().copied().skip(i).step_by(threads).collect();
                 std::thread::Builder::new()
                     .name(format!("loop-{i}"))
                     .spawn_scoped(scope, move || {
@@ -223,7 +243,7 @@ pub fn run<W: EventWorkload>(
 /// Hands batches of events to `observe` until every loop is done, polling
 /// rather than blocking so that a send never costs a loop a futex wake (as
 /// the blocking driver's drain, which explains the measurement).
-fn drain(rx: &Receiver<Vec<Event>>, observe: &mut impl FnMut(Event)) {
+fn drain(rx: &Receiver<Vec<Event>>, observe: &mut impl FnMut(Option<Event>)) {
     const MIN_PAUSE: Duration = Duration::from_micros(500);
     const MAX_PAUSE: Duration = Duration::from_millis(10);
     let mut pause = MIN_PAUSE;
@@ -232,7 +252,7 @@ fn drain(rx: &Receiver<Vec<Event>>, observe: &mut impl FnMut(Event)) {
         loop {
             match rx.try_recv() {
                 Ok(batch) => {
-                    batch.into_iter().for_each(&mut *observe);
+                    batch.into_iter().for_each(|e| observe(Some(e)));
                     got = true;
                 }
                 Err(TryRecvError::Empty) => break,
@@ -242,6 +262,7 @@ fn drain(rx: &Receiver<Vec<Event>>, observe: &mut impl FnMut(Event)) {
         pause = if got {
             MIN_PAUSE
         } else {
+            observe(None);
             (pause * 2).min(MAX_PAUSE)
         };
         std::thread::sleep(pause);
