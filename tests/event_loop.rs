@@ -191,7 +191,23 @@ fn gets_and_posts_to_tcp_serve_are_accounted_for_in_both_connection_modes() {
 /// request (plus nginx's few microseconds), whatever the concurrency.
 fn latency_through_delay(users: u32) {
     let _timed = timed();
-    let Some(ng) = Nginx::start() else { return };
+    // Up to three measurements: a shared machine can only make a run slower
+    // than the model, never faster, so one run within 1 ms of it shows the
+    // driver adds nothing; every run must still be at or above the model.
+    let mut last = None;
+    for _ in 0..3 {
+        match measure_through_delay(users) {
+            Ok(()) => return,
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("{}", last.unwrap_or_default());
+}
+
+fn measure_through_delay(users: u32) -> Result<(), String> {
+    let Some(ng) = Nginx::start() else {
+        return Ok(());
+    };
     ng.put("4k.bin", &[b'x'; 4096]);
     let one_way = 10 * MS;
     let proxy = DelayProxy::start(ng.addr, one_way);
@@ -221,13 +237,16 @@ fn latency_through_delay(users: u32) {
     // moves the mean (a benchmark's figure: scripts/bench-peers P4) but not
     // the median. Nothing may come in under the model, mean included.
     assert!(
-        med >= model && med <= model + MS,
-        "{users} connections: median {med:?} is not within 1 ms of {model:?}"
+        med >= model && avg >= model,
+        "{users} connections: median {med:?} / mean {avg:?} under the model {model:?}"
     );
-    assert!(
-        avg >= model,
-        "{users} connections: mean {avg:?} is under the model {model:?}"
-    );
+    if med <= model + MS {
+        Ok(())
+    } else {
+        Err(format!(
+            "{users} connections: median {med:?} is not within 1 ms of {model:?}"
+        ))
+    }
 }
 
 #[test]
@@ -457,7 +476,10 @@ fn ten_thousand_keep_alive_connections_to_tcp_serve_without_an_error() {
         "10100",
     ]);
     let addr = support::addr_in(&line);
-    let w = requests(&addr.to_string(), "/f.bin", 0.0, Connections::KeepAlive);
+    let mut w = requests(&addr.to_string(), "/f.bin", 0.0, Connections::KeepAlive);
+    // 10,000 connections set up at once on 2 shared cores: a slow answer is
+    // the machine, an error is what this test is about.
+    w.timeout = Duration::from_secs(60);
     let mut c = config(USERS, 3);
     c.ramp_up = Duration::from_secs(2);
     let before = rss_kib(std::process::id(), "VmRSS:");
