@@ -6,6 +6,7 @@
 //! - [`error`]: what fails and how it is counted; libssh2's error codes.
 //! - [`connect`]: connect, authenticate, start SFTP; the polite goodbye.
 //! - [`known_hosts`]: host-key trust.
+//! - [`ssh_config`]: `~/.ssh/config` (`-F`), read as OpenSSH reads it.
 //! - [`ffi`]: libssh2 calls the ssh2 crate does not wrap.
 //!
 //! Facts measured on this machine (README, "What is measured") that shape
@@ -17,6 +18,7 @@ pub mod connect;
 pub mod error;
 pub mod ffi;
 pub mod known_hosts;
+pub mod ssh_config;
 pub mod target;
 
 pub use connect::{connect, session_info, ClientConfig, Connection, Credential, SessionInfo};
