@@ -25,7 +25,8 @@ pub use connect::{connect, session_info, ClientConfig, Connection, Credential, S
 pub use error::{classify_io, classify_ssh, is_timeout, ConnectError, IoFailure};
 pub use ffi::{libssh2_version, supported_ciphers};
 pub use known_hosts::{fingerprint, key_type_name, HostKeyCheck, HostKeyTrust};
-pub use target::{default_user, SftpTarget, TargetError};
+pub use ssh_config::{Origin, Provenance};
+pub use target::{default_user, SftpTarget, TargetError, TargetParts};
 
 /// Phase indices of an SFTP step; `PHASES[i]` is phase `i`'s name.
 pub mod phase {

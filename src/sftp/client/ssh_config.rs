@@ -62,6 +62,33 @@ pub struct HostSettings {
     pub proxy_command: Option<String>,
 }
 
+/// Where one login setting came from, highest precedence first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Flag,
+    Url,
+    SshConfig,
+    Default,
+}
+
+/// Which settings of a login came from where, for `run.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    /// The ssh config file read, or `None` (absent, or `-F none`).
+    pub ssh_config: Option<String>,
+    /// The host as the target URL names it (a `Host` alias or a real name).
+    pub host_as_given: String,
+    pub host: Origin,
+    pub user: Origin,
+    pub port: Origin,
+    pub identity: Origin,
+    pub known_hosts: Origin,
+    pub host_key_check: Origin,
+    pub ciphers: Origin,
+    pub connect_timeout: Origin,
+}
+
 /// Values for the `%` tokens OpenSSH expands in IdentityFile and
 /// UserKnownHostsFile.
 #[derive(Debug, Clone)]
