@@ -129,7 +129,7 @@ pub fn plan(
             (found, missing, Origin::SshConfig)
         }
     };
-    let agent = !(cfg.identities_only == Some(true) && !identities.is_empty());
+    let agent = cfg.identities_only != Some(true) || identities.is_empty();
 
     let kh_cfg = cfg
         .user_known_hosts_file
