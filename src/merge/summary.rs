@@ -229,7 +229,11 @@ mod tests {
             .map(|i| {
                 let user = users.start + (i as u32 % (users.end - users.start));
                 let us = 50 + (i * 7919 + seed * 104_729) % 3_000_000;
-                let err = (i % 31 == 0).then_some(if seed.is_multiple_of(2) { "refused" } else { "write" });
+                let err = (i % 31 == 0).then_some(if seed.is_multiple_of(2) {
+                    "refused"
+                } else {
+                    "write"
+                });
                 sample(user, us, err)
             })
             .collect()
