@@ -7,6 +7,8 @@
 
 mod resolve;
 
+pub use resolve::DEFAULT_CONNECT_TIMEOUT;
+
 use crate::sftp::client::ssh_config::{HostSettings, LoadedConfig};
 use crate::sftp::client::{
     self, ClientConfig, Credential, HostKeyCheck, HostKeyTrust, Provenance, SftpTarget,

@@ -188,6 +188,12 @@ pub fn plan(
         DEFAULT_CIPHERS.to_string(),
         Origin::Flag,
     );
+    if cfg.connect_timeout == Some(Duration::ZERO) {
+        return Err(in_cfg(
+            "ConnectTimeout",
+            "must be at least 1 second, got 0".into(),
+        ));
+    }
     let (connect_timeout, timeout_origin) = pick(
         flags.connect_timeout,
         cfg.connect_timeout,
