@@ -192,6 +192,25 @@ impl Sshd {
         cmd
     }
 
+    /// Writes an OpenSSH client config in which `Host ALIAS` reaches this
+    /// server with its client key and known_hosts, plus `extra` lines in
+    /// the block; returns its path.
+    pub fn ssh_config(&self, alias: &str, extra: &[&str]) -> PathBuf {
+        let path = self.dir.path().join(format!("ssh_config_{alias}"));
+        let mut text = format!(
+            "Host {alias}\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            self.port,
+            self.user,
+            self.client_key.display(),
+            self.known_hosts.display()
+        );
+        for line in extra {
+            text.push_str(&format!("  {line}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.0.id()
     }
