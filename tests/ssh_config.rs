@@ -230,7 +230,10 @@ fn a_bad_config_line_is_one_clear_line_exit_2() {
             "Host gw\n  StrictHostKeyChecking maybe\n",
             "StrictHostKeyChecking",
         ),
-        ("Host gw\n  ProxyJump jump\n", "ProxyJump jump"),
+        (
+            "Host gw\n  ProxyJump jump\n  ProxyCommand nc %h %p\n",
+            "ProxyJump and ProxyCommand",
+        ),
     ] {
         std::fs::write(&cfg, text).unwrap();
         let o = bench(
@@ -254,4 +257,83 @@ fn a_bad_config_line_is_one_clear_line_exit_2() {
     .output()
     .unwrap();
     assert_usage_line(&o, missing.to_str().unwrap());
+}
+
+/// A config in which `behind` is the fixture reached through `jump`, the
+/// fixture again, with `ssh -W`.
+fn jump_config(sshd: &Sshd, work: &Path) -> PathBuf {
+    let jump = std::fs::read_to_string(sshd.ssh_config("jump", &["BatchMode yes"])).unwrap();
+    let behind = std::fs::read_to_string(sshd.ssh_config("behind", &["ProxyJump jump"])).unwrap();
+    let cfg = work.join("cfg");
+    std::fs::write(&cfg, format!("{jump}{behind}")).unwrap();
+    cfg
+}
+
+#[test]
+fn proxy_jump_goes_through_ssh_dash_w_on_the_jump_host() {
+    if support::peer("ssh").is_none() {
+        return;
+    }
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let (src, data) = source(work.path());
+    let cfg = jump_config(&sshd, work.path());
+    let (dir, target) = remote(work.path(), "behind");
+    let o = bench(work.path(), &target, &src, &["-F", cfg.to_str().unwrap()])
+        .args(["--mode", "reconnect"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_uploaded(&dir, 2, &data);
+
+    // The same through a jump host that forbids forwarding fails, with what
+    // ssh said: the stream did go through the jump.
+    let Some(closed) = Sshd::start_with(support::sshd::SshdOptions {
+        extra: vec!["AllowTcpForwarding no".into()],
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let cfg = jump_config(&closed, work.path());
+    let o = bench(work.path(), &target, &src, &["-F", cfg.to_str().unwrap()])
+        .arg("--overwrite")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("through the proxy: proxy exited") && err.contains("forwarding failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_proxy_command_that_fails_says_what_it_printed() {
+    let work = tempfile::tempdir().unwrap();
+    let (src, _) = source(work.path());
+    let cfg = work.path().join("cfg");
+    std::fs::write(
+        &cfg,
+        "Host gw\n  ProxyCommand sh -c 'echo no route to %h >&2; exit 3'\n",
+    )
+    .unwrap();
+    let o = bench(
+        work.path(),
+        "sftp://gw/x",
+        &src,
+        &["-F", cfg.to_str().unwrap()],
+    )
+    .arg("--password-file")
+    .arg(&cfg)
+    .output()
+    .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no route to gw") && err.contains("exit status: 3"),
+        "{err}"
+    );
 }

@@ -266,6 +266,7 @@ fn client_config(
         ciphers: args.login.ciphers()?,
         connect_timeout: args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         io_timeout: args.io_timeout,
+        proxy: None,
     })
 }
 

@@ -70,6 +70,7 @@ pub struct ResolvedLogin {
     pub trust: HostKeyTrust,
     pub ciphers: String,
     pub connect_timeout: Duration,
+    pub proxy: Option<client::ProxyCommand>,
     /// Which setting came from where (for run.json).
     pub provenance: Provenance,
 }
@@ -84,6 +85,7 @@ impl ResolvedLogin {
             ciphers: self.ciphers,
             connect_timeout: self.connect_timeout,
             io_timeout,
+            proxy: self.proxy,
         }
     }
 }
@@ -104,21 +106,6 @@ impl SshLoginArgs {
             None => HostSettings::default(),
         };
         let file = config.as_ref().map(|c| c.file.display().to_string());
-        if let Some(proxy) = settings
-            .proxy_jump
-            .as_ref()
-            .map(|j| format!("ProxyJump {j}"))
-            .or(settings
-                .proxy_command
-                .as_ref()
-                .map(|c| format!("ProxyCommand {c}")))
-        {
-            return Err(usage!(
-                "ssh config {}: {proxy} for host {}: xfer does not connect through proxies (see README, SSH config)",
-                file.as_deref().unwrap_or(""),
-                parts.host
-            ));
-        }
         let flags = resolve::Flags {
             identity: self.identity.clone(),
             known_hosts: self.known_hosts.clone(),
@@ -173,6 +160,7 @@ impl SshLoginArgs {
             credentials,
             ciphers: plan.ciphers,
             connect_timeout: plan.connect_timeout,
+            proxy: plan.proxy,
             provenance: plan.provenance,
         })
     }

@@ -5,7 +5,8 @@
 
 use crate::sftp::client::ssh_config::{expand_tokens, HostSettings, Tokens};
 use crate::sftp::client::{
-    supported_ciphers, HostKeyCheck, Origin, Provenance, SftpTarget, TargetParts, DEFAULT_CIPHERS,
+    supported_ciphers, HostKeyCheck, Origin, Provenance, ProxyCommand, SftpTarget, TargetParts,
+    DEFAULT_CIPHERS,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +42,7 @@ pub struct Plan {
     pub host_key_check: HostKeyCheck,
     pub ciphers: String,
     pub connect_timeout: Duration,
+    pub proxy: Option<ProxyCommand>,
     pub provenance: Provenance,
 }
 
@@ -201,6 +203,27 @@ pub fn plan(
         Origin::Flag,
     );
 
+    let proxy = match (&cfg.proxy_jump, &cfg.proxy_command) {
+        (Some(_), Some(_)) => {
+            return Err(in_cfg(
+                "ProxyJump and ProxyCommand",
+                "both are set for this host; keep one".into(),
+            ))
+        }
+        (Some(jump), None) => Some(proxy_jump(jump, &target, file)),
+        (None, Some(command)) => Some(ProxyCommand {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                format!(
+                    "exec {}",
+                    expand_tokens(command, &tokens).map_err(|e| in_cfg("ProxyCommand", e))?
+                ),
+            ],
+        }),
+        (None, None) => None,
+    };
+
     Ok(Plan {
         provenance: Provenance {
             ssh_config: file.map(str::to_string),
@@ -213,6 +236,7 @@ pub fn plan(
             host_key_check: check_origin,
             ciphers: ciphers_origin,
             connect_timeout: timeout_origin,
+            proxy: proxy.as_ref().map(ToString::to_string),
         },
         target,
         identities,
@@ -222,7 +246,27 @@ pub fn plan(
         host_key_check,
         ciphers,
         connect_timeout,
+        proxy,
     })
+}
+
+/// `ssh -W HOST:PORT LAST` through the earlier hops (`-J`), reading the
+/// same ssh config, never prompting (many users connect at once).
+fn proxy_jump(hops: &str, target: &SftpTarget, file: Option<&str>) -> ProxyCommand {
+    let mut argv: Vec<String> = vec!["ssh".into()];
+    if let Some(f) = file {
+        argv.extend(["-F".into(), f.into()]);
+    }
+    argv.extend(["-o".into(), "BatchMode=yes".into()]);
+    let (earlier, last) = match hops.rsplit_once(',') {
+        Some((earlier, last)) => (Some(earlier), last),
+        None => (None, hops),
+    };
+    if let Some(earlier) = earlier {
+        argv.extend(["-J".into(), earlier.into()]);
+    }
+    argv.extend(["-W".into(), target.host_port(), last.into()]);
+    ProxyCommand { argv }
 }
 
 #[cfg(test)]
@@ -251,6 +295,59 @@ mod tests {
             proxy_jump: None,
             proxy_command: None,
         }
+    }
+
+    #[test]
+    fn proxies_become_a_command_line() {
+        let cfg = HostSettings {
+            proxy_jump: Some("a,me@b:2200".into()),
+            ..gw()
+        };
+        let p = plan(
+            &Flags::default(),
+            url("sftp://gw"),
+            &cfg,
+            Some("/c"),
+            &local(),
+            exists,
+        )
+        .unwrap();
+        assert_eq!(
+            p.proxy.unwrap().to_string(),
+            "ssh -F /c -o BatchMode=yes -J a -W 10.0.0.gw:2222 me@b:2200"
+        );
+        let cfg = HostSettings {
+            proxy_command: Some("nc %h %p # %r".into()),
+            ..gw()
+        };
+        let p = plan(
+            &Flags::default(),
+            url("sftp://gw"),
+            &cfg,
+            Some("/c"),
+            &local(),
+            exists,
+        )
+        .unwrap();
+        assert_eq!(
+            p.proxy.unwrap().argv,
+            ["sh", "-c", "exec nc 10.0.0.gw 2222 # deploy"]
+        );
+        let cfg = HostSettings {
+            proxy_command: Some("nc %h %p".into()),
+            proxy_jump: Some("a".into()),
+            ..gw()
+        };
+        let e = plan(
+            &Flags::default(),
+            url("sftp://gw"),
+            &cfg,
+            Some("/c"),
+            &local(),
+            exists,
+        )
+        .unwrap_err();
+        assert!(e.0.contains("keep one"), "{e}");
     }
 
     fn url(s: &str) -> TargetParts {

@@ -87,6 +87,8 @@ pub struct Provenance {
     pub host_key_check: Origin,
     pub ciphers: Origin,
     pub connect_timeout: Origin,
+    /// The command carrying the stream (ProxyJump / ProxyCommand), if any.
+    pub proxy: Option<String>,
 }
 
 /// Values for the `%` tokens OpenSSH expands in IdentityFile and
