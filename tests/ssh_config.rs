@@ -120,11 +120,23 @@ fn the_default_config_is_home_dot_ssh_config() {
     let (src, data) = source(work.path());
     let ssh = work.path().join("home/.ssh");
     std::fs::create_dir_all(&ssh).unwrap();
-    std::fs::copy(sshd.ssh_config("dflt", &[]), ssh.join("config")).unwrap();
+    // A Match block xfer cannot evaluate is ignored, with a warning, and
+    // does not take the Port from the Host block above it.
+    let host = std::fs::read_to_string(sshd.ssh_config("dflt", &[])).unwrap();
+    std::fs::write(
+        ssh.join("config"),
+        format!("{host}Match exec \"true\"\n  Port 1\n"),
+    )
+    .unwrap();
     let (dir, target) = remote(work.path(), "dflt");
     let o = bench(work.path(), &target, &src, &[]).output().unwrap();
     assert_ok(&o);
     assert_uploaded(&dir, 2, &data);
+    assert!(
+        stderr(&o).contains("line 7: Match exec \"true\" is not supported; its block is ignored"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -222,10 +234,7 @@ fn a_bad_config_line_is_one_clear_line_exit_2() {
             "Host gw\n  Frobnicate yes\n",
             "line 2: unknown option Frobnicate",
         ),
-        (
-            "Match host gw\n  User x\n",
-            "line 1: Match blocks are not supported",
-        ),
+        ("Match all\n  Port x\n", "line 2"),
         (
             "Host gw\n  StrictHostKeyChecking maybe\n",
             "StrictHostKeyChecking",

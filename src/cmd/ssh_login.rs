@@ -178,9 +178,11 @@ impl SshLoginArgs {
                 f
             }
         };
-        LoadedConfig::load(&file, &home_dir())
-            .map(Some)
-            .map_err(|e| usage!("{e}"))
+        let config = LoadedConfig::load(&file, &home_dir()).map_err(|e| usage!("{e}"))?;
+        for w in &config.warnings {
+            eprintln!("xfer: {w}");
+        }
+        Ok(Some(config))
     }
 
     /// Credentials in the order they are tried: key file, password, agent.

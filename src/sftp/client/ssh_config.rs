@@ -5,10 +5,12 @@
 //! Parsing (Host patterns, first obtained value wins, `Include`, `~`) is the
 //! `ssh2-config` crate's; this module loads a file, points a parse error at
 //! its line, and reads the settings xfer uses out of the matched blocks,
-//! expanding the `%` tokens OpenSSH expands in paths. `Match` blocks are
-//! refused rather than misread: the crate has no `Match`, and reading the
-//! lines under one as part of the block above would apply them to hosts the
-//! user never meant.
+//! expanding the `%` tokens OpenSSH expands in paths. The crate has no
+//! `Match`, and would read the lines under one as part of the block above,
+//! applying them to hosts the user never meant; so before parsing, each
+//! `Match` line becomes a `Host` line: `Match all` and `Match originalhost
+//! LIST` exactly (they test what `Host` tests), any other criteria `Host !*`
+//! (a block that matches nothing) with a warning. Lines keep their numbers.
 
 use super::known_hosts::HostKeyCheck;
 use ssh2_config::{DefaultAlgorithms, ParseRule, SshConfig, SshParserError};
@@ -41,6 +43,8 @@ pub enum SshConfigError {
 pub struct LoadedConfig {
     pub file: PathBuf,
     config: SshConfig,
+    /// `Match` blocks that were ignored, one line each, for the user.
+    pub warnings: Vec<String>,
 }
 
 /// What the config says for one host; `None` where it says nothing.
@@ -146,10 +150,19 @@ impl LoadedConfig {
             file: name.clone(),
             cause,
         })?;
+        let (text, ignored) = rewrite_match(&text);
         match parse(&text, home) {
             Ok(config) => Ok(LoadedConfig {
                 file: file.to_path_buf(),
                 config,
+                warnings: ignored
+                    .into_iter()
+                    .map(|(line, criteria)| {
+                        format!(
+                            "ssh config {name} line {line}: Match {criteria} is not supported; its block is ignored"
+                        )
+                    })
+                    .collect(),
             }),
             Err(e) => Err(SshConfigError::Parse {
                 file: name,
@@ -199,6 +212,9 @@ impl LoadedConfig {
             .as_ref()
             .map(|hops| hops.join(","))
             .filter(|j| !j.is_empty() && !j.eq_ignore_ascii_case("none"));
+        if p.port == Some(0) {
+            return Err(value_err("Port", "0", "is not a port (1 to 65535)"));
+        }
         Ok(HostSettings {
             host_name: p.host_name.clone(),
             user: p.user.clone(),
@@ -213,6 +229,44 @@ impl LoadedConfig {
             proxy_command,
         })
     }
+}
+
+/// `text` with every `Match` line made a `Host` line (see the module doc),
+/// and the (line number, criteria) of the blocks made to match nothing.
+fn rewrite_match(text: &str) -> (String, Vec<(usize, String)>) {
+    let mut ignored = Vec::new();
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let trimmed = body.trim_start();
+        let keyword_len = trimmed
+            .find(|c: char| c.is_whitespace() || c == '=')
+            .unwrap_or(trimmed.len());
+        if !trimmed[..keyword_len].eq_ignore_ascii_case("match") {
+            out.push_str(line);
+            continue;
+        }
+        let criteria = trimmed[keyword_len..]
+            .trim_start_matches(|c: char| c.is_whitespace() || c == '=')
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .trim();
+        let words: Vec<&str> = criteria.split_whitespace().collect();
+        let host_line = match words.as_slice() {
+            [all] if all.eq_ignore_ascii_case("all") => "Host *".to_string(),
+            [k, list] if k.eq_ignore_ascii_case("originalhost") => {
+                format!("Host {}", list.replace(',', " "))
+            }
+            _ => {
+                ignored.push((i + 1, criteria.to_string()));
+                "Host !*".to_string()
+            }
+        };
+        out.push_str(&host_line);
+        out.push_str(&line[body.len()..]);
+    }
+    (out, ignored)
 }
 
 /// Options OpenSSH has and the crate does not read are kept (they are the
@@ -244,9 +298,6 @@ fn failing_line(text: &str, home: &Path) -> usize {
 
 fn describe(e: &SshParserError) -> String {
     match e {
-        SshParserError::UnknownField(f, _) if f.eq_ignore_ascii_case("match") => {
-            "Match blocks are not supported (the ssh2-config parser has none); use Host patterns, or pass -F with a config without Match".to_string()
-        }
         SshParserError::UnknownField(f, _) => format!("unknown option {f}"),
         other => other.to_string(),
     }
@@ -260,6 +311,7 @@ mod tests {
         LoadedConfig {
             file: PathBuf::from("test.config"),
             config: parse(text, Path::new("/home/me")).unwrap(),
+            warnings: vec![],
         }
     }
 
@@ -333,6 +385,8 @@ mod tests {
         let c = config("StrictHostKeyChecking maybe\n");
         let e = c.host("a").unwrap_err().to_string();
         assert!(e.contains("test.config") && e.contains("StrictHostKeyChecking"));
+        let e = config("Port 0\n").host("a").unwrap_err().to_string();
+        assert!(e.contains("Port \"0\" is not a port"), "{e}");
     }
 
     #[test]
@@ -341,7 +395,7 @@ mod tests {
         for (text, line, what) in [
             ("Host a\n  Port 22\n  Port banana\n", 3, "port"),
             ("# c\n\nHost a\n  Frobnicate yes\n", 4, "Frobnicate"),
-            ("Host a\nMatch host b\n  User x\n", 2, "Match"),
+            ("Match all\n  Port x\n", 2, "port"),
         ] {
             let file = dir.path().join("cfg");
             std::fs::write(&file, text).unwrap();
@@ -353,6 +407,38 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn match_lines_become_host_lines_of_the_same_number() {
+        let (text, ignored) = rewrite_match(
+            "Host a\n  User x\nmatch originalhost gw,!gw2 # c\n  User m\nMatch=exec \"true\"\n  User e\nMATCH all\r\n  Port 2\n",
+        );
+        assert_eq!(
+            text,
+            "Host a\n  User x\nHost gw !gw2\n  User m\nHost !*\n  User e\nHost *\r\n  Port 2\n"
+        );
+        assert_eq!(ignored, [(5, "exec \"true\"".to_string())]);
+        let c = config(&text);
+        assert_eq!(c.host("gw").unwrap().user.as_deref(), Some("m"));
+        assert_eq!(c.host("gw2").unwrap().user, None);
+        assert_eq!(c.host("zz").unwrap().port, Some(2));
+    }
+
+    #[test]
+    fn ignored_match_blocks_are_reported_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cfg");
+        std::fs::write(&file, "Host a\n\nMatch user root\n  User x\n").unwrap();
+        let c = LoadedConfig::load(&file, dir.path()).unwrap();
+        assert_eq!(c.host("a").unwrap().user, None);
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0]
+                .ends_with("line 3: Match user root is not supported; its block is ignored"),
+            "{:?}",
+            c.warnings
+        );
     }
 
     #[test]
