@@ -346,3 +346,31 @@ fn a_proxy_command_that_fails_says_what_it_printed() {
         "{err}"
     );
 }
+
+#[test]
+fn perf_reaches_a_host_alias_too() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let cfg = sshd.ssh_config("perf-gw", &[]);
+    let (_, target) = remote(work.path(), "perf-gw");
+    let out = work.path().join("perf");
+    let o = xfer()
+        .arg("perf")
+        .arg(&target)
+        .arg("-F")
+        .arg(&cfg)
+        .args(["--clients", "1", "--requests", "4", "-s", "16K"])
+        .args(["--warmup", "0", "-o"])
+        .arg(&out)
+        .env("HOME", work.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("XFER_PASSWORD")
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let mut rows = csv::Reader::from_path(out.join("perf.csv")).unwrap();
+    let headers = rows.headers().unwrap().clone();
+    let row = rows.records().next().unwrap().unwrap();
+    let col = |name: &str| &row[headers.iter().position(|h| h == name).unwrap()];
+    assert_eq!((col("requests"), col("errors")), ("4", "0"), "{row:?}");
+}
