@@ -442,6 +442,29 @@ mod tests {
     }
 
     #[test]
+    fn provenance_serializes_for_run_json() {
+        let p = Provenance {
+            ssh_config: Some("/c".into()),
+            host_as_given: "gw".into(),
+            host: Origin::SshConfig,
+            user: Origin::Url,
+            port: Origin::Default,
+            identity: Origin::Flag,
+            known_hosts: Origin::Default,
+            host_key_check: Origin::Default,
+            ciphers: Origin::Default,
+            connect_timeout: Origin::SshConfig,
+            proxy: None,
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(
+            json.starts_with(r#"{"ssh_config":"/c","host_as_given":"gw","host":"ssh_config","user":"url","port":"default","identity":"flag""#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Provenance>(&json).unwrap(), p);
+    }
+
+    #[test]
     fn tokens_expand_as_openssh_does() {
         let t = Tokens {
             home: "/home/me",
