@@ -48,8 +48,12 @@ impl ProxyStream {
             .argv
             .split_first()
             .ok_or_else(|| std::io::Error::other("the proxy command is empty"))?;
+        use std::os::unix::process::CommandExt;
         let child = Command::new(program)
             .args(args)
+            // Its own process group: the terminal's Ctrl-C goes to xfer,
+            // which lets in-flight chunks finish over these proxies.
+            .process_group(0)
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::from(theirs_out))
             // Kept for the error message when the proxy fails.
@@ -124,6 +128,19 @@ mod tests {
         let mut buf = [0u8; 4];
         p.sock.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"ping");
+    }
+
+    #[test]
+    fn ctrl_c_at_the_terminal_does_not_reach_the_proxy() {
+        let p = ProxyStream::spawn(&ProxyCommand {
+            argv: vec!["cat".into()],
+        })
+        .unwrap();
+        let pid = p.child.0.lock().unwrap().id() as libc::pid_t;
+        // Safety: plain syscalls on our own pid and our child's.
+        let (ours, theirs) = unsafe { (libc::getpgid(0), libc::getpgid(pid)) };
+        assert_eq!(theirs, pid, "the proxy leads its own group");
+        assert_ne!(theirs, ours);
     }
 
     #[test]
