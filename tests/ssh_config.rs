@@ -374,3 +374,56 @@ fn perf_reaches_a_host_alias_too() {
     let col = |name: &str| &row[headers.iter().position(|h| h == name).unwrap()];
     assert_eq!((col("requests"), col("errors")), ("4", "0"), "{row:?}");
 }
+
+#[test]
+fn ctrl_c_through_a_proxy_jump_stops_the_run_gracefully() {
+    if support::peer("ssh").is_none() {
+        return;
+    }
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let cfg = jump_config(&sshd, work.path());
+    let (_, target) = remote(work.path(), "behind");
+    let out = work.path().join("run");
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = xfer();
+    cmd.arg("sftp-bench")
+        .arg(&target)
+        .arg("-F")
+        .arg(&cfg)
+        .args(["-c", "2", "--file-size", "8M", "--chunk-size", "64K"])
+        .args(["--delay", "0", "--ramp-up", "0", "-o"])
+        .arg(&out)
+        .env("HOME", &home)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // Its own process group, so that the SIGINT below goes to the whole
+    // group, as a terminal's Ctrl-C does.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = support::KillOnDrop(cmd.spawn().unwrap());
+    let rows = || {
+        std::fs::read_to_string(out.join("chunks.csv"))
+            .map(|t| t.lines().count().saturating_sub(1))
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while rows() < 4 {
+        assert!(std::time::Instant::now() < deadline, "no rows written");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Safety: a signal to the process group of our own child.
+    unsafe { libc::kill(-(child.0.id() as i32), libc::SIGINT) };
+    let status = child.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert_eq!(
+        summary["failed_attempts"], 0,
+        "in-flight chunks finished over their proxies: {summary}\n{err}"
+    );
+}
