@@ -272,9 +272,18 @@ fn rewrite_match(text: &str) -> (String, Vec<(usize, String)>) {
 /// Options OpenSSH has and the crate does not read are kept (they are the
 /// ones xfer reads from `unsupported_fields`); unknown words are errors, as
 /// they are for `ssh`.
+/// `Ciphers +x`, `-x` and `^x` apply to xfer's default list, as OpenSSH's
+/// apply to its own.
 fn parse(text: &str, home: &Path) -> Result<SshConfig, SshParserError> {
+    let defaults = DefaultAlgorithms {
+        ciphers: super::DEFAULT_CIPHERS
+            .split(',')
+            .map(str::to_string)
+            .collect(),
+        ..DefaultAlgorithms::empty()
+    };
     SshConfig::default()
-        .default_algorithms(DefaultAlgorithms::empty())
+        .default_algorithms(defaults)
         .home_dir(home)
         .parse(
             &mut BufReader::new(text.as_bytes()),
@@ -378,6 +387,18 @@ mod tests {
         assert_eq!(h.proxy_command.as_deref(), Some("ssh -W %h:%p jump"));
         let none = c.host("b").unwrap();
         assert_eq!(none, HostSettings::default());
+        let c = config(
+            "Host p\n  Ciphers +aes192-ctr\nHost m\n  Ciphers -chacha20-poly1305@openssh.com\n",
+        );
+        let p = c.host("p").unwrap().ciphers.unwrap();
+        assert_eq!(p.len(), 6, "{p:?}");
+        assert_eq!(p.last().map(String::as_str), Some("aes192-ctr"));
+        let m = c.host("m").unwrap().ciphers.unwrap();
+        assert_eq!(
+            m.first().map(String::as_str),
+            Some("aes128-gcm@openssh.com")
+        );
+        assert_eq!(m.len(), 4, "{m:?}");
     }
 
     #[test]
