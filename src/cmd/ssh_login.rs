@@ -185,38 +185,11 @@ impl SshLoginArgs {
         Ok(Some(config))
     }
 
-    /// Credentials in the order they are tried: key file, password, agent.
-    /// Reads no ssh config; [`SshLoginArgs::resolve`] does.
-    pub fn credentials(&self, target: &SftpTarget) -> anyhow::Result<Vec<Credential>> {
-        credentials(
-            self.identity.as_deref(),
-            self.password_file.as_deref(),
-            target,
-        )
-    }
-
-    /// Trust from the known_hosts file and the check policy (no ssh config).
-    pub fn trust(&self) -> HostKeyTrust {
-        known_hosts_trust(
-            self.known_hosts.as_deref(),
-            self.host_key_check.unwrap_or(HostKeyCheckArg::Strict),
-        )
-    }
-
-    /// The cipher preference list for libssh2.
+    /// The cipher preference list for libssh2, for a server that needs no
+    /// login resolution (the embedded one); [`SshLoginArgs::resolve`]
+    /// decides it for every other.
     pub fn ciphers(&self) -> anyhow::Result<String> {
         cipher_list(self.cipher.as_deref())
-    }
-}
-
-/// Trust from a known_hosts file (default `~/.ssh/known_hosts`) and a check policy.
-fn known_hosts_trust(file: Option<&Path>, check: HostKeyCheckArg) -> HostKeyTrust {
-    HostKeyTrust::KnownHosts {
-        file: match file {
-            Some(f) => f.to_path_buf(),
-            None => home_dir().join(".ssh/known_hosts"),
-        },
-        check: check_policy(check),
     }
 }
 
@@ -250,25 +223,6 @@ fn cipher_list(pinned: Option<&str>) -> anyhow::Result<String> {
             supported.join(", ")
         ))
     }
-}
-
-/// Credentials in the order they are tried: key file (`-i`), password
-/// (`--password-file`, else XFER_PASSWORD), agent; a prompt when none.
-fn credentials(
-    identity: Option<&Path>,
-    password_file: Option<&Path>,
-    target: &SftpTarget,
-) -> anyhow::Result<Vec<Credential>> {
-    let mut creds = Vec::new();
-    if let Some(path) = identity {
-        creds.push(key_credential(
-            path,
-            &format!("--identity {}", path.display()),
-        )?);
-    }
-    let has_key = !creds.is_empty();
-    creds.extend(password_and_agent(password_file, true, target, has_key)?);
-    Ok(creds)
 }
 
 /// A key file credential, with its passphrase (XFER_PASSPHRASE, or a prompt
