@@ -176,7 +176,7 @@ impl Sshd {
         )
     }
 
-    /// `xfer sftp-bench TARGET -i KEY --known-hosts FILE`, logging in with
+    /// `xfer sftp-bench TARGET -i KEY --known-hosts FILE -F none`, logging in with
     /// this server's client key only (agent and password variables cleared).
     pub fn bench(&self, target: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = super::xfer();
@@ -186,6 +186,8 @@ impl Sshd {
             .arg(&self.client_key)
             .arg("--known-hosts")
             .arg(&self.known_hosts)
+            // The developer's ~/.ssh/config must not change what is tested.
+            .args(["-F", "none"])
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("XFER_PASSWORD")
             .env_remove("XFER_PASSPHRASE");
