@@ -13,7 +13,6 @@ use crate::perf::sweep::{self, SweepConfig, SweepOutcome};
 use crate::perf::target::{self, Prepared, RequestOptions, TargetConfig, TargetError, TargetUrl};
 use crate::perf::{plot, table, write_charts};
 use crate::report::run_dir;
-use crate::sftp::client::ClientConfig;
 use crate::sftp::workload::ConnectionMode;
 use crate::tcp::workload::Connections;
 use crate::usage;
@@ -332,22 +331,19 @@ fn target_config(args: &PerfArgs) -> anyhow::Result<TargetConfig> {
                 path,
                 requests: requests()?,
             },
-            TargetUrl::Sftp(target) => {
+            TargetUrl::Sftp(_) => {
                 if args.post.is_some() {
                     return Err(usage!("--post applies to tcp:// targets only"));
                 }
                 if args.chunk_size == 0 {
                     return Err(usage!("--chunk-size must be at least 1 byte, got 0"));
                 }
+                let url = args.target.as_deref().unwrap_or_default();
                 TargetConfig::Sftp {
-                    client: ClientConfig {
-                        credentials: args.login.credentials(&target)?,
-                        trust: args.login.trust(),
-                        ciphers: args.login.ciphers()?,
-                        connect_timeout: args.timeout,
-                        io_timeout: args.timeout.max(Duration::from_secs(30)),
-                        target,
-                    },
+                    client: args
+                        .login
+                        .resolve(url, Some(args.timeout))?
+                        .client_config(args.timeout.max(Duration::from_secs(30))),
                     chunk_size: args.chunk_size,
                     mode: if args.new_connection {
                         ConnectionMode::Reconnect

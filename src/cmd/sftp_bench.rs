@@ -6,7 +6,7 @@
 
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::scale::ScaleArgs;
-use crate::cmd::ssh_login::SshLoginArgs;
+use crate::cmd::ssh_login::{SshLoginArgs, DEFAULT_CONNECT_TIMEOUT};
 use crate::cmd::thresholds::{Gate, ThresholdArgs};
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
 use crate::load::{Capacity, EngineConfig, Pacing, RetryPolicy, Shard, StopAfter};
@@ -135,9 +135,9 @@ pub struct SftpBenchArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "1s")]
     pub backoff: Duration,
 
-    /// TCP connect timeout.
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "10s")]
-    pub connect_timeout: Duration,
+    /// TCP connect timeout [default: the ssh config's ConnectTimeout, else 10s].
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub connect_timeout: Option<Duration>,
 
     /// Longest any single SSH operation may block (libssh2 waits forever without it).
     #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "60s")]
@@ -178,17 +178,15 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
             client_config(&args, target, credentials, trust)?
         }
         None => {
-            let mut target: SftpTarget = args
-                .target
-                .as_deref()
-                .unwrap_or_default()
-                .parse()
-                .map_err(|e| usage!("{e}"))?;
+            let url = args.target.as_deref().unwrap_or_default();
+            let mut client = args
+                .login
+                .resolve(url, args.connect_timeout)?
+                .client_config(args.io_timeout);
             if let Some(dir) = &args.remote_dir {
-                target.dir = dir.clone();
+                client.target.dir = dir.clone();
             }
-            let credentials = args.login.credentials(&target)?;
-            client_config(&args, target, credentials, args.login.trust())?
+            client
         }
     };
     let mut cfg = config(&args, client, embedded.is_some())?;
@@ -284,8 +282,9 @@ fn client_config(
         credentials,
         trust,
         ciphers: args.login.ciphers()?,
-        connect_timeout: args.connect_timeout,
+        connect_timeout: args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         io_timeout: args.io_timeout,
+        proxy: None,
     })
 }
 
@@ -314,11 +313,11 @@ fn config(
             args.io_timeout
         ));
     }
-    if args.connect_timeout < Duration::from_millis(1) {
-        return Err(usage!(
-            "--connect-timeout must be at least 1ms, got {:?}",
-            args.connect_timeout
-        ));
+    if let Some(t) = args
+        .connect_timeout
+        .filter(|t| *t < Duration::from_millis(1))
+    {
+        return Err(usage!("--connect-timeout must be at least 1ms, got {t:?}"));
     }
     if args.retries == 0 {
         return Err(usage!(

@@ -206,7 +206,7 @@ mod tests {
     fn sample(user: u32, write_us: u64, error: Option<&'static str>) -> Event {
         let mut phases = [None; MAX_PHASES];
         phases[1] = Some(Duration::from_micros(write_us));
-        if user % 2 == 0 {
+        if user.is_multiple_of(2) {
             phases[0] = Some(Duration::from_micros(write_us / 3 + 5));
         }
         Event::Sample(Sample {
@@ -229,7 +229,11 @@ mod tests {
             .map(|i| {
                 let user = users.start + (i as u32 % (users.end - users.start));
                 let us = 50 + (i * 7919 + seed * 104_729) % 3_000_000;
-                let err = (i % 31 == 0).then_some(if seed % 2 == 0 { "refused" } else { "write" });
+                let err = (i % 31 == 0).then_some(if seed.is_multiple_of(2) {
+                    "refused"
+                } else {
+                    "write"
+                });
                 sample(user, us, err)
             })
             .collect()

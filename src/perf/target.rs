@@ -431,7 +431,10 @@ fn describe_tcp(w: &TcpRequests, get_body: Option<u64>, cfg: &SweepConfig) -> St
 /// The largest divisor of `n` that is at most `cap`: chunks per remote file,
 /// so that N chunk writes are whole passes over a small file.
 fn chunks_per_file(n: u64, cap: u64) -> u64 {
-    (1..=cap.min(n)).rev().find(|d| n % d == 0).unwrap_or(1)
+    (1..=cap.min(n))
+        .rev()
+        .find(|d| n.is_multiple_of(*d))
+        .unwrap_or(1)
 }
 
 /// Chunk files a sweep runs for a duration hold this many chunks.

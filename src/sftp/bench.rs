@@ -371,6 +371,7 @@ mod tests {
             ciphers: client::DEFAULT_CIPHERS.to_string(),
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(10),
+            proxy: None,
         };
         let names = ["a.bin", "b.bin", "c.bin"];
         for n in names {

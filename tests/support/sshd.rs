@@ -176,7 +176,7 @@ impl Sshd {
         )
     }
 
-    /// `xfer sftp-bench TARGET -i KEY --known-hosts FILE`, logging in with
+    /// `xfer sftp-bench TARGET -i KEY --known-hosts FILE -F none`, logging in with
     /// this server's client key only (agent and password variables cleared).
     pub fn bench(&self, target: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = super::xfer();
@@ -186,10 +186,31 @@ impl Sshd {
             .arg(&self.client_key)
             .arg("--known-hosts")
             .arg(&self.known_hosts)
+            // The developer's ~/.ssh/config must not change what is tested.
+            .args(["-F", "none"])
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("XFER_PASSWORD")
             .env_remove("XFER_PASSPHRASE");
         cmd
+    }
+
+    /// Writes an OpenSSH client config in which `Host ALIAS` reaches this
+    /// server with its client key and known_hosts, plus `extra` lines in
+    /// the block; returns its path.
+    pub fn ssh_config(&self, alias: &str, extra: &[&str]) -> PathBuf {
+        let path = self.dir.path().join(format!("ssh_config_{alias}"));
+        let mut text = format!(
+            "Host {alias}\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            self.port,
+            self.user,
+            self.client_key.display(),
+            self.known_hosts.display()
+        );
+        for line in extra {
+            text.push_str(&format!("  {line}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     pub fn pid(&self) -> u32 {

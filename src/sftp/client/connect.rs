@@ -5,6 +5,7 @@
 use super::error::{self, code, is_timeout, ConnectError};
 use super::ffi::libssh2_version;
 use super::known_hosts::{check_host_key, fingerprint, key_type_name, HostKeyTrust};
+use super::proxy::{ProxyCommand, ProxyStream};
 use super::{phase, SftpTarget};
 use crate::load::PhaseTimer;
 use ssh2::{MethodType, Session, Sftp};
@@ -67,6 +68,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Longest libssh2 may block on one operation.
     pub io_timeout: Duration,
+    /// Reach the server through this command's stdin/stdout instead of TCP
+    /// (ssh config ProxyCommand / ProxyJump).
+    pub proxy: Option<ProxyCommand>,
 }
 
 /// An authenticated session with an SFTP channel. Dropping it says goodbye
@@ -158,14 +162,33 @@ pub struct SessionInfo {
 /// timing each phase into `timer`.
 pub fn connect(cfg: &ClientConfig, timer: &mut PhaseTimer) -> Result<Connection, ConnectError> {
     let addr = cfg.target.host_port();
-    let tcp = timer.time(phase::CONNECT, || tcp_connect(cfg))?;
-    let fd = tcp.as_raw_fd();
     let mut session = Session::new().map_err(|e| ConnectError::Handshake {
         addr: addr.clone(),
         message: e.to_string(),
     })?;
     session.set_timeout(u32::try_from(cfg.io_timeout.as_millis()).unwrap_or(u32::MAX));
-    session.set_tcp_stream(tcp);
+    // The proxy process, asked why when the handshake fails.
+    let mut proxy = None;
+    let fd = match &cfg.proxy {
+        None => {
+            let tcp = timer.time(phase::CONNECT, || tcp_connect(cfg))?;
+            let fd = tcp.as_raw_fd();
+            session.set_tcp_stream(tcp);
+            fd
+        }
+        Some(cmd) => {
+            let stream = timer
+                .time(phase::CONNECT, || ProxyStream::spawn(cmd))
+                .map_err(|cause| ConnectError::Proxy {
+                    addr: addr.clone(),
+                    message: format!("cannot start `{cmd}`: {cause}"),
+                })?;
+            let fd = stream.as_raw_fd();
+            proxy = Some(stream.child());
+            session.set_tcp_stream(stream);
+            fd
+        }
+    };
     let prefs = session
         .method_pref(MethodType::CryptCs, &cfg.ciphers)
         .and_then(|()| session.method_pref(MethodType::CryptSc, &cfg.ciphers));
@@ -178,7 +201,13 @@ pub fn connect(cfg: &ClientConfig, timer: &mut PhaseTimer) -> Result<Connection,
     timer
         .time(phase::HANDSHAKE, || session.handshake())
         .map_err(|e| {
-            if is_timeout(&e) {
+            let proxy_said = proxy.as_ref().and_then(|p| p.exit_message(GOODBYE_WAIT));
+            if let Some(message) = proxy_said {
+                ConnectError::Proxy {
+                    addr: addr.clone(),
+                    message,
+                }
+            } else if is_timeout(&e) {
                 ConnectError::Timeout {
                     addr: addr.clone(),
                     phase: "handshake",

@@ -57,6 +57,9 @@ pub enum ConnectError {
     Connect { addr: String, cause: std::io::Error },
     #[error("SSH handshake with {addr} failed: {message} (a server over its MaxStartups drops connections like this)")]
     Handshake { addr: String, message: String },
+    /// The ProxyCommand / ProxyJump process failed to start or exited.
+    #[error("reaching {addr} through the proxy: {message}")]
+    Proxy { addr: String, message: String },
     #[error("{addr} timed out during {phase}")]
     Timeout { addr: String, phase: &'static str },
     #[error("host key of {host} is not known ({fingerprint}, {key_type}). If you trust it, rerun with --host-key-check accept-new, or add it yourself: ssh-keyscan -p {port} {hostname} >> {file}")]
@@ -102,6 +105,7 @@ impl ConnectError {
             ConnectError::ConnectTimeout { .. } | ConnectError::Timeout { .. } => "timeout",
             ConnectError::Connect { .. } => "connect",
             ConnectError::Handshake { .. } => "handshake",
+            ConnectError::Proxy { .. } => "proxy",
             ConnectError::HostKeyUnknown { .. }
             | ConnectError::HostKeyMismatch { .. }
             | ConnectError::KnownHosts { .. } => "host_key",

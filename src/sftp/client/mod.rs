@@ -6,6 +6,8 @@
 //! - [`error`]: what fails and how it is counted; libssh2's error codes.
 //! - [`connect`]: connect, authenticate, start SFTP; the polite goodbye.
 //! - [`known_hosts`]: host-key trust.
+//! - [`proxy`]: ProxyCommand / ProxyJump through a child process.
+//! - [`ssh_config`]: `~/.ssh/config` (`-F`), read as OpenSSH reads it.
 //! - [`ffi`]: libssh2 calls the ssh2 crate does not wrap.
 //!
 //! Facts measured on this machine (README, "What is measured") that shape
@@ -17,13 +19,17 @@ pub mod connect;
 pub mod error;
 pub mod ffi;
 pub mod known_hosts;
+pub mod proxy;
+pub mod ssh_config;
 pub mod target;
 
 pub use connect::{connect, session_info, ClientConfig, Connection, Credential, SessionInfo};
 pub use error::{classify_io, classify_ssh, is_timeout, ConnectError, IoFailure};
 pub use ffi::{libssh2_version, supported_ciphers};
 pub use known_hosts::{fingerprint, key_type_name, HostKeyCheck, HostKeyTrust};
-pub use target::{default_user, SftpTarget, TargetError};
+pub use proxy::ProxyCommand;
+pub use ssh_config::{Origin, Provenance};
+pub use target::{default_user, SftpTarget, TargetError, TargetParts};
 
 /// Phase indices of an SFTP step; `PHASES[i]` is phase `i`'s name.
 pub mod phase {

@@ -50,7 +50,38 @@ pub struct TargetError {
     why: &'static str,
 }
 
+/// A target as written, before defaults: what the URL does not say may come
+/// from the ssh config (`User`, `Port`) before the defaults apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetParts {
+    pub user: Option<String>,
+    /// The host as written: an ssh config `Host` alias or a real name.
+    pub host: String,
+    pub port: Option<u16>,
+    pub dir: String,
+}
+
+impl TargetParts {
+    /// The target with the defaults (the login name, port 22) filled in.
+    pub fn with_defaults(self) -> SftpTarget {
+        SftpTarget {
+            user: self.user.unwrap_or_else(default_user),
+            host: self.host,
+            port: self.port.unwrap_or(22),
+            dir: self.dir,
+        }
+    }
+}
+
 impl FromStr for SftpTarget {
+    type Err = TargetError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse::<TargetParts>().map(TargetParts::with_defaults)
+    }
+}
+
+impl FromStr for TargetParts {
     type Err = TargetError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -66,9 +97,9 @@ impl FromStr for SftpTarget {
             None => (rest, String::new()),
         };
         let (user, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) if !u.is_empty() => (u.to_string(), h),
+            Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
             Some(_) => return Err(err("the user name is empty")),
-            None => (default_user(), authority),
+            None => (None, authority),
         };
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
             let (h, after) = v6
@@ -89,15 +120,16 @@ impl FromStr for SftpTarget {
             return Err(err("the host is empty"));
         }
         let port = match port {
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| err("the port is not a number from 1 to 65535"))?,
-            None => 22,
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| err("the port is not a number from 1 to 65535"))?,
+            ),
+            None => None,
         };
         let dir = if dir.is_empty() { ".".to_string() } else { dir };
-        Ok(SftpTarget {
+        Ok(TargetParts {
             user,
             host: host.to_string(),
             port,
@@ -170,6 +202,14 @@ mod tests {
             ("::1", 2022, "/abs")
         );
         assert_eq!(t.host_port(), "[::1]:2022");
+    }
+
+    #[test]
+    fn parts_keep_what_the_url_leaves_out() {
+        let p: TargetParts = "sftp://gw/in".parse().unwrap();
+        assert_eq!((p.user, p.port, p.host.as_str()), (None, None, "gw"));
+        let p: TargetParts = "sftp://u@gw:22".parse().unwrap();
+        assert_eq!((p.user.as_deref(), p.port), (Some("u"), Some(22)));
     }
 
     #[test]
