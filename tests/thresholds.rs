@@ -2,9 +2,8 @@
 //! read back from summary.json / perf.json, checked, and the JUnit report
 //! read by an independent parser (Python's xml.etree, the peer here).
 //!
-//! The end-to-end exit-code tests drive `--fail-if` on sftp-bench and perf.
-//! Those flags are wired in at merge time (src/cmd/thresholds.rs); until a
-//! subcommand's --help lists `--fail-if`, its test says so and returns.
+//! The end-to-end exit-code tests drive `--fail-if` on sftp-bench and perf;
+//! a subcommand whose --help does not list the flag fails them.
 
 mod support;
 
@@ -215,14 +214,13 @@ fn a_perf_run_is_checked_at_every_client_count() {
     );
 }
 
-/// Whether `xfer SUBCOMMAND` has the `--fail-if` flag yet.
-fn wired(subcommand: &str) -> bool {
+/// Fails unless `xfer SUBCOMMAND --help` lists `--fail-if` and `--junit`.
+fn assert_wired(subcommand: &str) {
     let help = xfer().args([subcommand, "--help"]).output().unwrap();
-    let yes = String::from_utf8_lossy(&help.stdout).contains("--fail-if");
-    if !yes {
-        eprintln!("skipping: `xfer {subcommand}` has no --fail-if yet (wired at merge)");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--fail-if", "--junit"] {
+        assert!(text.contains(flag), "`xfer {subcommand}` has no {flag}");
     }
-    yes
 }
 
 fn run(args: &[&str], out: &Path, extra: &[&str]) -> Output {
@@ -237,9 +235,7 @@ fn run(args: &[&str], out: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn sftp_bench_exits_3_on_a_failed_threshold_after_writing_everything() {
-    if !wired("sftp-bench") {
-        return;
-    }
+    assert_wired("sftp-bench");
     let work = tempfile::tempdir().unwrap();
     let junit_file = work.path().join("j.xml");
     let o = run(
@@ -316,9 +312,7 @@ fn sftp_bench_exits_3_on_a_failed_threshold_after_writing_everything() {
 
 #[test]
 fn perf_exits_3_when_a_threshold_fails_at_some_client_count() {
-    if !wired("perf") {
-        return;
-    }
+    assert_wired("perf");
     let work = tempfile::tempdir().unwrap();
     let o = run(
         PERF,

@@ -4,10 +4,11 @@
 
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::ssh_login::SshLoginArgs;
+use crate::cmd::thresholds::{Gate, ThresholdArgs};
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
 use crate::load::{Pacing, RetryPolicy, StopAfter};
 use crate::perf::clients::parse_clients;
-use crate::perf::sweep::{SweepConfig, SweepOutcome};
+use crate::perf::sweep::{self, SweepConfig, SweepOutcome};
 use crate::perf::target::{self, Prepared, RequestOptions, TargetConfig, TargetError, TargetUrl};
 use crate::perf::{plot, table, write_charts};
 use crate::report::run_dir;
@@ -150,6 +151,9 @@ pub struct PerfArgs {
     /// Print perf.json on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -186,6 +190,7 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     }
     let mut cfg = sweep_config(&args)?;
     let target = target_config(&args)?;
+    let gate = args.thresholds.parse(target.phases())?;
     // Installed before the preflight, so no moment of a sweep ignores Ctrl-C.
     let interrupt = Interrupt::install("finishing in-flight requests and writing results")?;
     let prepared = target::prepare(target, &mut cfg).map_err(target_err)?;
@@ -195,7 +200,7 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     let code = if interrupt.interrupted() {
         Ok(ExitCode::from(EXIT_INTERRUPTED))
     } else {
-        sweep_and_report(&prepared, &cfg, &interrupt, args.json)
+        sweep_and_report(&prepared, &cfg, &interrupt, args.json, &gate)
     };
     // As in sftp-bench: after a Ctrl-C during the sweep the next one exits at
     // once; before it, the first Ctrl-C stops the cleanup.
@@ -342,6 +347,7 @@ fn sweep_and_report(
     cfg: &SweepConfig,
     interrupt: &Interrupt,
     json: bool,
+    gate: &Gate,
 ) -> anyhow::Result<ExitCode> {
     let stopper = interrupt.stopper();
 
@@ -350,11 +356,17 @@ fn sweep_and_report(
     if !json {
         println!("{}", table::header());
     }
-    let SweepOutcome { report, fatal } = prepared.sweep(cfg, stopper, |r| {
+    let SweepOutcome { mut report, fatal } = prepared.sweep(cfg, stopper, |r| {
         if !json {
             println!("{}", table::run_row(r));
         }
     })?;
+    // Checked at every client count once everything is written; perf.json
+    // is rewritten with the results.
+    report.thresholds = gate.check_sweep(&report.runs, prepared.response_phase(), "xfer perf")?;
+    if report.thresholds.is_some() {
+        sweep::write_report(&cfg.out_dir, &report)?;
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if cfg.repeat > 1 && !report.points.is_empty() {
@@ -380,8 +392,12 @@ fn sweep_and_report(
     if let Some(f) = fatal {
         anyhow::bail!("{f}");
     }
+    gate.print(report.thresholds.as_ref(), json);
     if interrupt.interrupted() {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    if report.thresholds.as_ref().is_some_and(|t| !t.pass) {
+        return Ok(gate.exit_code(report.thresholds.as_ref(), 0));
     }
     // As sftp-bench: a client that gave up is a failed run (exit 1), even
     // though every file was written.

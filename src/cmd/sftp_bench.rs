@@ -2,9 +2,11 @@
 
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::ssh_login::SshLoginArgs;
+use crate::cmd::thresholds::{Gate, ThresholdArgs};
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
+use crate::load::shard::{self, Shard};
 use crate::load::{Capacity, EngineConfig, Pacing, RetryPolicy, StopAfter};
-use crate::report::{console, run_dir};
+use crate::report::{console, format, run_dir};
 use crate::sftp::bench::{self, SftpBenchConfig};
 use crate::sftp::client::{self, ClientConfig, Credential, HostKeyTrust, SftpTarget};
 use crate::sftp::embedded::EmbeddedServer;
@@ -149,12 +151,34 @@ pub struct SftpBenchArgs {
     /// Print summary.json on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    /// Length of a timeseries.csv / latency.hlog row; each is flushed as it
+    /// closes, on wall-clock boundaries. 0 writes no time series.
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "1s")]
+    pub interval: Duration,
+
+    /// Run shard I of N (0-based) of a run split across processes or
+    /// machines: global users [I*U/N, (I+1)*U/N) of --users U, with global
+    /// ids in file names and every output; --ramp-up stays the whole run's.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Connect the preflight, then wait until TIME and start the schedule:
+    /// RFC 3339 UTC (2026-12-05T12:00:00Z) or a delay from now (+30s).
+    /// Shards given the same TIME start together (clock sync is NTP's job)
+    /// and name their remote files after it.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
+
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
 }
 
 pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
     // First of all, so that no moment of the run ignores Ctrl-C.
     let interrupt = Interrupt::install("letting in-flight chunks finish, then writing every file")?;
     check_capacity(&args)?;
+    let gate = args.thresholds.parse(client::PHASES)?;
     let embedded = match args.target {
         None => Some(EmbeddedServer::start().context("starting the embedded sftp-serve")?),
         Some(_) => None,
@@ -205,7 +229,7 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
             server.root().display()
         );
     }
-    let code = run_and_report(&cfg, &preflight.session, args.json, &interrupt);
+    let code = run_and_report(&cfg, &preflight.session, args.json, &gate, &interrupt);
     if let Some(server) = embedded {
         server.shutdown();
     }
@@ -350,10 +374,35 @@ fn config(
             )
         }
     };
-    let run_id = run_dir::new_run_id();
+    let shard: Shard = match &args.shard {
+        Some(s) => s.parse().map_err(|e| usage!("{e}"))?,
+        None => Shard::WHOLE,
+    };
+    shard.check_users(args.users).map_err(|e| usage!("{e}"))?;
+    let start_at = match &args.start_at {
+        Some(s) => Some(shard::parse_start_at(s, chrono::Utc::now()).map_err(|e| usage!("{e}"))?),
+        None => None,
+    };
+    if !args.interval.is_zero() && args.interval < Duration::from_millis(1) {
+        return Err(usage!(
+            "--interval must be at least 1ms (or 0 for no time series), got {:?}",
+            args.interval
+        ));
+    }
+    // Shards of one run must name their files alike, so a common start
+    // names the run; otherwise each run gets a fresh id.
+    let run_id = match start_at {
+        Some(at) => at.format("%Y%m%dT%H%M%S%.3fZ").to_string().replace('.', ""),
+        None => run_dir::new_run_id(),
+    };
     if let Some(dir) = &args.out {
         run_dir::check_out_dir(dir, args.overwrite).map_err(|e| usage!("--out {e}"))?;
     }
+    let kind = if shard.is_sharded() {
+        format!("sftp-bench-shard{}of{}", shard.index, shard.count)
+    } else {
+        "sftp-bench".to_string()
+    };
     Ok(SftpBenchConfig {
         client,
         source,
@@ -383,11 +432,14 @@ fn config(
                 max_attempts: args.retries,
                 backoff: args.backoff,
             },
+            shard,
         },
+        interval: (!args.interval.is_zero()).then_some(args.interval),
+        start_at,
         cleanup: args.cleanup,
         out_dir: match &args.out {
             Some(d) => d.clone(),
-            None => run_dir::default_run_dir(&run_id, "sftp-bench"),
+            None => run_dir::default_run_dir(&run_id, &kind),
         },
         run_id,
         extension,
@@ -412,6 +464,19 @@ fn print_header(cfg: &SftpBenchConfig, cipher: &str) {
         cfg.client.target,
     );
     eprintln!("run directory: {}", cfg.out_dir.display());
+    if cfg.engine.shard.is_sharded() {
+        let users = cfg.engine.shard.users(cfg.engine.users);
+        eprintln!(
+            "shard {}: users {}..{} of {}",
+            cfg.engine.shard, users.start, users.end, cfg.engine.users
+        );
+    }
+    if let Some(at) = cfg.start_at {
+        eprintln!(
+            "waiting for --start-at {} (Ctrl-C to abandon)",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+    }
     // Allowed (the default chunk is 1 MiB, files are often smaller), but a
     // chunk size that is not used deserves a word.
     let size = cfg.data.len() as u64;
@@ -436,6 +501,7 @@ fn run_and_report(
     cfg: &SftpBenchConfig,
     session: &client::SessionInfo,
     json: bool,
+    gate: &Gate,
     interrupt: &Interrupt,
 ) -> anyhow::Result<ExitCode> {
     let outcome = bench::run(cfg, session, interrupt.stopper())?;
@@ -443,7 +509,7 @@ fn run_and_report(
         // After a Ctrl-C during the run, the next one exits at once; before
         // it, the first Ctrl-C stops the cleanup and keeps the results.
         let during_run = interrupt.interrupted();
-        let report = bench::cleanup(&cfg.client, &cfg.remote_paths(), || {
+        let report = bench::cleanup(&cfg.client, &cfg.shard_remote_paths(), || {
             during_run || !interrupt.interrupted()
         });
         for w in &report.warnings {
@@ -459,20 +525,30 @@ fn run_and_report(
     let was_interrupted = interrupt.interrupted();
     let mut summary = outcome.summary;
     summary.interrupted = was_interrupted || outcome.fatal.is_some();
+    // Checked after every file is written; summary.json is rewritten with
+    // the results, so a failed gate never costs a figure.
+    let thresholds = gate.check(&summary, "xfer sftp-bench", summary.elapsed_s)?;
+    let summary_bytes = format::bench::summary_json_with(&summary, thresholds.as_ref());
+    if thresholds.is_some() {
+        let path = cfg.out_dir.join(format::SUMMARY_JSON);
+        crate::report::write_atomic(&path, &summary_bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if json {
-        println!(
-            "{}",
-            String::from_utf8_lossy(&crate::report::format::bench::summary_json(&summary))
-        );
+        println!("{}", String::from_utf8_lossy(&summary_bytes));
     } else {
         print!("{}", console::render(&summary, "chunks"));
         println!("results: {}", cfg.out_dir.display());
     }
+    gate.print(thresholds.as_ref(), json);
     if let Some(fatal) = outcome.fatal {
         anyhow::bail!("{fatal}");
     }
     if was_interrupted {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    if thresholds.as_ref().is_some_and(|t| !t.pass) {
+        return Ok(gate.exit_code(thresholds.as_ref(), 0));
     }
     if summary.users_gave_up > 0 {
         eprintln!(

@@ -32,13 +32,30 @@ pub fn run<W: Workload>(
     origin: Instant,
     mut observe: impl FnMut(Event),
 ) -> RunOutcome {
+    run_ticking(workload, config, stopper, origin, |e| {
+        if let Some(e) = e {
+            observe(e)
+        }
+    })
+}
+
+/// [`run`], with `observe(None)` also called whenever the channel is empty
+/// (at least every 10 ms): a time series closes its intervals on time even
+/// when no user sends anything for a while (a 5 s `--delay`).
+pub fn run_ticking<W: Workload>(
+    workload: &W,
+    config: &EngineConfig,
+    stopper: &Stopper,
+    origin: Instant,
+    mut observe: impl FnMut(Option<Event>),
+) -> RunOutcome {
     // Unbounded on purpose: a slow observer must never throttle the users and
     // so distort what they measure.
     let (tx, rx) = channel::unbounded();
     let fatal = std::thread::scope(|scope| {
         let mut handles = Vec::new();
         let mut spawn_error = None;
-        for user in 0..config.users {
+        for user in config.shard.users(config.users) {
             // Spawning 10,000 threads takes a while: Ctrl-C must not wait for it.
             if stopper.is_stopped() {
                 break;
@@ -111,7 +128,7 @@ fn spawn_user<T>(user: u32, spawn: impl FnOnce() -> std::io::Result<T>) -> std::
 /// at 64 users x 70k requests/s, that was a fifth of the load generator's CPU.
 /// Timestamps are taken on the user threads, so the observer running up to a
 /// few milliseconds behind changes no figure.
-fn drain(rx: &Receiver<Event>, observe: &mut impl FnMut(Event)) {
+fn drain(rx: &Receiver<Event>, observe: &mut impl FnMut(Option<Event>)) {
     const MIN_PAUSE: Duration = Duration::from_micros(500);
     const MAX_PAUSE: Duration = Duration::from_millis(10);
     let mut pause = MIN_PAUSE;
@@ -120,10 +137,13 @@ fn drain(rx: &Receiver<Event>, observe: &mut impl FnMut(Event)) {
         loop {
             match rx.try_recv() {
                 Ok(event) => {
-                    observe(event);
+                    observe(Some(event));
                     got = true;
                 }
-                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Empty) => {
+                    observe(None);
+                    break;
+                }
                 Err(TryRecvError::Disconnected) => return,
             }
         }
@@ -145,9 +165,7 @@ fn run_user<W: Workload>(
     user: u32,
     tx: &Sender<Event>,
 ) -> Option<StepError> {
-    let start_offset = config
-        .ramp_up
-        .mul_f64(f64::from(user) / f64::from(config.users.max(1)));
+    let start_offset = super::shard::ramp_offset(user, config.users, config.ramp_up);
     let deadline = match config.stop {
         StopAfter::Duration(d) => Some(origin + d),
         StopAfter::Passes(_) => None,
@@ -357,6 +375,7 @@ mod tests {
                 max_attempts: 3,
                 backoff: Duration::from_micros(10),
             },
+            shard: super::super::Shard::WHOLE,
         }
     }
 
@@ -391,6 +410,27 @@ mod tests {
             .filter(|e| matches!(e, Event::UserFinished { gave_up: false, .. }))
             .count();
         assert_eq!(finished, 4);
+    }
+
+    #[test]
+    fn a_shard_runs_its_global_users_on_the_whole_runs_ramp() {
+        let w = Flaky::new(0);
+        let mut c = config(5, 1);
+        c.shard = "1/2".parse().unwrap();
+        c.ramp_up = Duration::from_millis(50);
+        let (events, _) = collect(&w, &c);
+        let mut users: Vec<u32> = samples(&events).iter().map(|s| s.user).collect();
+        users.dedup();
+        assert_eq!(users.iter().min(), Some(&2));
+        users.sort_unstable();
+        users.dedup();
+        assert_eq!(users, vec![2, 3, 4]);
+        for e in &events {
+            if let Event::UserStarted { user, at } = e {
+                // Global user g starts at g * ramp / 5 users, in any shard.
+                assert!(*at >= Duration::from_millis(10) * *user, "{user} at {at:?}");
+            }
+        }
     }
 
     #[test]

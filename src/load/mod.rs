@@ -18,8 +18,9 @@ pub mod shard;
 mod stop;
 
 pub use capacity::{Capacity, Limit};
-pub use engine::{run, RunOutcome};
+pub use engine::{run, run_ticking, RunOutcome};
 pub use schedule::{Pacing, Schedule};
+pub use shard::Shard;
 pub use stop::Stopper;
 
 use std::time::{Duration, Instant};
@@ -249,13 +250,17 @@ impl Default for RetryPolicy {
 /// How the engine runs users.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
-    /// Number of concurrent users (one OS thread each).
+    /// Number of concurrent users of the whole run (one OS thread each);
+    /// this process runs `shard.users(users)` of them.
     pub users: u32,
-    /// User `i` starts at `i * ramp_up / users` (the seed started one user every 0.5 s).
+    /// User `i` starts at `i * ramp_up / users` (the seed started one user
+    /// every 0.5 s), whichever shard runs it.
     pub ramp_up: Duration,
     pub pacing: Pacing,
     pub stop: StopAfter,
     pub retry: RetryPolicy,
+    /// Which share of the users this process runs (global user ids).
+    pub shard: Shard,
 }
 
 impl Default for EngineConfig {
@@ -266,6 +271,7 @@ impl Default for EngineConfig {
             pacing: Pacing::Delay(Duration::ZERO),
             stop: StopAfter::Passes(1),
             retry: RetryPolicy::default(),
+            shard: Shard::WHOLE,
         }
     }
 }

@@ -181,6 +181,7 @@ pub fn run<D: Driver + ?Sized>(
         interrupted: false,
         runs: Vec::new(),
         points: Vec::new(),
+        thresholds: None,
     };
     write_report(&cfg.out_dir, &report)?;
 
@@ -208,6 +209,7 @@ pub fn run<D: Driver + ?Sized>(
             pacing: cfg.pacing,
             stop: cfg.stop,
             retry: cfg.retry,
+            shard: crate::load::Shard::WHOLE,
         };
         if !cfg.warmup.is_zero() {
             progress.set_message(format!("{clients} clients: warm-up"));

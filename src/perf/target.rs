@@ -14,7 +14,7 @@
 use super::embedded::EmbeddedTcp;
 use super::sweep::{self, SweepConfig, SweepOutcome, Threads};
 use super::PerfError;
-use crate::load::{Pacing, StopAfter, Stopper};
+use crate::load::{Pacing, StopAfter, Stopper, Workload};
 use crate::perf::results::PointRun;
 use crate::sftp::bench::{self as sftp_bench, BenchError};
 use crate::sftp::client::{ClientConfig, SftpTarget};
@@ -161,6 +161,19 @@ pub enum TargetConfig {
     },
 }
 
+impl TargetConfig {
+    /// The phases a request of this target is timed in, so that `--fail-if`
+    /// can refuse a phase it will never have before anything runs.
+    pub fn phases(&self) -> &'static [&'static str] {
+        match self {
+            TargetConfig::Embedded { .. } | TargetConfig::Tcp { .. } => {
+                crate::tcp::workload::PHASES
+            }
+            TargetConfig::Sftp { .. } => crate::sftp::client::PHASES,
+        }
+    }
+}
+
 enum Driven {
     Tcp(TcpRequests),
     Sftp(ChunkUpload),
@@ -229,6 +242,14 @@ pub fn prepare(target: TargetConfig, cfg: &mut SweepConfig) -> Result<Prepared, 
 }
 
 impl Prepared {
+    /// The name of the phase a threshold on `request`/`write` latency reads.
+    pub fn response_phase(&self) -> &'static str {
+        match &self.driven {
+            Driven::Tcp(w) => w.phases()[w.response_phase()],
+            Driven::Sftp(w) => w.phases()[w.response_phase()],
+        }
+    }
+
     /// Runs the sweep. This is where each target's driver is chosen.
     pub fn sweep(
         &self,

@@ -8,7 +8,8 @@
 //! - [`progress`]: the progress bar on stderr, and printing above it.
 //! - [`run_dir`]: unique run ids; run directories never shared by two runs.
 //! - [`format`]: the public types and column names of every run-directory file.
-//! - [`timeseries`], [`hlog`]: a run over time (per-interval rows, HdrHistogram interval log).
+//! - [`timeseries`], [`hlog`]: a run over time (per-interval rows, HdrHistogram interval log);
+//!   [`series_out`] writes both as a run goes.
 //! - [`threshold`], [`junit`]: `--fail-if` thresholds and their JUnit report.
 //!
 //! Exporters are pure where they can be (`render`, `row`), so that tests can
@@ -23,6 +24,7 @@ pub mod junit;
 pub mod progress;
 pub mod recorder;
 pub mod run_dir;
+pub mod series_out;
 pub mod threshold;
 pub mod timeseries;
 

@@ -18,6 +18,8 @@ pub struct Recorder {
     schedule_true: LatencyHistogram,
     cycle: LatencyHistogram,
     users: Vec<UserSummary>,
+    /// The global id of `users[0]` (a shard's first user).
+    first_user: u32,
     errors: BTreeMap<String, u64>,
     ok: u64,
     failed_attempts: u64,
@@ -114,13 +116,23 @@ impl RunSummary {
 impl Recorder {
     /// A recorder for a workload's phases and `users` users.
     pub fn new(phases: &'static [&'static str], response_phase: usize, users: u32) -> Self {
+        Self::for_users(phases, response_phase, 0..users)
+    }
+
+    /// A recorder for a shard's users, by their global ids.
+    pub fn for_users(
+        phases: &'static [&'static str],
+        response_phase: usize,
+        users: std::ops::Range<u32>,
+    ) -> Self {
         Recorder {
+            first_user: users.start,
             phases,
             response_phase,
             phase_hist: vec![LatencyHistogram::new(); phases.len()],
             schedule_true: LatencyHistogram::new(),
             cycle: LatencyHistogram::new(),
-            users: (0..users)
+            users: users
                 .map(|user| UserSummary {
                     user,
                     ..UserSummary::default()
@@ -147,7 +159,7 @@ impl Recorder {
     }
 
     fn user(&mut self, user: u32) -> &mut UserSummary {
-        &mut self.users[user as usize]
+        &mut self.users[(user - self.first_user) as usize]
     }
 
     fn sample(&mut self, s: &Sample) {

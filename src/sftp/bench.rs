@@ -10,17 +10,19 @@
 use super::client::{self, ClientConfig, Connection, HostKeyTrust, SessionInfo};
 use super::source::Source;
 use super::workload::{ChunkUpload, ConnectionMode, Verify};
-use crate::load::{self, EngineConfig, Event, Pacing, StopAfter, Stopper, Workload};
+use crate::load::{self, shard, EngineConfig, Event, Pacing, StopAfter, Stopper, Workload};
 use crate::report::csv_out::{users_csv, Flush, SampleCsv};
 use crate::report::format::{self, RunManifest};
 use crate::report::progress::{RunFigures, RunProgress};
+use crate::report::series_out::SeriesOut;
+use crate::report::timeseries::SFTP_ERROR_KINDS;
 use crate::report::{write_atomic, Recorder, RunSummary};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A validated sftp-bench configuration.
 #[derive(Debug, Clone)]
@@ -39,6 +41,10 @@ pub struct SftpBenchConfig {
     /// Names the remote files: `<dir>/<run_id>-u<user>.<ext>`.
     pub run_id: String,
     pub extension: String,
+    /// Row length of `timeseries.csv` / `latency.hlog` (None: not written).
+    pub interval: Option<Duration>,
+    /// `--start-at`: the wall-clock instant the schedule starts at.
+    pub start_at: Option<DateTime<Utc>>,
 }
 
 /// Errors before the first chunk: nothing was measured yet.
@@ -59,6 +65,8 @@ pub enum BenchError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error(transparent)]
+    StartAt(shard::ShardError),
 }
 
 impl From<client::ConnectError> for BenchError {
@@ -83,7 +91,13 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
 }
 
 impl SftpBenchConfig {
-    /// The remote file of every user, by user index.
+    /// The remote files this shard writes (all of them when unsharded).
+    pub fn shard_remote_paths(&self) -> Vec<String> {
+        let users = self.engine.shard.users(self.engine.users);
+        self.remote_paths()[users.start as usize..users.end as usize].to_vec()
+    }
+
+    /// The remote file of every user of the whole run, by global user id.
     pub fn remote_paths(&self) -> Vec<String> {
         let dir = self.client.target.dir.trim_end_matches('/');
         let dir = if dir.is_empty() { "/" } else { dir };
@@ -158,6 +172,23 @@ pub fn run(
         verify: cfg.verify,
         remote_paths: remote_paths.clone(),
     };
+    let chunks_path = out.join(format::CHUNKS_CSV);
+    let file = fs::File::create(&chunks_path).map_err(io_err(&chunks_path))?;
+    let mut csv = SampleCsv::new(BufWriter::new(file), workload.phases(), Flush::EveryRow)
+        .map_err(io_err(&chunks_path))?;
+    let shard_users = cfg.engine.shard.users(cfg.engine.users);
+    let mut recorder = Recorder::for_users(
+        workload.phases(),
+        workload.response_phase(),
+        shard_users.clone(),
+    );
+    // Everything above is done before the wait, so that the schedule starts
+    // at the instant; a Ctrl-C during the wait leaves the stopper stopped and
+    // the engine starts no user, and every file is still written.
+    if let Some(at) = cfg.start_at {
+        shard::wait_until(at, stopper).map_err(BenchError::StartAt)?;
+    }
+    let origin = Instant::now();
     let started_at = Utc::now();
     let manifest = RunManifest {
         format_version: format::FORMAT_VERSION,
@@ -184,30 +215,48 @@ pub fn run(
         retry_max_attempts: cfg.engine.retry.max_attempts,
         retry_backoff_s: cfg.engine.retry.backoff.as_secs_f64(),
         ciphers_offered: cfg.client.ciphers.clone(),
-        remote_files: remote_paths.clone(),
+        remote_files: cfg.shard_remote_paths(),
         session: session.clone(),
+        run_id: cfg.run_id.clone(),
+        shard: cfg.engine.shard,
+        shard_users: (shard_users.start, shard_users.end),
+        start_at: cfg.start_at,
+        interval_s: cfg.interval.map(|d| d.as_secs_f64()),
     };
     let run_json = out.join(format::RUN_JSON);
     write_atomic(&run_json, &format::to_json(&manifest)).map_err(io_err(&run_json))?;
 
-    let chunks_path = out.join("chunks.csv");
-    let file = fs::File::create(&chunks_path).map_err(io_err(&chunks_path))?;
-    let mut csv = SampleCsv::new(BufWriter::new(file), workload.phases(), Flush::EveryRow)
-        .map_err(io_err(&chunks_path))?;
-    let mut recorder = Recorder::new(
-        workload.phases(),
-        workload.response_phase(),
-        cfg.engine.users,
-    );
+    let mut series = match cfg.interval {
+        Some(interval) => {
+            let (c, h) = (
+                out.join(format::TIMESERIES_CSV),
+                out.join(format::LATENCY_HLOG),
+            );
+            let s = SeriesOut::create(
+                &c,
+                &h,
+                started_at,
+                interval,
+                SFTP_ERROR_KINDS,
+                workload.phases(),
+                workload.response_phase(),
+            );
+            Some(s.map_err(io_err(&c))?)
+        }
+        None => None,
+    };
     let total = match cfg.engine.stop {
-        StopAfter::Passes(n) => Some(n * workload.chunks() * u64::from(cfg.engine.users)),
+        StopAfter::Passes(n) => Some(n * workload.chunks() * u64::from(shard_users.len() as u32)),
         StopAfter::Duration(_) => None,
     };
     let mut progress = RunProgress::new(total, "chunks");
     let mut csv_error = None;
 
-    let origin = Instant::now();
-    let outcome = load::run(&workload, &cfg.engine, stopper, origin, |event| {
+    let outcome = load::run_ticking(&workload, &cfg.engine, stopper, origin, |event| {
+        if let Some(series) = &mut series {
+            series.observe(event.as_ref(), origin.elapsed());
+        }
+        let Some(event) = event else { return };
         recorder.observe(&event);
         progress.observe(&event, || RunFigures {
             bytes: recorder.bytes(),
@@ -233,12 +282,17 @@ pub fn run(
     let summary = recorder.summary(outcome.elapsed, interrupted);
     let users_path = out.join("users.csv");
     let users = users_csv(recorder.users(), started_at).map_err(io_err(&users_path))?;
+    let series_result = match series {
+        Some(s) => s.finish(outcome.elapsed),
+        None => Ok(()),
+    };
     write_atomic(&users_path, &users).map_err(io_err(&users_path))?;
     let summary_path = out.join(format::SUMMARY_JSON);
     let json = format::bench::summary_json(&summary);
     write_atomic(&summary_path, &json).map_err(io_err(&summary_path))?;
 
     csv_result.map_err(io_err(&chunks_path))?;
+    series_result.map_err(io_err(&out.join(format::TIMESERIES_CSV)))?;
     Ok(BenchOutcome {
         summary,
         fatal: outcome.fatal,

@@ -64,6 +64,7 @@ pub fn load(dir: &Path) -> Result<RunDir, PerfError> {
             },
             interrupted: runs.iter().any(|r| r.interrupted),
             points: aggregate(&runs),
+            thresholds: None,
             runs,
         }));
     }

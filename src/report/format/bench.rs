@@ -2,6 +2,8 @@
 //! `summary.json`, written at the end.
 
 use super::{unversioned, Versioned};
+use crate::load::Shard;
+use crate::report::threshold::ThresholdReport;
 use crate::report::RunSummary;
 use crate::sftp::client::SessionInfo;
 use crate::sftp::workload::{ConnectionMode, Verify};
@@ -16,7 +18,8 @@ pub struct RunManifest {
     /// `xfer sftp-bench`.
     pub tool: String,
     pub xfer_version: String,
-    /// Wall-clock start of the run (UTC); every `*_us` offset counts from it.
+    /// Wall-clock start of the run (UTC), taken with the run's origin right
+    /// after any `--start-at` wait; every `*_us` offset counts from it.
     pub started_at: DateTime<Utc>,
     /// `sftp://user@host:port/dir`.
     pub target: String,
@@ -43,6 +46,24 @@ pub struct RunManifest {
     pub remote_files: Vec<String>,
     /// What the preflight connection negotiated.
     pub session: SessionInfo,
+    /// Names the remote files (`<dir>/<run_id>-u<user>.<ext>`); shards of
+    /// one run given the same `--start-at` share it.
+    #[serde(default)]
+    pub run_id: String,
+    /// This process's part of the run (`0/1` unsharded); `users` and the
+    /// rest of the configuration are the whole run's.
+    #[serde(default)]
+    pub shard: Shard,
+    /// The global user ids this shard ran, `[first, end)`.
+    #[serde(default)]
+    pub shard_users: (u32, u32),
+    /// `--start-at`: the instant the schedule was to start (`started_at`
+    /// is when it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<DateTime<Utc>>,
+    /// `--interval`: the row length of `timeseries.csv` (absent: none written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<f64>,
 }
 
 impl Versioned for RunManifest {
@@ -51,13 +72,18 @@ impl Versioned for RunManifest {
     }
 }
 
-/// `summary.json`: the recorder's [`RunSummary`] with a `format_version`.
+/// `summary.json`: the recorder's [`RunSummary`] with a `format_version`,
+/// and the `--fail-if` results when thresholds were given. They live here,
+/// not in [`RunSummary`], because they are a verdict on the figures rather
+/// than a figure: a merged summary recomputes the figures and has none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryJson {
     #[serde(default = "unversioned")]
     pub format_version: u32,
     #[serde(flatten)]
     pub summary: RunSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<ThresholdReport>,
 }
 
 impl Versioned for SummaryJson {
@@ -68,15 +94,23 @@ impl Versioned for SummaryJson {
 
 /// The bytes of `summary.json` for `summary`, without copying it.
 pub fn summary_json(summary: &RunSummary) -> Vec<u8> {
+    summary_json_with(summary, None)
+}
+
+/// The bytes of `summary.json` for `summary` and its threshold results.
+pub fn summary_json_with(summary: &RunSummary, thresholds: Option<&ThresholdReport>) -> Vec<u8> {
     #[derive(Serialize)]
     struct Out<'a> {
         format_version: u32,
         #[serde(flatten)]
         summary: &'a RunSummary,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        thresholds: Option<&'a ThresholdReport>,
     }
     super::to_json(&Out {
         format_version: super::FORMAT_VERSION,
         summary,
+        thresholds,
     })
 }
 
@@ -117,6 +151,15 @@ pub(crate) mod tests {
                 cipher_client_to_server: "chacha20-poly1305@openssh.com".into(),
                 ..SessionInfo::default()
             },
+            run_id: "a".into(),
+            shard: Shard { index: 1, count: 2 },
+            shard_users: (1, 2),
+            start_at: Some(
+                DateTime::parse_from_rfc3339("2026-11-21T10:00:00.1Z")
+                    .unwrap()
+                    .to_utc(),
+            ),
+            interval_s: Some(1.0),
         }
     }
 

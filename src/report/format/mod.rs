@@ -41,12 +41,26 @@ pub const USERS_CSV: &str = "users.csv";
 pub const PERF_JSON: &str = "perf.json";
 /// perf: one row per client count and repeat.
 pub const PERF_CSV: &str = "perf.csv";
+/// sftp-bench (and each perf run): one row per `--interval`, flushed as
+/// each closes.
+pub const TIMESERIES_CSV: &str = "timeseries.csv";
+/// The response phase per interval, as an HdrHistogram interval log.
+pub const LATENCY_HLOG: &str = "latency.hlog";
+/// perf: a directory of per-run time series, `c0004-r1.csv` and
+/// `c0004-r1.hlog` (named by [`samples_file`] and [`hlog_file`]).
+pub const TIMESERIES_DIR: &str = "timeseries";
 /// perf `--samples`: a directory of per-run sample CSVs.
 pub const SAMPLES_DIR: &str = "samples";
 
 /// The name of perf's sample file for one run.
 pub fn samples_file(clients: u32, repeat: u32) -> String {
     format!("c{clients:04}-r{repeat}.csv")
+}
+
+/// The name of perf's interval log for one run, beside its time series
+/// (`samples_file`) in [`TIMESERIES_DIR`].
+pub fn hlog_file(clients: u32, repeat: u32) -> String {
+    format!("c{clients:04}-r{repeat}.hlog")
 }
 
 /// `format_version` of a file written before the field existed.

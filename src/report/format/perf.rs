@@ -5,6 +5,7 @@
 
 use super::{unversioned, Versioned};
 use crate::report::recorder::median;
+use crate::report::threshold::ThresholdReport;
 use crate::report::{LatencySummary, RunSummary};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -150,6 +151,10 @@ pub struct PerfReport {
     pub interrupted: bool,
     pub runs: Vec<PointRun>,
     pub points: Vec<PointAggregate>,
+    /// `--fail-if` results, per client count and repeat (absent without
+    /// thresholds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<ThresholdReport>,
 }
 
 impl Versioned for PerfReport {
@@ -381,6 +386,7 @@ pub(crate) mod tests {
                 p999_us: Spread::of([310.0]),
                 max_us: Spread::of([320.0]),
             }],
+            thresholds: None,
         }
     }
 

@@ -1,0 +1,157 @@
+//! `--shard I/N` and `--start-at` on real sftp-bench processes against
+//! OpenSSH sshd: two shards of one run, started concurrently with the same
+//! start time, write disjoint remote files under global user ids whose union
+//! is the whole run's, every file byte-identical to the source, and record
+//! actual starts close together.
+
+mod support;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::BTreeSet;
+use std::path::Path;
+use support::sshd::Sshd;
+use support::xfer;
+use xfer::report::format::{self, RunManifest, UserRow};
+
+const USERS: u32 = 5;
+
+fn manifest(out: &Path) -> RunManifest {
+    format::read_json(&out.join(format::RUN_JSON), "run.json").unwrap()
+}
+
+/// The `user` column of chunks.csv.
+fn chunk_users(out: &Path) -> BTreeSet<u32> {
+    let mut r = csv::Reader::from_path(out.join(format::CHUNKS_CSV)).unwrap();
+    let col = r
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "user")
+        .unwrap();
+    r.records()
+        .map(|rec| rec.unwrap()[col].parse().unwrap())
+        .collect()
+}
+
+fn users_csv(out: &Path) -> Vec<UserRow> {
+    let path = out.join(format::USERS_CSV);
+    format::tables::read_users(&std::fs::read(&path).unwrap(), &path).unwrap()
+}
+
+#[test]
+fn two_shards_with_one_start_write_the_whole_runs_files_once_each() {
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let source = work.path().join("src.bin");
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&source, &data).unwrap();
+    // Far enough ahead for both preflights on a loaded 2-core machine.
+    let at = Utc::now() + chrono::Duration::seconds(6);
+    let at_text = at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let outs = [work.path().join("s0"), work.path().join("s1")];
+    let children: Vec<_> = outs
+        .iter()
+        .enumerate()
+        .map(|(i, out)| {
+            sshd.bench(sshd.target(&remote))
+                .arg("-f")
+                .arg(&source)
+                .args(["-s", "16K", "-c", &USERS.to_string(), "-d", "0"])
+                .args(["--ramp-up", "500ms", "--shard", &format!("{i}/2")])
+                .args(["--start-at", &at_text])
+                .arg("-o")
+                .arg(out)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let (m0, m1) = (manifest(&outs[0]), manifest(&outs[1]));
+    assert_eq!(m0.run_id, m1.run_id);
+    assert_eq!(
+        (m0.users, m1.users),
+        (USERS, USERS),
+        "the whole run's users"
+    );
+    assert_eq!(
+        (m0.shard.to_string(), m1.shard.to_string()),
+        ("0/2".into(), "1/2".into())
+    );
+    assert_eq!((m0.shard_users, m1.shard_users), ((0, 2), (2, 5)));
+    assert_eq!(m0.start_at, Some(at_ms(at)));
+    // Both actual starts are at (not before) the instant, within 50 ms of it.
+    for m in [&m0, &m1] {
+        let late = (m.started_at - at_ms(at)).num_milliseconds();
+        assert!(
+            (0..50).contains(&late),
+            "started {late} ms after --start-at"
+        );
+    }
+    let skew = (m0.started_at - m1.started_at).num_milliseconds().abs();
+    assert!(skew < 50, "start skew {skew} ms");
+
+    // Global user ids in chunks.csv, users.csv and the remote files.
+    assert_eq!(chunk_users(&outs[0]), (0..2).collect());
+    assert_eq!(chunk_users(&outs[1]), (2..5).collect());
+    let u1: Vec<u32> = users_csv(&outs[1]).iter().map(|u| u.user).collect();
+    assert_eq!(u1, vec![2, 3, 4]);
+    let names = |m: &RunManifest| -> BTreeSet<String> { m.remote_files.iter().cloned().collect() };
+    assert!(names(&m0).is_disjoint(&names(&m1)));
+    let whole: BTreeSet<String> = (0..USERS)
+        .map(|g| format!("{}-u{g:04}.bin", m0.run_id))
+        .collect();
+    let on_server: BTreeSet<String> = std::fs::read_dir(&remote)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(on_server, whole);
+    for name in &on_server {
+        assert!(
+            std::fs::read(remote.join(name)).unwrap() == data,
+            "{name} differs from the source"
+        );
+    }
+}
+
+/// `at` as run.json keeps it after the millisecond text round trip.
+fn at_ms(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap()
+        .to_utc()
+}
+
+#[test]
+fn a_past_start_or_a_bad_shard_is_one_usage_line_naming_the_flag() {
+    let work = tempfile::tempdir().unwrap();
+    for (flags, needle) in [
+        (
+            vec!["--start-at", "2020-01-01T00:00:00Z"],
+            "--start-at 2020-01-01T00:00:00.000Z is already past",
+        ),
+        (
+            vec!["--start-at", "tomorrow"],
+            "--start-at expects an RFC 3339",
+        ),
+        (vec!["--shard", "2/2"], "--shard expects I/N"),
+        (
+            vec!["--shard", "2/4", "-c", "2"],
+            "--shard 2/4 gets no users",
+        ),
+    ] {
+        let o = xfer()
+            .args(["sftp-bench", "--file-size", "64K"])
+            .args(&flags)
+            .arg("-o")
+            .arg(work.path().join("never"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{flags:?}: {err}");
+        assert!(err.contains(needle), "{flags:?}: {err}");
+    }
+}
