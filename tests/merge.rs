@@ -283,3 +283,72 @@ fn mismatched_runs_are_refused_and_a_killed_shard_keeps_its_rows() {
     assert_eq!(m["steps_ok"].as_u64().unwrap(), ok_a + ok_b);
     assert_eq!(m["interrupted"], Value::Bool(true));
 }
+
+/// Two perf sweeps of one configuration against `xfer sftp-serve`, merged
+/// point by point: requests and bytes add, each point's percentiles are
+/// those of its concatenated samples, and `perf plot` draws the result.
+#[test]
+fn perf_sweeps_merge_point_by_point() {
+    let Some(server) = XferSftpServe::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let sweep = |out: &Path| {
+        xfer()
+            .arg("perf")
+            .arg(server.target(""))
+            .arg("-i")
+            .arg(&server.key)
+            .arg("--known-hosts")
+            .arg(&server.known_hosts)
+            .args(["--clients", "1,2", "--requests", "8", "-s", "16K"])
+            .args(["--warmup", "0", "--samples", "-o"])
+            .arg(out)
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XFER_PASSWORD")
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (work.path().join("a"), work.path().join("b"));
+    assert_ok(&sweep(&a));
+    assert_ok(&sweep(&b));
+    let out = work.path().join("merged");
+    let o = merge(&[&a, &b], &out, &[]);
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("merged 2 perf shards"));
+    let m = json(&out.join("perf.json"));
+    let runs = m["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let clients = run["clients"].as_u64().unwrap();
+        assert_eq!(run["requests"].as_u64().unwrap(), 2 * 8 * clients);
+        assert_eq!(run["bytes"].as_u64().unwrap(), 2 * 8 * clients * 16384);
+        let name = format!("samples/c{clients:04}-r0.csv");
+        let rows = chunk_rows(&out.join(&name));
+        assert_eq!(rows.len() as u64, 2 * 8 * clients, "{name}");
+        let mut r = csv::Reader::from_path(out.join(&name)).unwrap();
+        let h = r.headers().unwrap().clone();
+        let (resp, kind) = (
+            h.iter().position(|c| c == "write_us").unwrap(),
+            h.iter().position(|c| c == "error_kind").unwrap(),
+        );
+        let mut hist = LatencyHistogram::new();
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            if rec[kind].is_empty() {
+                hist.record_us(rec[resp].parse().unwrap());
+            }
+        }
+        let want = hist.summary();
+        for (k, v) in [
+            ("p50_us", want.p50_us),
+            ("p99_us", want.p99_us),
+            ("max_us", want.max_us),
+        ] {
+            assert_eq!(run["latency"][k].as_u64().unwrap(), v, "c{clients} {k}");
+        }
+    }
+    let csv_rows = std::fs::read_to_string(out.join("perf.csv")).unwrap();
+    assert_eq!(csv_rows.lines().count(), 3);
+    assert_ok(&xfer().args(["perf", "plot"]).arg(&out).output().unwrap());
+}
