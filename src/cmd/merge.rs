@@ -26,13 +26,18 @@ use std::process::ExitCode;
 /// mid-run (no summary.json) is merged from its chunks.csv, with a warning.
 /// The start skew (latest shard start minus earliest) is printed.
 ///
-/// Example, a 4-pod Kubernetes Indexed Job (deploy/k8s/):
+/// Example: a 4-pod Kubernetes Indexed Job (deploy/k8s/, whose README has
+/// every step), each pod writing /results/$RUN/shard-$(JOB_COMPLETION_INDEX):
 ///
-///   kubectl apply -f deploy/k8s/
-///   kubectl wait --for=condition=complete job/xfer-bench --timeout=30m
-///   kubectl cp xfer-collector:/results ./results
-///   xfer merge results/shard-* -o merged
-///   xfer perf plot merged
+///   kubectl apply -f deploy/k8s/job.yaml
+///   kubectl wait --for=condition=complete --timeout=2h job/xfer-sftp-bench
+///   kubectl apply -f deploy/k8s/collector.yaml
+///   kubectl exec xfer-collect -- sh -c "xfer merge /results/$RUN/shard-* -o /results/$RUN/merged"
+///   kubectl cp xfer-collect:/results/$RUN ./$RUN
+///   xfer perf plot ./$RUN/merged
+///
+/// On one machine, scripts/netns-shards runs N shards in network namespaces
+/// of their own; README.md, "Running across machines", shows a full run.
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct MergeArgs {

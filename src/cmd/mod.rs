@@ -45,7 +45,6 @@ pub enum Command {
     Perf(perf::PerfArgs),
     /// Compare two run directories: ratios, confidence intervals, verdicts.
     Compare(compare::CompareArgs),
-    /// Merge the run directories of the shards of one run (--shard I/N).
     Merge(merge::MergeArgs),
 }
 

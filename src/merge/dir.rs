@@ -14,14 +14,12 @@ use super::series::{merge_series, ShardSeries};
 use super::summary::{merge_summaries, start_skew, ShardSummary, Window};
 use super::{MergeError, MergeWarning};
 use crate::report::format::{
-    self, bench::summary_json, perf::csv_row, tables, FormatError, PerfReport, PointRun,
-    RunManifest, SummaryJson, CHUNKS_CSV, PERF_CSV, PERF_JSON, RUN_JSON, SAMPLES_DIR, SUMMARY_JSON,
-    USERS_CSV,
+    self, bench::summary_json, tables, FormatError, RunManifest, SummaryJson, CHUNKS_CSV,
+    PERF_JSON, RUN_JSON, SUMMARY_JSON, USERS_CSV,
 };
-use crate::report::histogram::LatencyHistogram;
 use crate::report::hlog::{self, HlogWriter};
 use crate::report::timeseries::{read_csv, IntervalClock, TimeSeriesCsv};
-use crate::report::{LatencySummary, RunSummary};
+use crate::report::RunSummary;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -69,7 +67,7 @@ impl DirError {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DirError + '_ {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DirError + '_ {
     move |source| DirError::Io {
         path: path.to_path_buf(),
         source,
@@ -120,18 +118,17 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Outcome, DirError> {
             )));
         }
     }
-    std::fs::create_dir_all(out).map_err(io_err(out))?;
     match kind {
         "sftp-bench" => merge_bench(dirs, out),
-        _ => merge_perf(dirs, out),
+        _ => super::perf::merge_perf(dirs, out),
     }
 }
 
-fn label(d: &Path) -> String {
+pub(super) fn label(d: &Path) -> String {
     d.display().to_string()
 }
 
-fn read_value(path: &Path) -> Result<Value, DirError> {
+pub(super) fn read_value(path: &Path) -> Result<Value, DirError> {
     serde_json::from_slice(&format::read(path)?)
         .map_err(|e| DirError::NotARun(format!("{}: not valid JSON: {e}", path.display())))
 }
@@ -139,7 +136,7 @@ fn read_value(path: &Path) -> Result<Value, DirError> {
 /// Each shard's index from its `run.json`/`perf.json` (`shard.index`), or its
 /// position among the arguments for runs made without `--shard`. The same
 /// shard given twice would count its samples twice: refused.
-fn shard_indexes(labels: &[String], values: &[Value]) -> Result<Vec<u32>, DirError> {
+pub(super) fn shard_indexes(labels: &[String], values: &[Value]) -> Result<Vec<u32>, DirError> {
     let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
     let mut out = Vec::new();
     for (i, (l, v)) in labels.iter().zip(values).enumerate() {
@@ -171,13 +168,13 @@ fn shard_indexes(labels: &[String], values: &[Value]) -> Result<Vec<u32>, DirErr
     Ok(out)
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DirError> {
+pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DirError> {
     std::fs::write(path, bytes).map_err(io_err(path))
 }
 
 /// Concatenates `file` of every shard that has it into `out/file`; a shard
 /// without it is reported. Returns the rows copied.
-fn concat_file(
+pub(super) fn concat_file(
     dirs: &[PathBuf],
     labels: &[String],
     indexes: &[u32],
@@ -221,7 +218,7 @@ fn concat_file(
 
 /// Merges time series `(label, csv, hlog)` into `out_csv` + `out_hlog`.
 /// Returns the intervals written (0 when no shard has a series).
-fn merge_series_files(
+pub(super) fn merge_series_files(
     parts: &[(String, PathBuf, PathBuf)],
     out_csv: &Path,
     out_hlog: &Path,
@@ -378,6 +375,8 @@ fn merge_bench(dirs: &[PathBuf], out: &Path) -> Result<Outcome, DirError> {
     let skew = start_skew(&starts);
     let origin = *starts.iter().min().expect("at least one shard");
 
+    // Everything is checked and read: only now is OUT made.
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
     let rows = concat_file(dirs, &labels, &indexes, CHUNKS_CSV, out, &mut warnings)?;
     concat_file(dirs, &labels, &indexes, USERS_CSV, out, &mut warnings)?;
     let series_parts: Vec<(String, PathBuf, PathBuf)> = dirs
@@ -432,228 +431,38 @@ fn merge_bench(dirs: &[PathBuf], out: &Path) -> Result<Outcome, DirError> {
     })
 }
 
-/// `perf.json` fields that differ between the shards of one sweep.
-const PERF_SHARD_FIELDS: &[&str] = &[
-    "shard",
-    "shard_clients",
-    "run_id",
-    "started_at",
-    "start_at",
-    "out",
-    "hostname",
-    "interrupted",
-    "runs",
-    "points",
-];
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Adds the runs of one (clients, repeat) point measured by several shards.
-/// Counts add and histograms add; the rates are over the longest shard's
-/// elapsed time (the shards ran the point together). perf.json keeps no
-/// schedule-true histogram, so that summary is an upper bound: the largest
-/// of each figure, the counts summed.
-fn merge_point(runs: &[&PointRun], label: &str) -> Result<PointRun, MergeError> {
-    let mut m = runs[0].clone();
-    let mut h = LatencyHistogram::new();
-    let mut have_hist = true;
-    for r in runs {
-        if r.histogram.is_empty() {
-            have_hist = false;
-        } else {
-            h.add(
-                &LatencyHistogram::from_base64(&r.histogram).map_err(|source| {
-                    MergeError::Histogram {
-                        label: label.to_string(),
-                        what: format!("c{}-r{}", r.clients, r.repeat),
-                        source,
-                    }
-                })?,
-            );
-        }
+    fn labels(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("s{i}")).collect()
     }
-    if runs.len() == 1 {
-        return Ok(m);
-    }
-    m.requests = runs.iter().map(|r| r.requests).sum();
-    m.errors = runs.iter().map(|r| r.errors).sum();
-    m.bytes = runs.iter().map(|r| r.bytes).sum();
-    m.users_gave_up = runs.iter().map(|r| r.users_gave_up).sum();
-    m.interrupted = runs.iter().any(|r| r.interrupted);
-    m.error_kinds.clear();
-    for r in runs {
-        for (k, n) in &r.error_kinds {
-            *m.error_kinds.entry(k.clone()).or_default() += n;
-        }
-    }
-    m.elapsed_s = runs.iter().map(|r| r.elapsed_s).fold(0.0, f64::max);
-    let elapsed = Duration::from_secs_f64(m.elapsed_s.max(0.0));
-    m.requests_per_s = if m.elapsed_s > 0.0 {
-        m.requests as f64 / m.elapsed_s
-    } else {
-        0.0
-    };
-    m.mb_per_s = crate::units::mb_per_sec(m.bytes, elapsed);
-    if have_hist {
-        m.latency = h.summary();
-        m.histogram = h.to_base64();
-    } else {
-        m.histogram.clear();
-    }
-    let st: Vec<&LatencySummary> = runs.iter().map(|r| &r.schedule_true).collect();
-    let count: u64 = st.iter().map(|l| l.count).sum();
-    let mean = if count > 0 {
-        st.iter().map(|l| l.mean_us * l.count as f64).sum::<f64>() / count as f64
-    } else {
-        0.0
-    };
-    let mut s = *st[0];
-    for l in &st[1..] {
-        s.min_us = s.min_us.min(l.min_us);
-        s.p50_us = s.p50_us.max(l.p50_us);
-        s.p90_us = s.p90_us.max(l.p90_us);
-        s.p95_us = s.p95_us.max(l.p95_us);
-        s.p99_us = s.p99_us.max(l.p99_us);
-        s.p999_us = s.p999_us.max(l.p999_us);
-        s.max_us = s.max_us.max(l.max_us);
-    }
-    s.count = count;
-    s.mean_us = mean;
-    m.schedule_true = s;
-    Ok(m)
-}
 
-fn merge_perf(dirs: &[PathBuf], out: &Path) -> Result<Outcome, DirError> {
-    let labels: Vec<String> = dirs.iter().map(|d| label(d)).collect();
-    let mut values = Vec::new();
-    let mut reports: Vec<PerfReport> = Vec::new();
-    for d in dirs {
-        let p = d.join(PERF_JSON);
-        values.push(read_value(&p)?);
-        reports.push(format::read_json(&p, "perf.json")?);
+    #[test]
+    fn shards_are_numbered_from_run_json_or_by_position_and_never_twice() {
+        let sharded = |i: u32| json!({"started_at": i, "shard": {"index": i, "count": 3}});
+        let v = [sharded(2), sharded(0)];
+        assert_eq!(shard_indexes(&labels(2), &v).unwrap(), vec![2, 0]);
+        // Unsharded runs (0/1, or no field): their order among the arguments.
+        let v = [
+            json!({"started_at": 5}),
+            json!({"started_at": 6, "shard": {"index": 0, "count": 1}}),
+        ];
+        assert_eq!(shard_indexes(&labels(2), &v).unwrap(), vec![0, 1]);
+        let e = shard_indexes(
+            &labels(2),
+            &[
+                sharded(1),
+                json!({"started_at": 9, "shard": {"index": 1, "count": 3}}),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "s1: is shard 1 like s0: the same shard given twice?");
+        let e = shard_indexes(&labels(2), &[json!({"a": 1}), json!({"a": 1})])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "s1: is the same run as s0: the same shard given twice?");
     }
-    let configs: Vec<(&str, &Value)> = labels
-        .iter()
-        .zip(&values)
-        .map(|(l, v)| (l.as_str(), v))
-        .collect();
-    check_same_run(&configs, PERF_SHARD_FIELDS)?;
-    let indexes = shard_indexes(&labels, &values)?;
-    let mut warnings = Vec::new();
-
-    let mut points: BTreeMap<(u32, u32), Vec<(&str, &PointRun)>> = BTreeMap::new();
-    for (l, r) in labels.iter().zip(&reports) {
-        for run in &r.runs {
-            points
-                .entry((run.clients, run.repeat))
-                .or_default()
-                .push((l, run));
-        }
-    }
-    let mut runs = Vec::new();
-    for ((clients, repeat), rs) in &points {
-        if rs.len() < dirs.len() {
-            let missing: Vec<&str> = labels
-                .iter()
-                .map(String::as_str)
-                .filter(|l| !rs.iter().any(|(x, _)| x == l))
-                .collect();
-            for l in missing {
-                warnings.push(MergeWarning::MissingPoint {
-                    label: l.to_string(),
-                    clients: *clients,
-                    repeat: *repeat,
-                });
-            }
-        }
-        let only: Vec<&PointRun> = rs.iter().map(|(_, r)| *r).collect();
-        runs.push(merge_point(&only, rs[0].0)?);
-    }
-    let starts: Vec<DateTime<Utc>> = reports.iter().map(|r| r.started_at).collect();
-    let skew = start_skew(&starts);
-    let origin = *starts.iter().min().expect("at least one shard");
-    let mut report = reports[0].clone();
-    report.started_at = origin;
-    report.interrupted = reports.iter().any(|r| r.interrupted);
-    report.points = crate::perf::results::aggregate(&runs);
-    report.runs = runs;
-    let mut value = serde_json::to_value(&report).expect("perf.json serializes");
-    // Fields of a newer shard this xfer does not know pass through.
-    if let (Value::Object(m), Value::Object(first)) = (&mut value, &values[0]) {
-        for (k, v) in first {
-            m.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        if m.contains_key("shard") {
-            m.insert("shard".into(), json!({"index": 0, "count": 1}));
-        }
-        m.insert(
-            "merged".into(),
-            json!({
-                "shards": labels.iter().zip(&indexes).zip(&starts).map(|((l, i), s)| json!({"dir": l, "shard": i, "started_at": s})).collect::<Vec<_>>(),
-                "start_skew_ms": skew.as_secs_f64() * 1e3,
-            }),
-        );
-    }
-    write_file(&out.join(PERF_JSON), &format::to_json(&value))?;
-    let csv_path = out.join(PERF_CSV);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(crate::perf::results::PERF_CSV_COLUMNS)
-        .and_then(|_| {
-            report
-                .runs
-                .iter()
-                .try_for_each(|r| w.write_record(csv_row(r)))
-        })
-        .map_err(|e| DirError::Io {
-            path: csv_path.clone(),
-            source: e.into(),
-        })?;
-    let bytes = w.into_inner().map_err(|e| DirError::Io {
-        path: csv_path.clone(),
-        source: e.into_error(),
-    })?;
-    write_file(&csv_path, &bytes)?;
-
-    // samples/ and timeseries/: per run, by file name.
-    let mut rows = 0;
-    let mut intervals = 0;
-    for r in &report.runs {
-        let name = format::samples_file(r.clients, r.repeat);
-        let rel = Path::new(SAMPLES_DIR).join(&name);
-        if dirs.iter().any(|d| d.join(&rel).is_file()) {
-            std::fs::create_dir_all(out.join(SAMPLES_DIR)).map_err(io_err(out))?;
-            rows += concat_file(
-                dirs,
-                &labels,
-                &indexes,
-                &rel.display().to_string(),
-                out,
-                &mut warnings,
-            )?;
-        }
-        let csv_rel = Path::new(TIMESERIES_DIR).join(&name);
-        if dirs.iter().any(|d| d.join(&csv_rel).is_file()) {
-            let hlog_rel = csv_rel.with_extension("hlog");
-            std::fs::create_dir_all(out.join(TIMESERIES_DIR)).map_err(io_err(out))?;
-            let parts: Vec<(String, PathBuf, PathBuf)> = dirs
-                .iter()
-                .zip(&labels)
-                .map(|(d, l)| (l.clone(), d.join(&csv_rel), d.join(&hlog_rel)))
-                .collect();
-            intervals += merge_series_files(
-                &parts,
-                &out.join(&csv_rel),
-                &out.join(&hlog_rel),
-                origin,
-                "request",
-            )?;
-        }
-    }
-    Ok(Outcome {
-        kind: "perf",
-        shards: dirs.len(),
-        start_skew: skew,
-        warnings,
-        summary: None,
-        rows,
-        intervals,
-    })
 }

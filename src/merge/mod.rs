@@ -34,6 +34,7 @@
 
 pub mod config;
 pub mod dir;
+pub mod perf;
 pub mod rebuild;
 pub mod rows;
 pub mod series;
