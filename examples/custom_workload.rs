@@ -129,6 +129,9 @@ pub fn sweep_echo(out_dir: &Path, clients: &[u32], requests: u64) -> anyhow::Res
         target: format!("echo://{addr}"),
         workload: "one line echoed, keep-open".into(),
         requests_per_client: Some(requests),
+        interval: Some(Duration::from_secs(1)),
+        shard: xfer::load::Shard::WHOLE,
+        start_at: None,
     };
     let outcome = sweep::run(&Threads(&LineEcho { addr }), &cfg, &Stopper::new(), |r| {
         println!(

@@ -155,3 +155,154 @@ fn a_past_start_or_a_bad_shard_is_one_usage_line_naming_the_flag() {
         assert!(err.contains(needle), "{flags:?}: {err}");
     }
 }
+
+#[test]
+fn a_perf_shard_runs_its_share_of_every_client_count_under_global_ids() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("perf");
+    let o = xfer()
+        .args([
+            "perf",
+            "--clients",
+            "2,5",
+            "--requests",
+            "20",
+            "--warmup",
+            "0",
+        ])
+        .args(["--samples", "--shard", "1/2", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: format::PerfReport =
+        format::read_json(&out.join(format::PERF_JSON), "perf.json").unwrap();
+    assert_eq!(report.shard.to_string(), "1/2");
+    assert_eq!(report.settings.clients, vec![2, 5], "the whole run's");
+    for (run, users) in report.runs.iter().zip([vec![1], vec![2, 3, 4]]) {
+        assert_eq!(
+            run.requests,
+            20 * users.len() as u64,
+            "{} clients",
+            run.clients
+        );
+        let path = out
+            .join(format::SAMPLES_DIR)
+            .join(format::samples_file(run.clients, run.repeat));
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        let col = r
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "user")
+            .unwrap();
+        let seen: BTreeSet<u32> = r
+            .records()
+            .map(|rec| rec.unwrap()[col].parse().unwrap())
+            .collect();
+        assert_eq!(seen, users.into_iter().collect(), "{}", path.display());
+    }
+}
+
+#[test]
+fn two_perf_shards_given_one_start_at_record_starts_within_50_ms() {
+    let work = tempfile::tempdir().unwrap();
+    let at = Utc::now() + chrono::Duration::seconds(5);
+    let at_text = at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let outs = [work.path().join("p0"), work.path().join("p1")];
+    let children: Vec<_> = outs
+        .iter()
+        .enumerate()
+        .map(|(i, out)| {
+            xfer()
+                .args([
+                    "perf",
+                    "--clients",
+                    "2",
+                    "--requests",
+                    "10",
+                    "--warmup",
+                    "0",
+                ])
+                .args(["--shard", &format!("{i}/2"), "--start-at", &at_text, "-o"])
+                .arg(out)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let starts: Vec<DateTime<Utc>> = outs
+        .iter()
+        .map(|o| {
+            let r: format::PerfReport =
+                format::read_json(&o.join(format::PERF_JSON), "perf.json").unwrap();
+            assert_eq!(r.settings.start_at, Some(at_ms(at)));
+            r.started_at
+        })
+        .collect();
+    for s in &starts {
+        let late = (*s - at_ms(at)).num_milliseconds();
+        assert!(
+            (0..50).contains(&late),
+            "started {late} ms after --start-at"
+        );
+    }
+    let skew = (starts[0] - starts[1]).num_milliseconds().abs();
+    assert!(skew < 50, "start skew {skew} ms");
+}
+
+#[test]
+fn ctrl_c_during_the_start_at_wait_exits_130_without_starting_a_user() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let child = xfer()
+        .args([
+            "sftp-bench",
+            "--file-size",
+            "64K",
+            "--start-at",
+            "+120s",
+            "-o",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = support::KillOnDrop(child);
+    // chunks.csv is created after the preflight, just before the wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !out.join(format::CHUNKS_CSV).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached the wait"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    // Well before the start time (120 s away): the wait was abandoned, not
+    // sat out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Ctrl-C did not end the wait"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let summary: format::SummaryJson =
+        format::read_json(&out.join(format::SUMMARY_JSON), "summary.json").unwrap();
+    assert_eq!(
+        summary.summary.steps_ok + summary.summary.failed_attempts,
+        0
+    );
+    assert!(summary.summary.interrupted);
+}

@@ -3,6 +3,7 @@
 //! flushed row per `--interval`, so a run killed with SIGKILL keeps every
 //! interval it closed; and the rows of a finished run add up to its summary.
 
+mod charts;
 mod support;
 
 use std::path::Path;
@@ -118,4 +119,63 @@ fn the_rows_of_a_finished_run_add_up_to_its_summary() {
     assert_eq!(count, s.response().unwrap().latency.count);
     assert_eq!(rows.last().unwrap().active_users, 0);
     assert!(rows.iter().any(|r| r.active_users > 0));
+
+    let o = support::xfer()
+        .args(["perf", "plot"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("timeseries.png"));
+    charts::assert_chart(&out.join("timeseries.png"));
+}
+
+#[test]
+fn each_perf_run_has_its_time_series_and_perf_plot_draws_it() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("perf");
+    let o = support::xfer()
+        .args([
+            "perf",
+            "--clients",
+            "1,3",
+            "--requests",
+            "300",
+            "--warmup",
+            "0",
+        ])
+        .args(["--rate", "1000", "--interval", "100ms", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: format::PerfReport =
+        format::read_json(&out.join(format::PERF_JSON), "perf.json").unwrap();
+    assert_eq!(report.settings.interval_s, Some(0.1));
+    for run in &report.runs {
+        let dir = out.join(format::TIMESERIES_DIR);
+        let csv = dir.join(format::samples_file(run.clients, run.repeat));
+        let logged = hlog::read(
+            &std::fs::read(dir.join(format::hlog_file(run.clients, run.repeat))).unwrap(),
+        )
+        .unwrap();
+        let (kinds, rows) = timeseries::read_csv(&std::fs::read(&csv).unwrap(), logged).unwrap();
+        assert!(kinds.iter().any(|k| k == "refused"), "{kinds:?}");
+        assert_eq!(
+            rows.iter().map(|r| r.steps_ok).sum::<u64>(),
+            run.requests,
+            "{}",
+            csv.display()
+        );
+        assert!(rows.iter().map(|r| r.active_users).max() == Some(run.clients));
+    }
+    let o = support::xfer()
+        .args(["perf", "plot"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["timeseries-c0001-r0.png", "timeseries-c0003-r0.png"] {
+        charts::assert_chart(&out.join(name));
+    }
 }

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod interrupt;
 pub mod merge;
 pub mod perf;
+pub mod scale;
 pub mod sftp_bench;
 pub mod sftp_serve;
 pub mod ssh_login;

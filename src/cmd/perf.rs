@@ -3,10 +3,11 @@
 //! Ctrl-C, the console table and the charts; and `xfer perf plot`.
 
 use crate::cmd::interrupt::Interrupt;
+use crate::cmd::scale::ScaleArgs;
 use crate::cmd::ssh_login::SshLoginArgs;
 use crate::cmd::thresholds::{Gate, ThresholdArgs};
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
-use crate::load::{Pacing, RetryPolicy, StopAfter};
+use crate::load::{shard, Pacing, RetryPolicy, StopAfter};
 use crate::perf::clients::parse_clients;
 use crate::perf::sweep::{self, SweepConfig, SweepOutcome};
 use crate::perf::target::{self, Prepared, RequestOptions, TargetConfig, TargetError, TargetUrl};
@@ -154,6 +155,9 @@ pub struct PerfArgs {
 
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
+
+    #[command(flatten)]
+    pub scale: ScaleArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -167,7 +171,9 @@ pub enum PerfAction {
 /// A perf run directory (perf.json, or perf.csv) gives latency.png and
 /// throughput.png; an sftp-bench run directory (run.json, chunks.csv,
 /// users.csv) gives chunk_latency.png, latency_distribution.png and
-/// user_throughput.png. With --compare A B, two runs of the same kind share
+/// user_throughput.png. Any run directory with a time series also gives
+/// timeseries.png (sftp-bench) or timeseries-cNNNN-rR.png per run (perf):
+/// throughput, p50/p99 and active users over time. With --compare A B, two runs of the same kind share
 /// one chart each (compare-*.png).
 #[derive(Debug, clap::Args)]
 pub struct PlotArgs {
@@ -250,7 +256,12 @@ fn sweep_config(args: &PerfArgs) -> anyhow::Result<SweepConfig> {
         })?,
         None => Pacing::Delay(Duration::ZERO),
     };
-    let run_id = run_dir::new_run_id();
+    // A shard must get users at every client count: check the smallest.
+    let scale = args.scale.parse(
+        clients.iter().copied().min().unwrap_or(1),
+        chrono::Utc::now(),
+    )?;
+    let run_id = scale.run_id();
     if let Some(dir) = &args.out {
         run_dir::check_out_dir(dir, args.overwrite).map_err(|e| usage!("--out {e}"))?;
     }
@@ -271,11 +282,14 @@ fn sweep_config(args: &PerfArgs) -> anyhow::Result<SweepConfig> {
         out_dir: args
             .out
             .clone()
-            .unwrap_or_else(|| run_dir::default_run_dir(&run_id, "perf")),
+            .unwrap_or_else(|| run_dir::default_run_dir(&run_id, &scale.kind("perf"))),
         samples: args.samples,
         target: String::new(),
         workload: String::new(),
         requests_per_client: args.duration.is_none().then_some(args.requests),
+        interval: scale.interval,
+        shard: scale.shard,
+        start_at: scale.start_at,
     })
 }
 
@@ -353,6 +367,23 @@ fn sweep_and_report(
 
     eprintln!("xfer perf: {} · {}", cfg.target, cfg.workload);
     eprintln!("run directory: {}", cfg.out_dir.display());
+    if cfg.shard.is_sharded() {
+        eprintln!(
+            "shard {}: its share of the users at each client count",
+            cfg.shard
+        );
+    }
+    // After the preflight (in `prepare`): the sweep starts at the instant.
+    if let Some(at) = cfg.start_at {
+        eprintln!(
+            "waiting for --start-at {} (Ctrl-C to abandon)",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+        if !shard::wait_until(at, stopper).map_err(|e| anyhow::anyhow!("{e}"))? {
+            eprintln!("xfer: interrupted before the first run; nothing was measured");
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+    }
     if !json {
         println!("{}", table::header());
     }
@@ -419,7 +450,12 @@ fn run_plot(args: PlotArgs) -> anyhow::Result<ExitCode> {
             let (ra, rb) = (plot::load(a)?, plot::load(b)?);
             (plot::compare_charts((a, &ra), (b, &rb))?, a.clone())
         }
-        (None, Some(path)) => (plot::charts_for(&plot::load(path)?), path.clone()),
+        (None, Some(path)) => {
+            let run = plot::load(path)?;
+            let mut charts = plot::charts_for(&run);
+            charts.extend(plot::timeseries_charts(path, &plot::target_of(&run))?);
+            (charts, path.clone())
+        }
         (None, None) => {
             return Err(usage!(
                 "perf plot needs a run directory PATH or --compare A B"

@@ -12,11 +12,13 @@
 use super::results::{aggregate, csv_row, PerfReport, PointRun, SweepSettings, PERF_CSV_COLUMNS};
 use super::PerfError;
 use crate::load::{
-    self, EngineConfig, Event, Pacing, RetryPolicy, RunOutcome, StopAfter, Stopper, Workload,
+    self, EngineConfig, Event, Pacing, RetryPolicy, RunOutcome, Shard, StopAfter, Stopper, Workload,
 };
 use crate::report::csv_out::{Flush, SampleCsv};
 use crate::report::format::{self, FORMAT_VERSION, PERF_CSV, PERF_JSON, SAMPLES_DIR};
 use crate::report::progress::Progress;
+use crate::report::series_out::SeriesOut;
+use crate::report::timeseries::{HTTP_ERROR_KINDS, SFTP_ERROR_KINDS};
 use crate::report::{write_atomic, Recorder};
 use chrono::{DateTime, Utc};
 use std::fs;
@@ -34,13 +36,16 @@ pub trait Driver {
     fn response_phase(&self) -> usize;
     /// Steps in one pass over the work.
     fn steps_per_pass(&self) -> u64;
-    /// One run with `engine.users` users, timed from `origin`.
+    /// The failure kinds that get a time-series column each.
+    fn error_kinds(&self) -> &'static [&'static str];
+    /// One run with `engine.users` users (this shard's of them), timed from
+    /// `origin`. `observe(None)` is an idle tick, at least every 10 ms.
     fn run(
         &self,
         engine: &EngineConfig,
         stopper: &Stopper,
         origin: Instant,
-        observe: &mut dyn FnMut(Event),
+        observe: &mut dyn FnMut(Option<Event>),
     ) -> RunOutcome;
 }
 
@@ -57,14 +62,26 @@ impl<W: Workload> Driver for Threads<'_, W> {
     fn steps_per_pass(&self) -> u64 {
         self.0.steps_per_pass()
     }
+    fn error_kinds(&self) -> &'static [&'static str] {
+        // The two workloads perf drives, told apart by their phases; any
+        // other (a library user's) counts every failure in `failed_other`.
+        let phases = self.0.phases();
+        if phases == crate::tcp::workload::PHASES {
+            HTTP_ERROR_KINDS
+        } else if phases == crate::sftp::client::PHASES {
+            SFTP_ERROR_KINDS
+        } else {
+            &[]
+        }
+    }
     fn run(
         &self,
         engine: &EngineConfig,
         stopper: &Stopper,
         origin: Instant,
-        observe: &mut dyn FnMut(Event),
+        observe: &mut dyn FnMut(Option<Event>),
     ) -> RunOutcome {
-        load::run(self.0, engine, stopper, origin, observe)
+        load::run_ticking(self.0, engine, stopper, origin, observe)
     }
 }
 
@@ -93,6 +110,12 @@ pub struct SweepConfig {
     pub workload: String,
     /// Requests per client, when the stop is a count (for `perf.json`).
     pub requests_per_client: Option<u64>,
+    /// Row length of each run's time series (None: not written).
+    pub interval: Option<Duration>,
+    /// Which share of each client count this process runs.
+    pub shard: Shard,
+    /// `--start-at` (the caller waits for it before the sweep).
+    pub start_at: Option<DateTime<Utc>>,
 }
 
 /// What a sweep ended with.
@@ -177,7 +200,11 @@ pub fn run<D: Driver + ?Sized>(
                 Pacing::Interval(i) => Some(1.0 / i.as_secs_f64()),
                 Pacing::Delay(_) => None,
             },
+            interval_s: cfg.interval.map(|d| d.as_secs_f64()),
+            start_at: cfg.start_at,
         },
+        run_id: cfg.run_id.clone(),
+        shard: cfg.shard,
         interrupted: false,
         runs: Vec::new(),
         points: Vec::new(),
@@ -189,8 +216,9 @@ pub fn run<D: Driver + ?Sized>(
         StopAfter::Passes(n) => Some(n * driver.steps_per_pass()),
         StopAfter::Duration(_) => None,
     };
+    let shard_users = |c: u32| cfg.shard.users(c).len() as u64;
     let total = per_client.map(|n| {
-        cfg.clients.iter().map(|&c| u64::from(c) * n).sum::<u64>() * u64::from(cfg.repeat)
+        cfg.clients.iter().map(|&c| shard_users(c) * n).sum::<u64>() * u64::from(cfg.repeat)
     });
     // Requests when their number is known, else completed runs.
     let mut progress = match total {
@@ -209,7 +237,7 @@ pub fn run<D: Driver + ?Sized>(
             pacing: cfg.pacing,
             stop: cfg.stop,
             retry: cfg.retry,
-            shard: crate::load::Shard::WHOLE,
+            shard: cfg.shard,
         };
         if !cfg.warmup.is_zero() {
             progress.set_message(format!("{clients} clients: warm-up"));
@@ -237,8 +265,28 @@ pub fn run<D: Driver + ?Sized>(
                 false => None,
             };
             let mut sample_error = None;
-            let mut recorder = Recorder::new(driver.phases(), driver.response_phase(), clients);
-            let outcome = driver.run(&engine, stopper, Instant::now(), &mut |event| {
+            let mut recorder = Recorder::for_users(
+                driver.phases(),
+                driver.response_phase(),
+                cfg.shard.users(clients),
+            );
+            let origin = Instant::now();
+            let mut series = match cfg.interval {
+                Some(interval) => Some(series_out(
+                    &cfg.out_dir,
+                    clients,
+                    repeat,
+                    Utc::now(),
+                    interval,
+                    driver,
+                )?),
+                None => None,
+            };
+            let outcome = driver.run(&engine, stopper, origin, &mut |event| {
+                if let Some(series) = &mut series {
+                    series.observe(event.as_ref(), origin.elapsed());
+                }
+                let Some(event) = event else { return };
                 recorder.observe(&event);
                 match &event {
                     Event::Sample(s) => {
@@ -267,6 +315,10 @@ pub fn run<D: Driver + ?Sized>(
                     return Err(io_err(&path)(e));
                 }
             }
+            if let Some(series) = series {
+                let path = cfg.out_dir.join(format::TIMESERIES_DIR);
+                series.finish(outcome.elapsed).map_err(io_err(&path))?;
+            }
             let interrupted = stopper.is_stopped();
             let summary = recorder.summary(outcome.elapsed, interrupted);
             let point = PointRun::from_summary(clients, repeat, &summary);
@@ -287,6 +339,31 @@ pub fn run<D: Driver + ?Sized>(
         write_report(&cfg.out_dir, &report)?;
     }
     Ok(SweepOutcome { report, fatal })
+}
+
+/// The time series of one run, in `timeseries/c<clients>-r<repeat>.csv`
+/// and `.hlog`, started at `start` (the wall clock of the run's origin).
+fn series_out<D: Driver + ?Sized>(
+    dir: &Path,
+    clients: u32,
+    repeat: u32,
+    start: DateTime<Utc>,
+    interval: Duration,
+    driver: &D,
+) -> Result<SeriesOut, PerfError> {
+    let sdir = dir.join(format::TIMESERIES_DIR);
+    fs::create_dir_all(&sdir).map_err(io_err(&sdir))?;
+    let csv = sdir.join(format::samples_file(clients, repeat));
+    SeriesOut::create(
+        &csv,
+        &sdir.join(format::hlog_file(clients, repeat)),
+        start,
+        interval,
+        driver.error_kinds(),
+        driver.phases(),
+        driver.response_phase(),
+    )
+    .map_err(io_err(&csv))
 }
 
 type SampleWriter = (SampleCsv<BufWriter<fs::File>>, PathBuf);

@@ -3,6 +3,7 @@
 //! sftp-bench run's `run.json`, `chunks.csv` and `users.csv`, all through the
 //! typed formats of `report::format`.
 
+use crate::load::Shard;
 use crate::perf::results::{aggregate, parse_csv, PerfReport, SweepSettings};
 use crate::perf::PerfError;
 use crate::report::format::{
@@ -16,7 +17,7 @@ use std::path::Path;
 /// A run directory's contents, loaded.
 #[derive(Debug, Clone)]
 pub enum RunDir {
-    Perf(PerfReport),
+    Perf(Box<PerfReport>),
     SftpBench(SftpBenchRun),
 }
 
@@ -43,11 +44,14 @@ pub(super) fn input_err(path: &Path, message: impl Into<String>) -> PerfError {
 pub fn load(dir: &Path) -> Result<RunDir, PerfError> {
     let (json, csv) = (dir.join(PERF_JSON), dir.join(PERF_CSV));
     if json.is_file() {
-        return Ok(RunDir::Perf(format::read_json(&json, "perf.json")?));
+        return Ok(RunDir::Perf(Box::new(format::read_json(
+            &json,
+            "perf.json",
+        )?)));
     }
     if csv.is_file() {
         let runs = parse_csv(&format::read(&csv)?).map_err(|e| input_err(&csv, e.to_string()))?;
-        return Ok(RunDir::Perf(PerfReport {
+        return Ok(RunDir::Perf(Box::new(PerfReport {
             format_version: format::FORMAT_VERSION,
             tool: "xfer perf".into(),
             xfer_version: String::new(),
@@ -61,12 +65,16 @@ pub fn load(dir: &Path) -> Result<RunDir, PerfError> {
                 repeat: 0,
                 warmup_s: 0.0,
                 rate_per_client: None,
+                interval_s: None,
+                start_at: None,
             },
+            run_id: String::new(),
+            shard: Shard::WHOLE,
             interrupted: runs.iter().any(|r| r.interrupted),
             points: aggregate(&runs),
             thresholds: None,
             runs,
-        }));
+        })));
     }
     if dir.join(RUN_JSON).is_file() && dir.join(CHUNKS_CSV).is_file() {
         return load_sftp_bench(dir).map(RunDir::SftpBench);

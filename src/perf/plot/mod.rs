@@ -9,16 +9,20 @@
 //!   time over the run, per user), `latency_distribution.png` (the percentile
 //!   spectrum of write times) and `user_throughput.png` (MB/s per user), and
 //!   the comparison of two distributions.
+//! - [`timeseries`](mod@timeseries): `timeseries.png` (throughput, p50/p99
+//!   and active users over time) for any run directory with a time series.
 //!
 //! Two runs of the same kind compare on one chart each.
 
 pub mod bench;
 pub mod load;
 pub mod sweep;
+pub mod timeseries;
 
 pub use bench::{sftp_bench_charts, sftp_bench_compare_charts};
 pub use load::{load, RunDir, SftpBenchRun};
 pub use sweep::{perf_charts, perf_compare_charts};
+pub use timeseries::timeseries_charts;
 
 use super::chart::{Axis, Chart, Scale};
 use super::PerfError;
@@ -69,6 +73,14 @@ pub fn compare_charts(
                 kind(b.1)
             ),
         )),
+    }
+}
+
+/// The target a run measured, for chart titles.
+pub fn target_of(r: &RunDir) -> String {
+    match r {
+        RunDir::Perf(p) => p.target.clone(),
+        RunDir::SftpBench(b) => b.target.clone(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! back by `perf plot`.
 
 use super::{unversioned, Versioned};
+use crate::load::Shard;
 use crate::report::recorder::median;
 use crate::report::threshold::ThresholdReport;
 use crate::report::{LatencySummary, RunSummary};
@@ -132,6 +133,13 @@ pub struct SweepSettings {
     pub warmup_s: f64,
     /// Per-client rate limit, requests per second (None: as fast as possible).
     pub rate_per_client: Option<f64>,
+    /// `--interval`: the row length of each run's time series in
+    /// `timeseries/` (absent: none written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<f64>,
+    /// `--start-at`: when the sweep was to start (`started_at` is when it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<DateTime<Utc>>,
 }
 
 /// `perf.json`: what was run against what, every run and the aggregates.
@@ -141,7 +149,16 @@ pub struct PerfReport {
     pub format_version: u32,
     pub tool: String,
     pub xfer_version: String,
+    /// Wall-clock start of the sweep, after any `--start-at` wait.
     pub started_at: DateTime<Utc>,
+    /// Names the remote files of sftp:// targets; shards given the same
+    /// `--start-at` share it.
+    #[serde(default)]
+    pub run_id: String,
+    /// This process's part of every client count (`0/1` unsharded);
+    /// `settings.clients` are the whole run's.
+    #[serde(default)]
+    pub shard: Shard,
     /// The target URL (`tcp://...`, `sftp://...`), or the embedded server's.
     pub target: String,
     /// One line: what a request is (`GET /data.bin, 4.00 KiB, keep-alive`).
@@ -363,7 +380,11 @@ pub(crate) mod tests {
                 repeat: 1,
                 warmup_s: 1.0,
                 rate_per_client: Some(50.0),
+                interval_s: None,
+                start_at: None,
             },
+            run_id: String::new(),
+            shard: Shard::WHOLE,
             interrupted: true,
             runs: vec![point_run(1, 0, 200.0, 100, false), timed],
             points: vec![PointAggregate {
