@@ -352,3 +352,72 @@ fn perf_sweeps_merge_point_by_point() {
     assert_eq!(csv_rows.lines().count(), 3);
     assert_ok(&xfer().args(["perf", "plot"]).arg(&out).output().unwrap());
 }
+
+/// Two perf shards (`--shard I/2`, one `--start-at`) against `xfer
+/// sftp-serve`, merged: every client count is whole again (requests of all
+/// its clients, every global client id in samples/), and each run's merged
+/// time series adds up to its requests.
+#[test]
+fn perf_shards_merge_into_the_whole_sweep() {
+    let Some(server) = XferSftpServe::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(6))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let outs: Vec<PathBuf> = (0..2).map(|i| work.path().join(format!("p{i}"))).collect();
+    let children: Vec<_> = outs
+        .iter()
+        .enumerate()
+        .map(|(i, out)| {
+            xfer()
+                .arg("perf")
+                .arg(server.target(""))
+                .arg("-i")
+                .arg(&server.key)
+                .arg("--known-hosts")
+                .arg(&server.known_hosts)
+                .args(["--clients", "2,3", "--requests", "6", "-s", "16K"])
+                .args(["--warmup", "0", "--samples", "--interval", "200ms"])
+                .args(["--shard", &format!("{i}/2"), "--start-at", &at, "-o"])
+                .arg(out)
+                .env_remove("SSH_AUTH_SOCK")
+                .env_remove("XFER_PASSWORD")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        assert_ok(&c.wait_with_output().unwrap());
+    }
+    let out = work.path().join("merged");
+    let refs: Vec<&Path> = outs.iter().map(PathBuf::as_path).collect();
+    let o = merge(&refs, &out, &[]);
+    assert_ok(&o);
+    let m = json(&out.join("perf.json"));
+    for run in m["runs"].as_array().unwrap() {
+        let clients = run["clients"].as_u64().unwrap();
+        assert_eq!(run["requests"].as_u64().unwrap(), 6 * clients);
+        let name = format!("c{clients:04}-r0.csv");
+        let mut r = csv::Reader::from_path(out.join("samples").join(&name)).unwrap();
+        let h = r.headers().unwrap().clone();
+        let u = h.iter().position(|c| c == "user").unwrap();
+        let users: std::collections::BTreeSet<u64> = r
+            .records()
+            .map(|x| x.unwrap()[u].parse().unwrap())
+            .collect();
+        assert_eq!(users, (0..clients).collect(), "{name}");
+        let ts = out.join("timeseries").join(&name);
+        let mut r = csv::Reader::from_path(&ts).unwrap();
+        let h = r.headers().unwrap().clone();
+        let ok = h.iter().position(|c| c == "steps_ok").unwrap();
+        let total: u64 = r
+            .records()
+            .map(|x| x.unwrap()[ok].parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(total, 6 * clients, "{}", ts.display());
+    }
+    assert_ok(&xfer().args(["perf", "plot"]).arg(&out).output().unwrap());
+}
