@@ -10,7 +10,6 @@
 
 mod support;
 
-use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -20,12 +19,6 @@ use xfer::load::shard::{parse_start_at, Shard};
 
 /// The Kubernetes version the manifests are written for.
 const KUBERNETES_VERSION: &str = "1.32.0";
-
-/// Flags the Job passes that the xfer CLI does not have yet (issue 11: the
-/// shard and start-time logic exist in `xfer::load::shard`, the flags are
-/// wired at merge time). Once a flag exists the CLI parses it and this list
-/// is no longer consulted for it.
-const NOT_IN_CLI_YET: &[&str] = &["--shard", "--start-at"];
 
 fn k8s_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s")
@@ -114,29 +107,12 @@ fn yaml(file: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Parses `xfer ARGS`, leaving out (and reporting) flags the CLI does not
-/// have yet, with their values.
-fn parse_leaving_out_missing_flags(mut args: Vec<String>) -> Vec<String> {
-    let mut left_out = Vec::new();
-    loop {
-        let argv = std::iter::once("xfer".to_string()).chain(args.iter().cloned());
-        match Cli::try_parse_from(argv) {
-            Ok(_) => return left_out,
-            Err(e) if e.kind() == ErrorKind::UnknownArgument => {
-                let Some(ContextValue::String(flag)) = e.get(ContextKind::InvalidArg) else {
-                    panic!("{e}");
-                };
-                let flag = flag.split('=').next().unwrap().to_string();
-                assert!(
-                    NOT_IN_CLI_YET.contains(&flag.as_str()),
-                    "the Job passes {flag}, which xfer does not know: {e}"
-                );
-                let i = args.iter().position(|a| *a == flag).unwrap();
-                args.drain(i..i + 2);
-                left_out.push(flag);
-            }
-            Err(e) => panic!("the Job's args do not parse: {e}\nargs: {args:?}"),
-        }
+/// Parses `xfer ARGS` as the binary would; every flag the Job passes must
+/// exist (`--shard` and `--start-at` included).
+fn parse(args: &[String]) {
+    let argv = std::iter::once("xfer".to_string()).chain(args.iter().cloned());
+    if let Err(e) = Cli::try_parse_from(argv) {
+        panic!("the args do not parse: {e}\nargs: {args:?}");
     }
 }
 
@@ -172,7 +148,6 @@ fn the_jobs_args_parse_for_every_shard() {
         .unwrap_or_else(|e| panic!("run-config.yaml START_AT {start_at:?}: {e}"));
     let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
 
-    let mut left_out = Vec::new();
     for index in 0..n {
         let args: Vec<String> = args
             .iter()
@@ -202,12 +177,21 @@ fn the_jobs_args_parse_for_every_shard() {
         let users: u32 = value("--users").parse().unwrap();
         shard.check_users(users).unwrap();
         parse_start_at(&value("--start-at"), chrono::Utc::now()).unwrap();
-        left_out = parse_leaving_out_missing_flags(args);
+        parse(&args);
     }
-    if !left_out.is_empty() {
-        eprintln!(
-            "note: not in the xfer CLI yet, checked with xfer::load::shard only: {}",
-            left_out.join(", ")
-        );
-    }
+}
+
+/// The collect step of deploy/k8s/README.md runs `xfer merge` on the shards'
+/// directories: that command line must parse.
+#[test]
+fn the_readmes_merge_command_parses() {
+    let readme = std::fs::read_to_string(k8s_dir().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.contains("xfer merge /results/"))
+        .expect("README.md has the merge step");
+    let cmd = line.split('"').nth(1).unwrap().replace("$RUN", "run-1");
+    let args: Vec<String> = cmd.split_whitespace().skip(1).map(str::to_string).collect();
+    assert_eq!(args[0], "merge");
+    parse(&args);
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 pub mod compare;
 pub mod interrupt;
+pub mod merge;
 pub mod perf;
 pub mod scale;
 pub mod sftp_bench;
@@ -45,6 +46,7 @@ pub enum Command {
     Perf(perf::PerfArgs),
     /// Compare two run directories: ratios, confidence intervals, verdicts.
     Compare(compare::CompareArgs),
+    Merge(merge::MergeArgs),
 }
 
 /// Runs the parsed command line.
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::TcpClient(args) => tcp_client::run(args),
         Command::Perf(args) => perf::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Merge(args) => merge::run(args),
     }
 }
 

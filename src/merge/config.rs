@@ -12,6 +12,7 @@ use serde_json::Value;
 /// the xfer version) must be equal.
 pub const SHARD_FIELDS: &[&str] = &[
     "shard",
+    "shard_users",
     "run_id",
     "started_at",
     "start_actual",

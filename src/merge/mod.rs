@@ -3,10 +3,10 @@
 //! [`crate::load::shard`]) into one directory with the same files as a single
 //! run, so that `perf plot` and every other reader work on it unchanged.
 //!
-//! Everything here works on in-memory inputs (parsed `run.json` values,
-//! summaries, CSV bytes, interval rows); the file layer (finding the files,
-//! writing the merged directory) is the subcommand's. In the order the
-//! subcommand calls them:
+//! The core works on in-memory inputs (parsed `run.json` values, summaries,
+//! CSV bytes, interval rows); [`dir`] is the file layer (finding the files,
+//! writing the merged directory) that `xfer merge` calls. In the order it
+//! calls them:
 //!
 //! 1. [`config::check_same_run`] on every shard's `run.json` value: refuses
 //!    shards of different runs (another target, configuration or xfer
@@ -28,8 +28,13 @@
 //!    [`crate::report::hlog::read`]): rows aligned on their wall-clock
 //!    interval, counts summed, interval histograms added; write the result
 //!    with the same writers a live run uses.
+//!
+//! [`dir::merge_dirs`] is that file layer: it reads the shards' directories
+//! through [`crate::report::format`] and writes the merged one.
 
 pub mod config;
+pub mod dir;
+pub mod perf;
 pub mod rebuild;
 pub mod rows;
 pub mod series;
@@ -83,6 +88,15 @@ pub enum MergeWarning {
     IncompleteShard { label: String, rows: u64 },
     /// A last CSV line cut short (a writer killed mid-row) was left out.
     CutRow { label: String, file: String },
+    /// A shard without one of the run's files (e.g. `users.csv`, written at
+    /// the end): the merged file has the other shards' rows.
+    MissingFile { label: String, file: String },
+    /// perf: a shard without a run at a point the others measured.
+    MissingPoint {
+        label: String,
+        clients: u32,
+        repeat: u32,
+    },
 }
 
 impl fmt::Display for MergeWarning {
@@ -95,6 +109,18 @@ impl fmt::Display for MergeWarning {
             MergeWarning::CutRow { label, file } => write!(
                 f,
                 "warning: {label}: the last line of {file} was cut short and is left out"
+            ),
+            MergeWarning::MissingFile { label, file } => write!(
+                f,
+                "warning: {label}: no {file}; the merged {file} has the other shards' rows"
+            ),
+            MergeWarning::MissingPoint {
+                label,
+                clients,
+                repeat,
+            } => write!(
+                f,
+                "warning: {label}: no run at {clients} clients, repeat {repeat}; that point is merged from the other shards"
             ),
         }
     }

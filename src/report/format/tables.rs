@@ -88,7 +88,10 @@ pub fn read_samples(text: &[u8], path: &Path) -> Result<SampleTable, FormatError
         .headers()
         .map_err(|e| csv_err(path, 1, e.to_string()))?
         .clone();
-    let names: Vec<&str> = headers.iter().collect();
+    let all: Vec<&str> = headers.iter().collect();
+    // `xfer merge` puts the shard that measured a row in a leading column.
+    let skip = usize::from(all.first() == Some(&"shard"));
+    let names = &all[skip..];
     let (lead, tail) = (SAMPLE_LEAD_COLUMNS.len(), SAMPLE_TAIL_COLUMNS.len());
     if names.len() < lead + tail
         || names[..lead] != SAMPLE_LEAD_COLUMNS
@@ -113,12 +116,12 @@ pub fn read_samples(text: &[u8], path: &Path) -> Result<SampleTable, FormatError
         let line = i as u64 + 2;
         let rec = rec.map_err(|e| csv_err(path, line, e.to_string()))?;
         let num = |k: usize| -> Result<u64, FormatError> {
-            let s = rec.get(k).unwrap_or("");
+            let s = rec.get(k + skip).unwrap_or("");
             s.parse()
                 .map_err(|_| csv_err(path, line, format!("{}: '{s}' is not a number", names[k])))
         };
         let phase_values = (lead..names.len() - tail)
-            .map(|k| match rec.get(k).unwrap_or("") {
+            .map(|k| match rec.get(k + skip).unwrap_or("") {
                 "" => Ok(None),
                 _ => num(k).map(Some),
             })
@@ -135,8 +138,8 @@ pub fn read_samples(text: &[u8], path: &Path) -> Result<SampleTable, FormatError
             start_us: num(7)?,
             phases: phase_values,
             total_us: num(t)?,
-            error_kind: rec.get(t + 1).unwrap_or("").to_string(),
-            error: rec.get(t + 2).unwrap_or("").to_string(),
+            error_kind: rec.get(skip + t + 1).unwrap_or("").to_string(),
+            error: rec.get(skip + t + 2).unwrap_or("").to_string(),
         });
     }
     Ok(SampleTable { phases, rows })
@@ -269,6 +272,15 @@ mod tests {
         assert_eq!(t.phases, phases);
         assert_eq!(t.rows, want);
         assert_eq!(t.phase("write"), Some(1));
+
+        // A merged file (`xfer merge`): a leading shard column is skipped.
+        let mut merged = Vec::new();
+        for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+            merged.extend_from_slice(if i == 0 { b"shard," } else { b"3," });
+            merged.extend_from_slice(line);
+        }
+        let m = read_samples(&merged, Path::new("chunks.csv")).unwrap();
+        assert_eq!((m.phases, m.rows), (t.phases, t.rows));
     }
 
     #[test]

@@ -1,0 +1,499 @@
+//! Shards of one run on separate network stacks, then `xfer merge`: 4
+//! `sftp-bench --shard I/4 --start-at T` processes, each in its own network
+//! namespace with its own source address (`scripts/netns-shards`), against
+//! one `xfer sftp-serve` and against OpenSSH sshd; the merged directory is
+//! checked against the shards' own files and the server's. Where network
+//! namespaces are unavailable (no root, a locked-down container) the shards
+//! run as loopback processes instead, and the test says so.
+//!
+//! (tests/shards.rs, from the `wire` branch, checks `--shard`/`--start-at`
+//! themselves with two shards; this file is the merge end to end.)
+
+mod support;
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::sftp_serve::XferSftpServe;
+use support::sshd::Sshd;
+use support::{xfer, xfer_bin};
+use xfer::report::histogram::LatencyHistogram;
+
+const SHARDS: usize = 4;
+const USERS: u32 = 8;
+
+fn script() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns-shards"))
+}
+
+fn netns_available() -> bool {
+    let name = format!("xfer-probe-m{}", std::process::id());
+    let added = Command::new("ip")
+        .args(["netns", "add", &name])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if added {
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+    } else {
+        eprintln!("network namespaces are unavailable here (needs root and `ip netns`): shards run as loopback processes instead");
+    }
+    added
+}
+
+/// Waits for `child` with a deadline; kills it (its process group when it
+/// leads one) past the deadline, so a hung shard fails the test in bounded time.
+fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "gave up after {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A start far enough ahead for 4 preflights on a loaded 2-core machine.
+fn start_at() -> String {
+    (Utc::now() + chrono::Duration::seconds(10)).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The flags every shard of the run shares.
+fn run_flags(src: &Path, at: &str) -> Vec<String> {
+    [
+        "-f",
+        src.to_str().unwrap(),
+        "-s",
+        "16K",
+        "-c",
+        &USERS.to_string(),
+        "-d",
+        "0",
+        "--ramp-up",
+        "300ms",
+        "--start-at",
+        at,
+        "--interval",
+        "200ms",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// How to reach the server: from the shards' namespaces (a `--server`
+/// command for netns-shards) or over loopback (a target and known_hosts).
+struct Server {
+    user: String,
+    key: PathBuf,
+    /// Remote directory, as the target's path.
+    remote: String,
+    /// Where that directory is on this machine.
+    local_dir: PathBuf,
+    /// netns: the command netns-shards starts, printing IP:PORT first.
+    netns_server: String,
+    /// loopback: `host:port` and a known_hosts for it.
+    loopback: (String, PathBuf),
+}
+
+/// Runs the 4 shards; returns their run directories.
+fn run_shards(server: &Server, src: &Path, work: &Path, netns: bool) -> Vec<PathBuf> {
+    let at = start_at();
+    let outs: Vec<PathBuf> = (0..SHARDS).map(|i| work.join(format!("s{i}"))).collect();
+    if netns {
+        // Each shard trusts the server on first use, in a file of its own.
+        for i in 0..SHARDS {
+            std::fs::write(work.join(format!("kh{i}")), "").unwrap();
+        }
+        let mut cmd = Command::new(script());
+        cmd.arg("--server")
+            .arg(&server.netns_server)
+            .arg(SHARDS.to_string())
+            .arg("--")
+            .arg(xfer_bin())
+            .arg("sftp-bench")
+            .arg(format!(
+                "sftp://{}@{{server}}/{}",
+                server.user, server.remote
+            ))
+            .arg("-i")
+            .arg(&server.key)
+            .arg("--known-hosts")
+            .arg(work.join("kh{i}"))
+            .args(["--host-key-check", "accept-new"])
+            .args(run_flags(src, &at))
+            .args(["--shard", "{i}/{n}", "-o"])
+            .arg(work.join("s{i}"))
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XFER_PASSWORD")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let o = wait_bounded(cmd.spawn().unwrap(), Duration::from_secs(120));
+        assert_ok(&o, "netns-shards");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("netns-shards: server at 10.231."), "{err}");
+    } else {
+        let children: Vec<Child> = outs
+            .iter()
+            .enumerate()
+            .map(|(i, out)| {
+                xfer()
+                    .arg("sftp-bench")
+                    .arg(format!(
+                        "sftp://{}@{}/{}",
+                        server.user, server.loopback.0, server.remote
+                    ))
+                    .arg("-i")
+                    .arg(&server.key)
+                    .arg("--known-hosts")
+                    .arg(&server.loopback.1)
+                    .args(run_flags(src, &at))
+                    .args(["--shard", &format!("{i}/{SHARDS}"), "-o"])
+                    .arg(out)
+                    .env_remove("SSH_AUTH_SOCK")
+                    .env_remove("XFER_PASSWORD")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            assert_ok(&wait_bounded(c, Duration::from_secs(120)), "a shard");
+        }
+    }
+    outs
+}
+
+fn merge(dirs: &[PathBuf], out: &Path) -> Output {
+    let c = xfer()
+        .arg("merge")
+        .args(dirs)
+        .arg("-o")
+        .arg(out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(c, Duration::from_secs(60))
+}
+
+/// Every assertion on one merged 4-shard run.
+fn check_merged(shards: &[PathBuf], out: &Path, server: &Server, data: &[u8]) {
+    let o = merge(shards, out);
+    assert_ok(&o, "xfer merge");
+    println!("{}", String::from_utf8_lossy(&o.stdout));
+    let m = json(&out.join("summary.json"));
+    let sums: Vec<Value> = shards
+        .iter()
+        .map(|s| json(&s.join("summary.json")))
+        .collect();
+    for f in ["steps_ok", "failed_attempts", "users"] {
+        let sum: u64 = sums.iter().map(|s| s[f].as_u64().unwrap()).sum();
+        assert_eq!(m[f].as_u64().unwrap(), sum, "{f}");
+    }
+    let bytes: u64 = sums
+        .iter()
+        .map(|s| s["throughput"]["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(m["throughput"]["bytes"].as_u64().unwrap(), bytes);
+    assert_eq!(bytes, u64::from(USERS) * data.len() as u64);
+    assert_eq!(m["users"].as_u64().unwrap(), u64::from(USERS));
+
+    // Percentiles against those recomputed from the concatenated rows.
+    let mut r = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let (w, k, sh) = (col("write_us"), col("error_kind"), col("shard"));
+    let mut hist = LatencyHistogram::new();
+    let mut shards_seen = BTreeSet::new();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        shards_seen.insert(rec[sh].to_string());
+        if rec[k].is_empty() {
+            hist.record_us(rec[w].parse().unwrap());
+        }
+    }
+    assert_eq!(shards_seen.len(), SHARDS);
+    let want = hist.summary();
+    let write = m["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "write")
+        .unwrap()
+        .clone();
+    for (key, v) in [
+        ("p50_us", want.p50_us),
+        ("p90_us", want.p90_us),
+        ("p99_us", want.p99_us),
+        ("max_us", want.max_us),
+    ] {
+        let got = write[key].as_u64().unwrap();
+        // HDR precision: 3 significant digits.
+        assert!(got.abs_diff(v) <= v / 1000 + 1, "{key}: {got} vs {v}");
+    }
+
+    // Remote files: one per global user, none shared, all byte-identical.
+    let mut names = BTreeSet::new();
+    for s in shards {
+        for f in json(&s.join("run.json"))["remote_files"]
+            .as_array()
+            .unwrap()
+        {
+            assert!(names.insert(f.as_str().unwrap().to_string()), "{f} twice");
+        }
+    }
+    assert_eq!(names.len(), USERS as usize);
+    let on_server: BTreeSet<String> = std::fs::read_dir(&server.local_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let named: BTreeSet<String> = names
+        .iter()
+        .map(|n| n.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(on_server, named);
+    for n in &on_server {
+        assert!(
+            std::fs::read(server.local_dir.join(n)).unwrap() == data,
+            "{n}"
+        );
+    }
+
+    // Start skew, as merge measured it from the shards' run.json.
+    let skew = json(&out.join("run.json"))["merged"]["start_skew_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(skew < 50.0, "start skew {skew} ms");
+
+    // The time series adds up to the run's totals.
+    let mut r = csv::Reader::from_path(out.join("timeseries.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let (ok, by) = (
+        h.iter().position(|c| c == "steps_ok").unwrap(),
+        h.iter().position(|c| c == "bytes").unwrap(),
+    );
+    let (mut t_ok, mut t_bytes) = (0u64, 0u64);
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        t_ok += rec[ok].parse::<u64>().unwrap();
+        t_bytes += rec[by].parse::<u64>().unwrap();
+    }
+    assert_eq!((t_ok, t_bytes), (m["steps_ok"].as_u64().unwrap(), bytes));
+}
+
+fn source(work: &Path) -> (PathBuf, Vec<u8>) {
+    let data: Vec<u8> = (0..90_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let src = work.join("src.bin");
+    std::fs::write(&src, &data).unwrap();
+    (src, data)
+}
+
+/// A relay from the bridge address to a loopback-only server (sshd listens
+/// on 127.0.0.1 only): the `--server` of netns-shards, printing IP:PORT.
+const RELAY: &str = r#"
+import socket, sys, threading
+l = socket.socket(); l.bind((sys.argv[1], 0)); l.listen(64)
+print("%s:%d" % l.getsockname(), flush=True)
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d: break
+            b.sendall(d)
+    except OSError: pass
+    finally:
+        try: b.shutdown(socket.SHUT_WR)
+        except OSError: pass
+while True:
+    c, _ = l.accept()
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    for a, b in ((c, u), (u, c)):
+        threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+"#;
+
+#[test]
+fn four_shards_against_xfer_sftp_serve_merge_to_the_sums() {
+    let Some(server) = XferSftpServe::start() else {
+        return;
+    };
+    let netns = netns_available();
+    let work = tempfile::tempdir().unwrap();
+    let (src, data) = source(work.path());
+    // The netns run needs a server on the bridge; this one shares the
+    // fixture's root, key and host key.
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("up")).unwrap();
+    std::fs::create_dir_all(server.root.join("up")).unwrap();
+    let host_key = work.path().join("host_key");
+    support::sshd::keygen(&host_key, "ed25519", "");
+    let s = Server {
+        user: server.user.to_string(),
+        key: server.key.clone(),
+        remote: "up".into(),
+        local_dir: if netns {
+            root.join("up")
+        } else {
+            server.root.join("up")
+        },
+        netns_server: format!(
+            "{} sftp-serve --listen {{bridge}}:0 --root {} --user {} --authorized-keys {}.pub --host-key {}",
+            xfer_bin().display(),
+            root.display(),
+            server.user,
+            server.key.display(),
+            host_key.display()
+        ),
+        loopback: (server.addr.to_string(), server.known_hosts.clone()),
+    };
+    let shards = run_shards(&s, &src, work.path(), netns);
+    check_merged(&shards, &work.path().join("merged"), &s, &data);
+    let plot = xfer()
+        .args(["perf", "plot"])
+        .arg(work.path().join("merged"))
+        .output()
+        .unwrap();
+    assert_ok(&plot, "perf plot");
+}
+
+#[test]
+fn four_shards_against_openssh_merge_and_a_mismatch_is_refused() {
+    let Some(sshd) = Sshd::start() else { return };
+    let netns = netns_available();
+    let work = tempfile::tempdir().unwrap();
+    let (src, data) = source(work.path());
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let relay = work.path().join("relay.py");
+    std::fs::write(&relay, RELAY).unwrap();
+    let s = Server {
+        user: sshd.user.clone(),
+        key: sshd.client_key.clone(),
+        // An absolute path after the first slash is taken as is.
+        remote: remote.display().to_string(),
+        local_dir: remote.clone(),
+        netns_server: format!("exec python3 {} {{bridge}} {}", relay.display(), sshd.port),
+        loopback: (format!("127.0.0.1:{}", sshd.port), sshd.known_hosts.clone()),
+    };
+    let shards = run_shards(&s, &src, work.path(), netns);
+    check_merged(&shards, &work.path().join("merged"), &s, &data);
+
+    // A shard of another run (another chunk size) is refused, exit 2.
+    let other = work.path().join("other");
+    let o = sshd
+        .bench(sshd.target(&remote))
+        .arg("-f")
+        .arg(&src)
+        .args(["-s", "32K", "-c", "2", "-d", "0", "-o"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_ok(&o, "the other run");
+    let o = merge(&[shards[0].clone(), other], &work.path().join("bad"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("not shards of one run"), "{err}");
+}
+
+/// A shard killed with SIGKILL mid-run: merged from its chunks.csv with a
+/// warning, its rows kept. Loopback processes: the kill needs the shard's
+/// own pid.
+#[test]
+fn a_shard_killed_mid_run_merges_with_its_rows() {
+    let Some(server) = XferSftpServe::start() else {
+        return;
+    };
+    std::fs::create_dir(server.root.join("up")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src.bin");
+    std::fs::write(&src, vec![5u8; 64 * 1024]).unwrap();
+    let at =
+        (Utc::now() + chrono::Duration::seconds(5)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let outs: Vec<PathBuf> = (0..2).map(|i| work.path().join(format!("s{i}"))).collect();
+    let spawn = |i: usize| {
+        xfer()
+            .arg("sftp-bench")
+            .arg(server.target("up"))
+            .arg("-i")
+            .arg(&server.key)
+            .arg("--known-hosts")
+            .arg(&server.known_hosts)
+            .arg("-f")
+            .arg(&src)
+            // 16 chunks 150 ms apart per user: about 2.5 s of run.
+            .args(["-s", "4K", "-c", "4", "-d", "150ms", "--ramp-up", "0"])
+            .args(["--start-at", &at, "--shard", &format!("{i}/2"), "-o"])
+            .arg(&outs[i])
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XFER_PASSWORD")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, mut b) = (spawn(0), spawn(1));
+    // Kill shard 1 once it has written a few rows.
+    let chunks = outs[1].join("chunks.csv");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read(&chunks).map_or(0, |c| c.iter().filter(|&&x| x == b'\n').count()) < 6 {
+        assert!(Instant::now() < deadline, "shard 1 wrote no rows");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.kill().unwrap();
+    b.wait().unwrap();
+    assert_ok(&wait_bounded(a, Duration::from_secs(60)), "shard 0");
+    assert!(!outs[1].join("summary.json").exists());
+    let kept = {
+        let bytes = std::fs::read(&chunks).unwrap();
+        let complete = bytes.iter().rposition(|&x| x == b'\n').unwrap();
+        bytes[..complete].iter().filter(|&&x| x == b'\n').count() as u64
+    };
+    let out = work.path().join("merged");
+    let o = merge(&outs, &out);
+    assert_ok(&o, "merge");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("incomplete shard {}", outs[1].display()))
+            && err.contains(&format!("its {kept} chunks.csv rows")),
+        "{err}"
+    );
+    let mut r = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
+    let from_b = r
+        .records()
+        .filter(|x| &x.as_ref().unwrap()[0] == "1")
+        .count() as u64;
+    assert_eq!(from_b, kept);
+    let m = json(&out.join("summary.json"));
+    let ok_a = json(&outs[0].join("summary.json"))["steps_ok"]
+        .as_u64()
+        .unwrap();
+    assert!(m["steps_ok"].as_u64().unwrap() > ok_a);
+    assert_eq!(m["interrupted"], Value::Bool(true));
+}
