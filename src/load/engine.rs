@@ -128,7 +128,7 @@ fn spawn_user<T>(user: u32, spawn: impl FnOnce() -> std::io::Result<T>) -> std::
 /// at 64 users x 70k requests/s, that was a fifth of the load generator's CPU.
 /// Timestamps are taken on the user threads, so the observer running up to a
 /// few milliseconds behind changes no figure.
-fn drain(rx: &Receiver<Event>, observe: &mut impl FnMut(Option<Event>)) {
+pub(crate) fn drain<T>(rx: &Receiver<T>, observe: &mut impl FnMut(Option<T>)) {
     const MIN_PAUSE: Duration = Duration::from_micros(500);
     const MAX_PAUSE: Duration = Duration::from_millis(10);
     let mut pause = MIN_PAUSE;

@@ -78,7 +78,8 @@ fn io_kind(e: &io::Error) -> &'static str {
     }
 }
 
-fn status_kind(status: u16) -> &'static str {
+/// The error kind of a non-2xx status (shared with the non-blocking client).
+pub(crate) fn status_kind(status: u16) -> &'static str {
     match status {
         404 => "http_404",
         408 => "http_408",

@@ -36,7 +36,7 @@ mod driver;
 mod timerfd;
 
 use super::{EngineConfig, Event, PhaseTimer, RunOutcome, StepDone, StepError, Stopper};
-use crossbeam::channel::{self, Receiver, TryRecvError};
+use crossbeam::channel;
 use driver::Loop;
 use mio::{Registry, Token};
 use std::time::{Duration, Instant};
@@ -219,7 +219,12 @@ pub fn run_ticking<W: EventWorkload>(
             })
             .collect();
         drop(tx);
-        drain(&rx, &mut observe);
+        // The thread driver's drain (polling, so a send never costs a loop
+        // a futex wake); the loops send events in batches.
+        crate::load::engine::drain(&rx, &mut |batch: Option<Vec<Event>>| match batch {
+            Some(events) => events.into_iter().for_each(|e| observe(Some(e))),
+            None => observe(None),
+        });
         handles
             .into_iter()
             .map(|h| h.join().expect("a loop thread panicked"))
@@ -237,35 +242,6 @@ pub fn run_ticking<W: EventWorkload>(
             fatal,
         },
         loops,
-    }
-}
-
-/// Hands batches of events to `observe` until every loop is done, polling
-/// rather than blocking so that a send never costs a loop a futex wake (as
-/// the blocking driver's drain, which explains the measurement).
-fn drain(rx: &Receiver<Vec<Event>>, observe: &mut impl FnMut(Option<Event>)) {
-    const MIN_PAUSE: Duration = Duration::from_micros(500);
-    const MAX_PAUSE: Duration = Duration::from_millis(10);
-    let mut pause = MIN_PAUSE;
-    loop {
-        let mut got = false;
-        loop {
-            match rx.try_recv() {
-                Ok(batch) => {
-                    batch.into_iter().for_each(|e| observe(Some(e)));
-                    got = true;
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return,
-            }
-        }
-        pause = if got {
-            MIN_PAUSE
-        } else {
-            observe(None);
-            (pause * 2).min(MAX_PAUSE)
-        };
-        std::thread::sleep(pause);
     }
 }
 

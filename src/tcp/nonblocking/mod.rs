@@ -20,7 +20,7 @@ pub use reader::{Feed, Response, ResponseReader};
 use super::protocol;
 use crate::load::event_loop::{EventWorkload, Io, Progress};
 use crate::load::{Severity, StepDone, StepError};
-use crate::tcp::workload::{phase, Connections, TcpRequests, PHASES};
+use crate::tcp::workload::{phase, status_kind, Connections, TcpRequests, PHASES};
 use mio::net::TcpStream;
 use mio::Interest;
 use rand::{Rng, SeedableRng};
@@ -83,19 +83,6 @@ fn is_peer_close(kind: io::ErrorKind) -> bool {
             | io::ErrorKind::BrokenPipe
             | io::ErrorKind::ConnectionAborted
     )
-}
-
-fn status_kind(status: u16) -> &'static str {
-    match status {
-        404 => "http_404",
-        408 => "http_408",
-        413 => "http_413",
-        429 => "http_429",
-        503 => "http_503",
-        400..=499 => "http_4xx",
-        500..=599 => "http_5xx",
-        _ => "http_other",
-    }
 }
 
 fn failed(kind: &'static str, message: String) -> Progress {
