@@ -9,6 +9,10 @@
 //! once, so `timeout` bounds each read or write of a request. Bodies of non-2xx
 //! responses are read (so the connection stays usable) but never written to
 //! the caller's sink: an error page is not a download.
+//!
+//! A little over 500 lines: the connection, the response reader that the
+//! fuzzer drives without a socket ([`read_response`]) and the one retry rule
+//! share their buffers and error type, and read best in one place.
 
 use super::protocol::{self, ResponseError, ResponseHead};
 use std::fmt;
