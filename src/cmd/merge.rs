@@ -11,7 +11,7 @@ use crate::usage;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Merge the run directories of the shards of one run into one.
+/// Merge the run directories of the shards of one run into one
 ///
 /// Each DIR is one shard's sftp-bench or perf run directory (`--shard I/N`).
 /// OUT gets the same files as a single run: run.json, summary.json (counts
