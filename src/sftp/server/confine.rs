@@ -25,7 +25,7 @@
 
 use crate::confine::{At, ConfinedRoot};
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 use std::sync::Arc;
 
 /// Why a client path was refused.
@@ -215,6 +215,7 @@ impl From<crate::confine::ConfineError> for ConfineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn n(s: &str) -> String {
         normalize(s).unwrap().display()
