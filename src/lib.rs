@@ -9,11 +9,14 @@
 //! - [`tcp`]: the HTTP/1.1-subset file server, client and request workload.
 //! - [`report`]: samples, HDR-histogram summaries, CSV/JSON writers, console
 //!   output, charts.
+//! - [`confine`]: opening paths beneath a root directory, race-free, for
+//!   both servers.
 //! - [`units`]: byte sizes and durations as people type them.
 //! - [`cmd`]: the command line (the only place clap is used).
 
 pub mod cmd;
 pub mod compare;
+pub mod confine;
 pub mod load;
 pub mod merge;
 pub mod perf;

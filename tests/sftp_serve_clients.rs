@@ -622,3 +622,106 @@ fn a_small_descriptor_limit_warns_at_start_and_refuses_logins_clearly() {
     drop(held);
     drop(server);
 }
+
+/// A local user who can write in the root swaps a directory for a symlink
+/// to outside the root (and back) as fast as one syscall allows, while a
+/// real client (paramiko) writes, reads, stats, lists, makes directories
+/// and renames through that directory. A server that checks a path and then
+/// uses it by name follows the swapped-in link in the window between the
+/// two; one that resolves beneath the root's descriptor never leaves it.
+#[test]
+fn a_directory_swapped_for_a_symlink_never_leads_a_client_outside_the_root() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let s = XferSftpServe::start().unwrap();
+    let outside = s.scratch().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("secret"), b"SECRET-OUTSIDE").unwrap();
+    std::fs::create_dir(s.root.join("d")).unwrap();
+    std::fs::write(s.root.join("d/secret"), b"inside").unwrap();
+    std::os::unix::fs::symlink(&outside, s.root.join("alt")).unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let d = std::ffi::CString::new(s.root.join("d").to_str().unwrap()).unwrap();
+        let alt = std::ffi::CString::new(s.root.join("alt").to_str().unwrap()).unwrap();
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: two NUL-terminated paths; RENAME_EXCHANGE swaps the
+                // directory `d` and the symlink `alt` atomically.
+                let rc = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        d.as_ptr(),
+                        libc::AT_FDCWD,
+                        alt.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let body = "leaks = oks = 0\n\
+         for i in range(300):\n\
+         \x20   for op in range(6):\n\
+         \x20       try:\n\
+         \x20           if op == 0:\n\
+         \x20               with sftp.open('d/w%d' % i, 'w') as f: f.write(b'x')\n\
+         \x20           elif op == 1:\n\
+         \x20               with sftp.open('/d/secret') as f:\n\
+         \x20                   if b'SECRET' in f.read(): leaks += 1\n\
+         \x20           elif op == 2:\n\
+         \x20               sftp.mkdir('d/m%d' % i)\n\
+         \x20           elif op == 3:\n\
+         \x20               sftp.posix_rename('d/secret', 'd/secret')\n\
+         \x20               sftp.symlink('secret', 'd/l%d' % i)\n\
+         \x20           elif op == 4:\n\
+         \x20               if 'secret' in sftp.listdir('d') and sftp.stat('d/secret').st_size == 14: leaks += 1\n\
+         \x20           else:\n\
+         \x20               sftp.remove('d/secret')\n\
+         \x20           oks += 1\n\
+         \x20       except (IOError, OSError):\n\
+         \x20           pass\n\
+         print('leaks', leaks, 'oks', oks)\n";
+    let script = paramiko_script(&s, &key_auth(&s), body);
+    let out = wait_bounded(
+        python(&script).spawn().unwrap(),
+        Duration::from_secs(120),
+        "paramiko through a swapping directory",
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(swaps > 1000, "the swapper ran only {swaps} times");
+    let mut names: Vec<String> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["secret"],
+        "the client changed a directory outside the root ({swaps} swaps)"
+    );
+    assert_eq!(
+        std::fs::read(outside.join("secret")).unwrap(),
+        b"SECRET-OUTSIDE"
+    );
+    // Not vacuous: the client got through to the inside, too.
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("oks 0\n"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("leaks 0 oks "),
+        "the client saw a file outside the root: {}",
+        text(&out)
+    );
+}

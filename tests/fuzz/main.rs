@@ -165,6 +165,11 @@ fn fuzz_tcp_serve_connection() {
     fuzz("tcp_serve_connection");
 }
 
+#[test]
+fn fuzz_sftp_serve_requests() {
+    fuzz("sftp_serve_requests");
+}
+
 /// A target with planted bugs, to show that the engine finds what it is
 /// meant to find: a panic and an allocation over the bound.
 struct Planted;

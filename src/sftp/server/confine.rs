@@ -9,18 +9,24 @@
 //!    are relative to `/`, `.` is dropped and `..` pops one component but
 //!    never climbs above `/` (as in a chroot). The result is a
 //!    [`VirtualPath`], a list of plain names.
-//! 2. [`Jail::resolve`] / [`Jail::resolve_parent`] touch the file system:
-//!    they canonicalize the deepest existing ancestor (following symlinks) and
-//!    require it to be inside the canonical root on a path-component boundary
-//!    (`Path::starts_with`, so `/srv/data` never admits `/srv/data2`). A
-//!    dangling symlink in the not-yet-existing part is refused, because
-//!    creating a file through it would follow it out of the root.
-//!
-//! A symlink swapped in between the check and the use (a race by a local
-//! user with write access to the root) is outside what this protects against.
+//! 2. [`Jail::at`] / [`Jail::followed`] touch the file system through
+//!    [`crate::confine`], the same confinement as tcp-serve's: the parent is
+//!    opened beneath the root's descriptor (openat2 `RESOLVE_BENEATH`, or a
+//!    walk from held descriptors for the absolute links of rule 3), and the
+//!    operation runs on the last name with a `*at` syscall that does not
+//!    follow it. A symlink that leads outside the root is refused, a
+//!    dangling one included, and a directory swapped for a symlink between
+//!    the resolution and the use (a race by a local user with write access
+//!    to the root) cannot redirect the operation: nothing is looked up by
+//!    name from the top again.
+//! 3. Links a client creates are stored as absolute paths inside the root
+//!    ([`link_target`]), and READLINK shows targets relative to the
+//!    client's `/` ([`shown_link_target`]).
 
+use crate::confine::{At, ConfinedRoot};
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
+use std::sync::Arc;
 
 /// Why a client path was refused.
 #[derive(Debug, thiserror::Error)]
@@ -75,13 +81,6 @@ impl VirtualPath {
         let mut v = self.0.clone();
         v.pop();
         VirtualPath(v)
-    }
-
-    /// The same path relative to `base` (no leading slash).
-    fn under(&self, base: &Path) -> PathBuf {
-        let mut p = base.to_path_buf();
-        p.extend(self.0.iter());
-        p
     }
 }
 
@@ -156,96 +155,67 @@ pub fn shown_link_target(root: &Path, link: &VirtualPath, target: &Path) -> Opti
     target.to_str().map(str::to_string)
 }
 
-/// The served root, canonicalized once at startup.
+/// The served root, opened once at startup, beneath which every client
+/// path is resolved by [`crate::confine`].
 #[derive(Debug, Clone)]
 pub struct Jail {
-    root: PathBuf,
+    root: Arc<ConfinedRoot>,
 }
 
 impl Jail {
-    /// Canonicalizes `root`; it must exist and be a directory.
+    /// Opens `root` (canonicalized); it must exist and be a directory.
     pub fn new(root: &Path) -> io::Result<Jail> {
-        let root = std::fs::canonicalize(root)?;
-        if !root.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                format!("{} is not a directory", root.display()),
-            ));
-        }
-        Ok(Jail { root })
+        Ok(Jail {
+            root: Arc::new(ConfinedRoot::open(root)?),
+        })
     }
 
     /// The canonical root.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
     }
 
-    fn check_inside(&self, canonical: PathBuf) -> Result<PathBuf, ConfineError> {
-        if canonical.starts_with(&self.root) {
-            Ok(canonical)
-        } else {
-            Err(ConfineError::Escapes)
-        }
+    /// The entry `path` names, for an operation on it: its parent resolved
+    /// beneath the root (following symlinks that stay inside), then the last
+    /// name followed too when `follow_last` (open, stat, opendir...), or
+    /// taken as it is (lstat, readlink, remove, rename, mkdir, symlink).
+    /// The root itself is `.` in the root. Blocking: call from a blocking
+    /// thread.
+    pub fn at(&self, path: &VirtualPath, follow_last: bool) -> Result<At, ConfineError> {
+        Ok(self.root.beneath(path.components(), follow_last)?)
     }
 
-    /// Resolves `path` following every symlink, including the last
-    /// component: for open, stat, opendir, realpath. The path need not exist
-    /// (open with create); its deepest existing ancestor must be inside the
-    /// root and the first missing component must not be a dangling symlink.
-    /// Blocking: call from a blocking thread.
-    pub fn resolve(&self, path: &VirtualPath) -> Result<PathBuf, ConfineError> {
-        let full = path.under(&self.root);
-        match std::fs::canonicalize(&full) {
-            Ok(c) => return self.check_inside(c),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-        // Walk up to the deepest ancestor that exists.
-        let names = path.components();
-        for keep in (0..names.len()).rev() {
-            let ancestor = VirtualPath(names[..keep].to_vec()).under(&self.root);
-            match std::fs::canonicalize(&ancestor) {
-                Ok(c) => {
-                    let base = self.check_inside(c)?;
-                    let first_missing = base.join(&names[keep]);
-                    if std::fs::symlink_metadata(&first_missing).is_ok() {
-                        // It exists as a link whose target does not: following
-                        // it (O_CREAT, mkdir) could land outside the root.
-                        return Err(ConfineError::Escapes);
-                    }
-                    let mut p = base;
-                    p.extend(names[keep..].iter());
-                    return Ok(p);
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        // Even the root is gone.
-        Err(io::Error::from(io::ErrorKind::NotFound).into())
+    /// `op` on the entry `path` names, with the last name followed; tried
+    /// again when a symlink replaced the last name in between (see
+    /// [`ConfinedRoot::followed`]). Blocking.
+    pub fn followed<T>(
+        &self,
+        path: &VirtualPath,
+        op: impl FnMut(&At) -> io::Result<T>,
+    ) -> Result<T, ConfineError> {
+        Ok(self.root.followed(path.components(), op)?)
     }
 
-    /// Resolves the parent of `path` (following symlinks) and appends the
-    /// last name without following it: for lstat, readlink, remove, rename,
-    /// rmdir, mkdir, symlink, which act on the entry itself. The root itself
-    /// resolves to the root.
-    pub fn resolve_parent(&self, path: &VirtualPath) -> Result<PathBuf, ConfineError> {
-        match path.file_name() {
-            None => Ok(self.root.clone()),
-            Some(name) => Ok(self.resolve(&path.parent())?.join(name)),
-        }
+    /// What the client should see for a real path (of an open descriptor):
+    /// `Escapes` when it is not inside the root.
+    pub fn virtual_of(&self, real: &Path) -> Result<VirtualPath, ConfineError> {
+        to_virtual(self.root(), real).ok_or(ConfineError::Escapes)
     }
+}
 
-    /// What the client should see for a canonical path that `resolve`
-    /// returned (always inside the root).
-    pub fn virtual_of(&self, canonical: &Path) -> Result<VirtualPath, ConfineError> {
-        to_virtual(&self.root, canonical).ok_or(ConfineError::Escapes)
+impl From<crate::confine::ConfineError> for ConfineError {
+    fn from(e: crate::confine::ConfineError) -> Self {
+        match e {
+            crate::confine::ConfineError::Escapes => ConfineError::Escapes,
+            crate::confine::ConfineError::Io(e) => ConfineError::Io(e),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn n(s: &str) -> String {
         normalize(s).unwrap().display()
@@ -322,8 +292,13 @@ mod tests {
         }
     }
 
+    /// Where `p` resolves (following the last name), as a host path.
     fn resolve(f: &Fixture, p: &str) -> Result<PathBuf, ConfineError> {
-        f.jail.resolve(&normalize(p).unwrap())
+        Ok(f.jail.at(&normalize(p).unwrap(), true)?.real_path()?)
+    }
+
+    fn resolve_parent(f: &Fixture, p: &str) -> Result<PathBuf, ConfineError> {
+        Ok(f.jail.at(&normalize(p).unwrap(), false)?.real_path()?)
     }
 
     #[test]
@@ -332,11 +307,17 @@ mod tests {
         let root = f.jail.root().to_path_buf();
         assert_eq!(resolve(&f, "/dir/f").unwrap(), root.join("dir/f"));
         assert_eq!(resolve(&f, "dir/new").unwrap(), root.join("dir/new"));
-        assert_eq!(resolve(&f, "/a/b/c").unwrap(), root.join("a/b/c"));
-        assert_eq!(
-            resolve(&f, "/../data2/secret").unwrap(),
-            root.join("data2/secret")
-        );
+        assert_eq!(resolve(&f, "/").unwrap(), root);
+        assert!(matches!(
+            resolve(&f, "/a/b/c"),
+            Err(ConfineError::Io(e)) if e.kind() == io::ErrorKind::NotFound
+        ));
+        assert_eq!(resolve(&f, "/../dir/f").unwrap(), root.join("dir/f"));
+        // `..` above `/` stays at `/`: never the sibling `data2`.
+        assert!(matches!(
+            resolve(&f, "/../data2/secret"),
+            Err(ConfineError::Io(e)) if e.kind() == io::ErrorKind::NotFound
+        ));
     }
 
     #[test]
@@ -360,12 +341,8 @@ mod tests {
             );
         }
         // lstat-style resolution of the link itself stays inside.
-        let link = f.jail.resolve_parent(&normalize("/sib").unwrap()).unwrap();
-        assert_eq!(link, root.join("sib"));
-        assert!(f
-            .jail
-            .resolve_parent(&normalize("/sib/secret").unwrap())
-            .is_err());
+        assert_eq!(resolve_parent(&f, "/sib").unwrap(), root.join("sib"));
+        assert!(resolve_parent(&f, "/sib/secret").is_err());
     }
 
     #[test]
@@ -391,6 +368,28 @@ mod tests {
         assert_eq!(resolve(&f, "/alias/f").unwrap(), root.join("dir/f"));
         let v = f.jail.virtual_of(&resolve(&f, "/alias").unwrap()).unwrap();
         assert_eq!(v.display(), "/dir");
+    }
+
+    #[test]
+    fn absolute_links_inside_the_root_are_followed_from_the_root() {
+        let f = fixture();
+        let root = f.jail.root().to_path_buf();
+        // As sftp-serve stores the links clients make.
+        std::os::unix::fs::symlink(root.join("dir"), root.join("abs")).unwrap();
+        std::os::unix::fs::symlink(root.join("dir/f"), root.join("dir/absf")).unwrap();
+        std::os::unix::fs::symlink(&root, root.join("top")).unwrap();
+        assert_eq!(resolve(&f, "/abs/f").unwrap(), root.join("dir/f"));
+        assert_eq!(resolve(&f, "/abs/absf").unwrap(), root.join("dir/f"));
+        assert_eq!(resolve(&f, "/top/top/dir").unwrap(), root.join("dir"));
+        assert_eq!(resolve(&f, "/top").unwrap(), root);
+        // `..` out of a followed link climbs from where the link led.
+        std::os::unix::fs::symlink("../..", root.join("dir/up2")).unwrap();
+        assert!(matches!(
+            resolve(&f, "/abs/up2/data2"),
+            Err(ConfineError::Escapes)
+        ));
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert!(resolve(&f, "/loop").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The SFTP v3 operations as OpenSSH's `sftp` uses them, on top of
-//! [`confine`](super::confine): every path is resolved inside the root before
-//! any file is touched. File I/O runs on tokio's blocking pool (one hop per
+//! [`confine`](super::confine): every path is resolved beneath the root's
+//! descriptor and the operation runs on the last name with a `*at` syscall
+//! that does not follow it, so no path and no race leads outside. File I/O runs on tokio's blocking pool (one hop per
 //! request: resolve and act together); open files stay open in a per-session
 //! handle table, so sequential writes use positional I/O on the same
 //! descriptor instead of reopening.
@@ -13,6 +14,7 @@
 use super::attrs::{apply_attrs, apply_attrs_to_file, attrs_of, longname, statvfs};
 use super::confine::{link_target, normalize, ConfineError, VirtualPath};
 use super::record::SessionRecord;
+use crate::confine::{fd_path, At, DirStream};
 use russh_sftp::protocol::{
     Attrs, Data, ExtendedReply, File, FileAttributes, Handle, Name, OpenFlags, Packet, Status,
     StatusCode, Version,
@@ -20,8 +22,7 @@ use russh_sftp::protocol::{
 use russh_sftp::server::StatusReply;
 use std::collections::HashMap;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -44,8 +45,8 @@ enum HandleState {
         path: Arc<str>,
     },
     Dir {
-        real: PathBuf,
-        entries: Option<std::fs::ReadDir>,
+        /// `None` once the listing has ended.
+        entries: Option<DirStream>,
     },
 }
 
@@ -72,6 +73,51 @@ fn confine_reply(e: ConfineError) -> Reply {
         ConfineError::Invalid => StatusCode::Failure.with_message(e.to_string()),
         ConfineError::Io(io) => io_reply(io),
     }
+}
+
+/// open(2) flags for SFTP `pflags`, with the rules of the
+/// `std::fs::OpenOptions` that russh-sftp maps them to: read when nothing
+/// is asked, and creating or truncating needs write access.
+fn open_flags(p: OpenFlags) -> io::Result<i32> {
+    let write = p.intersects(OpenFlags::WRITE | OpenFlags::APPEND);
+    let mut flags = match (p.contains(OpenFlags::READ) || !write, write) {
+        (true, false) => libc::O_RDONLY,
+        (false, true) => libc::O_WRONLY,
+        _ => libc::O_RDWR,
+    };
+    if p.contains(OpenFlags::APPEND) {
+        flags |= libc::O_APPEND;
+    }
+    if p.contains(OpenFlags::CREATE) {
+        flags |= libc::O_CREAT;
+        if p.contains(OpenFlags::EXCLUDE) {
+            flags |= libc::O_EXCL;
+        }
+    }
+    if p.contains(OpenFlags::TRUNCATE) {
+        flags |= libc::O_TRUNC;
+    }
+    let creates_or_truncates = flags & (libc::O_CREAT | libc::O_TRUNC) != 0;
+    let truncates_append =
+        flags & libc::O_TRUNC != 0 && flags & libc::O_APPEND != 0 && flags & libc::O_EXCL == 0;
+    if (!write && creates_or_truncates) || truncates_append {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "creating or truncating needs write access, and not append",
+        ));
+    }
+    Ok(flags)
+}
+
+/// The entry itself, through an `O_PATH` descriptor, refused with `ELOOP`
+/// when it is a symlink (one swapped in after the resolution), so that
+/// [`Jail::followed`](super::confine::Jail::followed) resolves again.
+fn not_a_link(at: &At) -> io::Result<std::fs::File> {
+    let f = at.open_path()?;
+    if f.metadata()?.file_type().is_symlink() {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    Ok(f)
 }
 
 fn read_only_reply() -> Reply {
@@ -154,14 +200,13 @@ impl SftpHandler {
         }
         let jail = self.jail();
         blocking(move || {
-            let src = jail.resolve_parent(&from).map_err(confine_reply)?;
-            let dst = jail.resolve_parent(&to).map_err(confine_reply)?;
-            std::fs::symlink_metadata(&src).map_err(io_reply)?;
+            let src = jail.at(&from, false).map_err(confine_reply)?;
+            let dst = jail.at(&to, false).map_err(confine_reply)?;
             // SFTP v3 rename never replaces; posix-rename@openssh.com does.
-            if !posix && std::fs::symlink_metadata(&dst).is_ok() {
-                return Err(StatusCode::Failure.with_message("target exists"));
-            }
-            std::fs::rename(&src, &dst).map_err(io_reply)
+            src.rename_to(&dst, !posix).map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => StatusCode::Failure.with_message("target exists"),
+                _ => io_reply(e),
+            })
         })
         .await?;
         Ok(ok(id))
@@ -173,8 +218,8 @@ impl SftpHandler {
         let path = Self::path(&req.path)?;
         let jail = self.jail();
         let st = blocking(move || {
-            let real = jail.resolve(&path).map_err(confine_reply)?;
-            statvfs(&real).map_err(io_reply)
+            jail.followed(&path, |at| statvfs(&fd_path(&not_a_link(at)?)))
+                .map_err(confine_reply)
         })
         .await?;
         let bytes = russh_sftp::ser::to_bytes(&st).map_err(|_| StatusCode::Failure)?;
@@ -225,14 +270,12 @@ impl russh_sftp::server::Handler for SftpHandler {
         }
         let path = Self::path(&filename)?;
         let jail = self.jail();
-        let mut options: std::fs::OpenOptions = pflags.into();
-        options.mode(attrs.permissions.map_or(0o644, |p| p & 0o777));
-        if !pflags.intersects(OpenFlags::READ | OpenFlags::WRITE | OpenFlags::APPEND) {
-            options.read(true);
-        }
+        let flags = open_flags(pflags).map_err(io_reply)?;
+        let mode = attrs.permissions.map_or(0o644, |p| p & 0o777);
         let file = blocking(move || {
-            let real = jail.resolve(&path).map_err(confine_reply)?;
-            let f = options.open(&real).map_err(io_reply)?;
+            let f = jail
+                .followed(&path, |at| at.open(flags, mode))
+                .map_err(confine_reply)?;
             if f.metadata().map_err(io_reply)?.is_dir() {
                 return Err(StatusCode::Failure.with_message("is a directory"));
             }
@@ -328,8 +371,8 @@ impl russh_sftp::server::Handler for SftpHandler {
         let path = Self::path(&path)?;
         let jail = self.jail();
         let attrs = blocking(move || {
-            let real = jail.resolve_parent(&path).map_err(confine_reply)?;
-            std::fs::symlink_metadata(real)
+            let at = jail.at(&path, false).map_err(confine_reply)?;
+            at.symlink_metadata()
                 .map(|m| attrs_of(&m))
                 .map_err(io_reply)
         })
@@ -341,10 +384,9 @@ impl russh_sftp::server::Handler for SftpHandler {
         let path = Self::path(&path)?;
         let jail = self.jail();
         let attrs = blocking(move || {
-            let real = jail.resolve(&path).map_err(confine_reply)?;
-            std::fs::metadata(real)
+            jail.followed(&path, |at| not_a_link(at)?.metadata())
                 .map(|m| attrs_of(&m))
-                .map_err(io_reply)
+                .map_err(confine_reply)
         })
         .await?;
         Ok(Attrs { id, attrs })
@@ -369,8 +411,8 @@ impl russh_sftp::server::Handler for SftpHandler {
         let path = Self::path(&path)?;
         let jail = self.jail();
         blocking(move || {
-            let real = jail.resolve(&path).map_err(confine_reply)?;
-            apply_attrs(&real, &attrs).map_err(io_reply)
+            jail.followed(&path, |at| apply_attrs(&fd_path(&not_a_link(at)?), &attrs))
+                .map_err(confine_reply)
         })
         .await?;
         Ok(ok(id))
@@ -393,22 +435,22 @@ impl russh_sftp::server::Handler for SftpHandler {
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
         let path = Self::path(&path)?;
         let jail = self.jail();
-        let (real, entries) = blocking(move || {
-            let real = jail.resolve(&path).map_err(confine_reply)?;
-            let entries = std::fs::read_dir(&real).map_err(io_reply)?;
-            Ok((real, entries))
+        let entries = blocking(move || {
+            let dir = jail
+                .followed(&path, |at| at.open(libc::O_RDONLY | libc::O_DIRECTORY, 0))
+                .map_err(confine_reply)?;
+            DirStream::new(dir).map_err(io_reply)
         })
         .await?;
         let handle = self.add_handle(HandleState::Dir {
-            real,
             entries: Some(entries),
         })?;
         Ok(Handle { id, handle })
     }
 
     async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, Self::Error> {
-        let (real, entries) = match self.handles.get_mut(&handle) {
-            Some(HandleState::Dir { real, entries }) => (real.clone(), entries.take()),
+        let entries = match self.handles.get_mut(&handle) {
+            Some(HandleState::Dir { entries }) => entries.take(),
             _ => return Err(StatusCode::Failure.with_message("invalid handle")),
         };
         let Some(mut entries) = entries else {
@@ -419,18 +461,18 @@ impl russh_sftp::server::Handler for SftpHandler {
             let mut files = Vec::new();
             let mut more = true;
             while files.len() < READDIR_BATCH {
-                match entries.next() {
+                match entries.next_name() {
                     None => {
                         more = false;
                         break;
                     }
                     Some(Err(e)) => return Err(io_reply(e)),
                     Some(Ok(entry)) => {
-                        let name = entry.file_name().to_string_lossy().into_owned();
                         // Gone since the listing started: skip it.
-                        let Ok(m) = std::fs::symlink_metadata(real.join(entry.file_name())) else {
+                        let Ok(m) = entries.entry_metadata(&entry) else {
                             continue;
                         };
+                        let name = entry.to_string_lossy().into_owned();
                         files.push(File {
                             longname: longname(&name, &m, now),
                             filename: name,
@@ -458,8 +500,8 @@ impl russh_sftp::server::Handler for SftpHandler {
         let path = Self::path(&filename)?;
         let jail = self.jail();
         blocking(move || {
-            let real = jail.resolve_parent(&path).map_err(confine_reply)?;
-            std::fs::remove_file(real).map_err(io_reply)
+            let at = jail.at(&path, false).map_err(confine_reply)?;
+            at.remove_file().map_err(io_reply)
         })
         .await?;
         Ok(ok(id))
@@ -477,10 +519,8 @@ impl russh_sftp::server::Handler for SftpHandler {
         let path = Self::path(&path)?;
         let jail = self.jail();
         blocking(move || {
-            let real = jail.resolve_parent(&path).map_err(confine_reply)?;
-            std::fs::DirBuilder::new()
-                .mode(attrs.permissions.map_or(0o755, |p| p & 0o7777))
-                .create(real)
+            let at = jail.at(&path, false).map_err(confine_reply)?;
+            at.mkdir(attrs.permissions.map_or(0o755, |p| p & 0o7777))
                 .map_err(io_reply)
         })
         .await?;
@@ -497,8 +537,8 @@ impl russh_sftp::server::Handler for SftpHandler {
         }
         let jail = self.jail();
         blocking(move || {
-            let real = jail.resolve_parent(&path).map_err(confine_reply)?;
-            std::fs::remove_dir(real).map_err(io_reply)
+            let at = jail.at(&path, false).map_err(confine_reply)?;
+            at.remove_dir().map_err(io_reply)
         })
         .await?;
         Ok(ok(id))
@@ -507,14 +547,14 @@ impl russh_sftp::server::Handler for SftpHandler {
     async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
         let path = Self::path(&path)?;
         let jail = self.jail();
-        let shown = blocking(move || match jail.resolve(&path) {
-            Ok(real) => match std::fs::symlink_metadata(&real) {
-                Ok(_) => jail.virtual_of(&real).map_err(confine_reply),
+        let shown = blocking(move || {
+            let real = jail.followed(&path, |at| std::fs::read_link(fd_path(&not_a_link(at)?)));
+            match real {
+                Ok(real) => jail.virtual_of(&real).map_err(confine_reply),
                 // Not there yet (a put target): the lexical path is the answer.
-                Err(_) => Ok(path),
-            },
-            Err(ConfineError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(path),
-            Err(e) => Err(confine_reply(e)),
+                Err(ConfineError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(path),
+                Err(e) => Err(confine_reply(e)),
+            }
         })
         .await?;
         Ok(Name {
@@ -536,8 +576,8 @@ impl russh_sftp::server::Handler for SftpHandler {
         let path = Self::path(&path)?;
         let jail = self.jail();
         let target = blocking(move || {
-            let real = jail.resolve_parent(&path).map_err(confine_reply)?;
-            let target = std::fs::read_link(real).map_err(io_reply)?;
+            let at = jail.at(&path, false).map_err(confine_reply)?;
+            let target = at.read_link().map_err(io_reply)?;
             super::confine::shown_link_target(jail.root(), &path, &target).ok_or_else(|| {
                 StatusCode::PermissionDenied.with_message("the link leads outside the root")
             })
@@ -564,13 +604,13 @@ impl russh_sftp::server::Handler for SftpHandler {
         let link = Self::path(&link)?;
         let jail = self.jail();
         blocking(move || {
-            let real_link = jail.resolve_parent(&link).map_err(confine_reply)?;
+            let at = jail.at(&link, false).map_err(confine_reply)?;
             // Stored as an absolute path inside the root, relative targets
             // included: see `confine::link_target` for the race this closes.
             let virtual_target = link_target(&link, &target).map_err(confine_reply)?;
             let mut stored = jail.root().to_path_buf();
             stored.extend(virtual_target.components());
-            std::os::unix::fs::symlink(stored, real_link).map_err(io_reply)
+            at.symlink(&stored).map_err(io_reply)
         })
         .await?;
         Ok(ok(id))

@@ -13,7 +13,7 @@
 use super::slots::SlotGuard;
 use super::temps::{is_temp_name, TEMP_PREFIX};
 use super::Shared;
-use crate::tcp::confine::ConfineError;
+use crate::confine::ConfineError;
 use crate::tcp::protocol::{self, Method, Request, RequestError};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};

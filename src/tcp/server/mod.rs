@@ -35,7 +35,7 @@
 //! shutdown); the rest is split along its seams: `conn.rs` the
 //! per-connection state machine, `slots.rs` the connection cap and its
 //! reclaim policy, `temps.rs` the registry of upload temporary files, and
-//! [`crate::tcp::confine`] the path confinement (openat2 RESOLVE_BENEATH),
+//! [`crate::confine`] the path confinement (openat2 RESOLVE_BENEATH),
 //! which another server can reuse. [`Service`] runs the state machine
 //! without a listener, over any [`Transport`] (the fuzzer drives it so).
 
@@ -45,8 +45,8 @@ mod temps;
 
 pub use conn::Transport;
 
-use super::confine::ConfinedRoot;
 use super::protocol;
+use crate::confine::ConfinedRoot;
 use slots::Slots;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
