@@ -46,6 +46,12 @@ pub trait Workload: Sync {
     /// request). Passes repeat until the stop condition.
     fn steps_per_pass(&self) -> u64;
 
+    /// The failure kinds this workload reports, each a column of the time
+    /// series (kinds not listed count in `failed_other`).
+    fn error_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Creates user `user`'s state. Should not do network I/O: connecting is
     /// part of a step so that it is timed and retried.
     fn new_user(&self, user: u32) -> Self::User;

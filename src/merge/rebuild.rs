@@ -12,6 +12,7 @@
 
 use super::MergeError;
 use crate::load::{Event, Sample, MAX_PHASES};
+use crate::report::format::tables::SAMPLE_LEAD_COLUMNS;
 use crate::report::{Recorder, RunSummary};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -85,15 +86,8 @@ pub fn summary_from_chunks(
         .iter()
         .position(|p| *p == response_phase)
         .ok_or_else(|| bad_header(format!("no {response_phase}_us column")))?;
-    let fixed = [
-        "user",
-        "pass",
-        "chunk",
-        "attempt",
-        "offset",
-        "bytes",
-        "intended_us",
-    ];
+    // The lead columns up to `intended_us` (`start_us` is found above).
+    let fixed = &SAMPLE_LEAD_COLUMNS[..7];
     let fixed_cols: Vec<usize> = fixed
         .iter()
         .map(|name| col(name).ok_or_else(|| bad_header(format!("no {name} column"))))

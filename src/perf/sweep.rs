@@ -21,7 +21,6 @@ use crate::report::csv_out::{Flush, SampleCsv};
 use crate::report::format::{self, FORMAT_VERSION, PERF_CSV, PERF_JSON, SAMPLES_DIR};
 use crate::report::progress::Progress;
 use crate::report::series_out::SeriesOut;
-use crate::report::timeseries::{HTTP_ERROR_KINDS, SFTP_ERROR_KINDS};
 use crate::report::{write_atomic, Recorder};
 use chrono::{DateTime, Utc};
 use std::fs;
@@ -70,7 +69,7 @@ impl<W: Workload> Driver for Threads<'_, W> {
         self.0.steps_per_pass()
     }
     fn error_kinds(&self) -> &'static [&'static str] {
-        error_kinds_of(self.0.phases())
+        self.0.error_kinds()
     }
     fn run(
         &self,
@@ -80,19 +79,6 @@ impl<W: Workload> Driver for Threads<'_, W> {
         observe: &mut dyn FnMut(Option<Event>),
     ) -> RunOutcome {
         load::run_ticking(self.0, engine, stopper, origin, observe)
-    }
-}
-
-/// The failure kinds of the two workloads perf drives, told apart by their
-/// phases; any other (a library user's) counts every failure in
-/// `failed_other`.
-fn error_kinds_of(phases: &[&str]) -> &'static [&'static str] {
-    if phases == crate::tcp::workload::PHASES {
-        HTTP_ERROR_KINDS
-    } else if phases == crate::sftp::client::PHASES {
-        SFTP_ERROR_KINDS
-    } else {
-        &[]
     }
 }
 
@@ -127,7 +113,7 @@ impl<W: EventWorkload> Driver for EventLoop<'_, W> {
         self.workload.steps_per_pass()
     }
     fn error_kinds(&self) -> &'static [&'static str] {
-        error_kinds_of(self.workload.phases())
+        self.workload.error_kinds()
     }
     fn run(
         &self,

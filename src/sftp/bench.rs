@@ -15,7 +15,6 @@ use crate::report::csv_out::{users_csv, Flush, SampleCsv};
 use crate::report::format::{self, RunManifest};
 use crate::report::progress::{RunFigures, RunProgress};
 use crate::report::series_out::SeriesOut;
-use crate::report::timeseries::SFTP_ERROR_KINDS;
 use crate::report::{write_atomic, Recorder, RunSummary};
 use chrono::{DateTime, Utc};
 use std::fs;
@@ -237,7 +236,7 @@ pub fn run(
                 &h,
                 started_at,
                 interval,
-                SFTP_ERROR_KINDS,
+                workload.error_kinds(),
                 workload.phases(),
                 workload.response_phase(),
             );

@@ -222,6 +222,10 @@ impl Workload for ChunkUpload {
         self.chunks()
     }
 
+    fn error_kinds(&self) -> &'static [&'static str] {
+        crate::report::timeseries::SFTP_ERROR_KINDS
+    }
+
     fn new_user(&self, user: u32) -> UserState {
         UserState {
             user,

@@ -69,7 +69,7 @@ struct Failed {
 }
 
 /// The errors by which a server's close of an idle connection shows.
-fn is_peer_close(kind: io::ErrorKind) -> bool {
+pub(crate) fn is_peer_close(kind: io::ErrorKind) -> bool {
     matches!(
         kind,
         io::ErrorKind::UnexpectedEof

@@ -128,6 +128,10 @@ impl Workload for TcpRequests {
         1
     }
 
+    fn error_kinds(&self) -> &'static [&'static str] {
+        crate::report::timeseries::HTTP_ERROR_KINDS
+    }
+
     fn new_user(&self, user: u32) -> TcpUser {
         use rand::SeedableRng;
         TcpUser {

@@ -64,6 +64,12 @@ pub trait EventWorkload: Sync {
     /// Steps in one pass over the work (1 for a request).
     fn steps_per_pass(&self) -> u64;
 
+    /// The failure kinds this workload reports, each a column of the time
+    /// series (kinds not listed count in `failed_other`).
+    fn error_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// How long an attempt may take before the driver aborts it as a
     /// `timeout` error.
     fn step_timeout(&self) -> Duration;

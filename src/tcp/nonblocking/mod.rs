@@ -20,6 +20,7 @@ pub use reader::{Feed, Response, ResponseReader};
 use super::protocol;
 use crate::load::event_loop::{EventWorkload, Io, Progress};
 use crate::load::{Severity, StepDone, StepError};
+use crate::tcp::client::is_peer_close;
 use crate::tcp::workload::{phase, status_kind, Connections, TcpRequests, PHASES};
 use mio::net::TcpStream;
 use mio::Interest;
@@ -73,16 +74,6 @@ fn io_kind(e: &io::Error) -> &'static str {
         UnexpectedEof => "closed",
         _ => "io",
     }
-}
-
-fn is_peer_close(kind: io::ErrorKind) -> bool {
-    matches!(
-        kind,
-        io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionAborted
-    )
 }
 
 fn failed(kind: &'static str, message: String) -> Progress {
@@ -342,6 +333,10 @@ impl EventWorkload for TcpRequests {
 
     fn steps_per_pass(&self) -> u64 {
         1
+    }
+
+    fn error_kinds(&self) -> &'static [&'static str] {
+        crate::report::timeseries::HTTP_ERROR_KINDS
     }
 
     fn step_timeout(&self) -> Duration {
