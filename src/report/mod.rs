@@ -7,7 +7,7 @@
 //! - [`console`]: the summary table on stdout.
 //! - [`progress`]: the progress bar on stderr, and printing above it.
 //! - [`run_dir`]: unique run ids; run directories never shared by two runs.
-//! - [`format`]: the public types and column names of every run-directory file.
+//! - [`mod@format`]: the public types and column names of every run-directory file.
 //! - [`timeseries`], [`hlog`]: a run over time (per-interval rows, HdrHistogram interval log);
 //!   [`series_out`] writes both as a run goes.
 //! - [`threshold`], [`junit`]: `--fail-if` thresholds and their JUnit report.

@@ -27,7 +27,7 @@
 //! when the loop handled the last byte's readiness, and lag between
 //! `epoll_wait` returning and that handling is recorded per loop
 //! ([`LoopLag`]); [`load_generator_bound`] turns it into a verdict. With a
-//! rate ([`Pacing::Interval`]) each user's steps are meant to start on a fixed
+//! rate ([`Pacing::Interval`](super::Pacing::Interval)) each user's steps are meant to start on a fixed
 //! grid, as in wrk2, and timers are armed on a `timerfd` (nanosecond
 //! resolution; `epoll_wait` alone rounds to whole milliseconds), so a stalled
 //! server shows up from the intended start, not from when the loop got to it.
@@ -55,7 +55,7 @@ pub trait EventWorkload: Sync {
     /// Per-user state (a connection and its buffers); created on its loop.
     type User: Send;
 
-    /// Names of the phases a step may time, in order; at most [`MAX_PHASES`].
+    /// Names of the phases a step may time, in order; at most [`MAX_PHASES`](super::MAX_PHASES).
     fn phases(&self) -> &'static [&'static str];
 
     /// The phase whose time is a step's response time.

@@ -30,8 +30,13 @@
 //! a few milliseconds after they complete; one that arrives later still is
 //! counted in the oldest open interval (see [`TimeSeries::late_events`]), so
 //! the rows always add up to the run's totals. `active_users` is the number
-//! of users started and not finished at the interval's end: a gauge that sums
-//! exactly across shards. MB/s is the interval's bytes over its full length.
+//! of users active at some point of the interval (running at its start, or
+//! started in it), as Gatling counts them: a user that uploads and then
+//! finishes in an interval was part of its load, so an interval with
+//! completed steps never reads 0 (a gauge taken at the interval's end did, in
+//! every run's last interval and all through a ramp-down). Users are
+//! disjoint across shards, so the count sums exactly there. MB/s is the
+//! interval's bytes over its full length.
 //!
 //! [`read_csv`] reads a `timeseries.csv` (and its `latency.hlog`) back into
 //! rows, for `xfer merge`.
@@ -136,7 +141,8 @@ impl IntervalClock {
 pub struct IntervalRow {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    /// Users started and not finished at the interval's end.
+    /// Users active at some point of the interval: running at its start,
+    /// or started in it.
     pub active_users: u32,
     pub steps_ok: u64,
     /// Failed attempts per kind, in the order of the kinds the series was
@@ -194,7 +200,7 @@ pub struct TimeSeries {
     open: VecDeque<Acc>,
     /// Index of the first interval not yet handed out.
     next: i64,
-    /// Active users at the end of the last interval handed out.
+    /// Users running at the end of the last interval handed out.
     active: i64,
     late: u64,
 }
@@ -308,13 +314,14 @@ impl TimeSeries {
             .open
             .pop_front()
             .unwrap_or_else(|| Acc::new(self.kinds.len()));
-        self.active += i64::from(acc.started) - i64::from(acc.finished);
+        let during = self.active + i64::from(acc.started);
+        self.active = during - i64::from(acc.finished);
         let idx = self.next;
         self.next += 1;
         IntervalRow {
             start: self.clock.start(idx),
             end: self.clock.start(idx + 1),
-            active_users: u32::try_from(self.active.max(0)).unwrap_or(u32::MAX),
+            active_users: u32::try_from(during.max(0)).unwrap_or(u32::MAX),
             steps_ok: acc.steps_ok,
             failed: acc.failed,
             bytes: acc.bytes,
@@ -399,6 +406,40 @@ mod tests {
         assert_eq!(ts.next_close_at(), ms(3_600));
     }
 
+    /// An interval in which a user uploaded and then finished had that user
+    /// active: it must not read 0 active users beside its completed steps
+    /// (the last interval of every run is one).
+    #[test]
+    fn users_that_finish_in_an_interval_count_as_active_in_it() {
+        let c = IntervalClock::new(t("2026-12-05T10:00:00Z"), Duration::from_secs(1));
+        let mut ts = TimeSeries::new(c, &[], 1);
+        for user in 0..3 {
+            ts.observe(&Event::UserStarted {
+                user,
+                at: ms(100 * u64::from(user)),
+            });
+        }
+        // Users 0 and 1 upload once more in the second interval and finish
+        // in it; user 2 finishes in the first.
+        ts.observe(&Event::UserFinished {
+            user: 2,
+            at: ms(900),
+            gave_up: false,
+        });
+        for user in 0..2 {
+            ts.observe(&sample(user, 1_200, 100, None));
+            ts.observe(&Event::UserFinished {
+                user,
+                at: ms(1_400),
+                gave_up: false,
+            });
+        }
+        let rows = ts.finish(ms(2_500));
+        let active: Vec<u32> = rows.iter().map(|r| r.active_users).collect();
+        assert_eq!(active, [3, 2, 0], "users active at some point of each");
+        assert_eq!(rows[1].steps_ok, 2);
+    }
+
     #[test]
     fn a_late_sample_counts_in_the_oldest_open_interval() {
         let c = IntervalClock::new(t("2026-12-05T10:00:00Z"), Duration::from_secs(1));
@@ -477,10 +518,11 @@ mod tests {
         let mut all = LatencyHistogram::new();
         rows.iter().for_each(|r| all.add(&r.response));
         assert_eq!(all.summary(), total.response().unwrap().latency);
-        // Continuous, aligned rows; everyone finished by the last one.
+        // Continuous, aligned rows; everyone uploaded into the last one and
+        // finished in it, so all five were active there.
         assert!(rows.windows(2).all(|w| w[0].end == w[1].start));
         assert_eq!(rows[0].start, t("2026-12-05T10:00:00Z"));
-        assert_eq!(rows.last().unwrap().active_users, 0);
+        assert_eq!(rows.last().unwrap().active_users, 5);
         assert_eq!(rows.iter().map(|r| r.active_users).max(), Some(5));
         assert_eq!(ts.late_events(), 0);
     }
