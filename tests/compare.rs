@@ -287,3 +287,52 @@ fn perf_runs_compare_per_client_count_and_need_samples_for_a_verdict() {
     assert_eq!(p50["note"], "no raw samples (run perf with --samples)");
     assert!(p50["ratio"].as_f64().unwrap() > 0.0);
 }
+
+/// A merged run (two shards against one server) and an unmerged run of the
+/// same configuration: where the merged directory came from (`merged` in its
+/// run.json) is not a setting, so no setting differs.
+#[test]
+fn a_merged_run_and_an_unmerged_one_of_one_configuration_differ_in_no_setting() {
+    let Some(server) = XferSftpServe::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let run = |out: &Path, shard: &str| {
+        let o = xfer()
+            .args(["sftp-bench", &server.target("")])
+            .arg("-i")
+            .arg(&server.key)
+            .arg("--known-hosts")
+            .arg(&server.known_hosts)
+            .args(["-c", "2", "--file-size", "64K", "-s", "32K", "-d", "0"])
+            .args(["--ramp-up", "0", "--shard", shard, "-o"])
+            .arg(out)
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XFER_PASSWORD")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (whole, s0, s1, merged) = (
+        work.path().join("whole"),
+        work.path().join("s0"),
+        work.path().join("s1"),
+        work.path().join("merged"),
+    );
+    run(&whole, "0/1");
+    run(&s0, "0/2");
+    run(&s1, "1/2");
+    let o = xfer()
+        .arg("merge")
+        .args([&s0, &s1])
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (base, new) in [(&whole, &merged), (&merged, &whole)] {
+        let c = json(&compare(&[base, new], &["--json"]));
+        let changed = &c["settings_changed"];
+        assert_eq!(changed, &serde_json::json!([]), "{changed}");
+    }
+}

@@ -333,13 +333,17 @@ fn response_phase_of(csv: &Path) -> Result<String, CompareError> {
 
 /// `key: BASE -> NEW` for every scalar setting that differs, flattening
 /// nested objects to dotted keys. Per-run values (times, remote names, host
-/// keys of throwaway servers) are left out.
+/// keys of throwaway servers) are left out, and so is where a merged run
+/// came from (`merged`: its shards and their start skew), which is not a
+/// setting: a merged run and an unmerged one of one configuration are alike.
 pub fn setting_changes(base: &Value, new: &Value) -> Vec<(String, String, String)> {
-    const PER_RUN: [&str; 4] = [
+    const PER_RUN: [&str; 6] = [
         "started_at",
+        "start_at",
         "remote_files",
         "session.host_key_fingerprint",
         "run_id",
+        "merged",
     ];
     fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
         match v {
@@ -446,6 +450,15 @@ mod tests {
         );
         assert_eq!(r.response, "request");
         assert_eq!(r.samples[&2].get("request"), Some(&[40, 60][..]));
+    }
+
+    #[test]
+    fn where_a_merged_run_came_from_and_when_it_was_to_start_are_no_settings() {
+        let a = serde_json::json!({"users": 4, "start_at": "x"});
+        let b = serde_json::json!({"users": 4, "start_at": "y",
+            "merged": {"shards": [{"dir": "s0", "shard": 0}], "start_skew_ms": 3.1}});
+        assert_eq!(setting_changes(&a, &b), []);
+        assert_eq!(setting_changes(&b, &a), []);
     }
 
     #[test]
