@@ -12,9 +12,11 @@
 
 use super::MergeError;
 use crate::load::{Event, Sample, MAX_PHASES};
-use crate::report::format::tables::SAMPLE_LEAD_COLUMNS;
+use crate::report::format::tables::read_samples;
+use crate::report::format::{FormatError, CHUNKS_CSV};
 use crate::report::{Recorder, RunSummary};
 use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -44,10 +46,10 @@ fn intern(s: &str) -> &'static str {
     v
 }
 
-/// Rebuilds a summary from `chunks.csv` bytes (the header names the phases:
-/// every `<phase>_us` column between `start_us` and `total_us`).
-/// `response_phase` is the run's (e.g. `write`, from a complete shard or the
-/// workload). A last row cut short by a kill is ignored.
+/// Rebuilds a summary from `chunks.csv` bytes, read with the one reader of
+/// sample files ([`read_samples`]: the phases are the `<phase>_us` columns,
+/// a last row cut short by a kill is left out). `response_phase` is the
+/// run's (e.g. `write`, from a complete shard or the workload).
 pub fn summary_from_chunks(
     label: &str,
     csv_bytes: &[u8],
@@ -56,99 +58,57 @@ pub fn summary_from_chunks(
     let bad_header = |detail: String| MergeError::Header {
         label: label.to_string(),
         first: "the sample CSV format".to_string(),
-        file: "chunks.csv".to_string(),
+        file: CHUNKS_CSV.to_string(),
         detail,
     };
-    // Only whole lines: a kill can cut the last one short.
-    let complete = match csv_bytes.iter().rposition(|&b| b == b'\n') {
-        Some(i) => &csv_bytes[..=i],
-        None => &[][..],
-    };
-    let mut reader = csv::ReaderBuilder::new().from_reader(complete);
-    let header = reader
-        .headers()
-        .map_err(|e| bad_header(e.to_string()))?
-        .clone();
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let (Some(start_col), Some(total_col)) = (col("start_us"), col("total_us")) else {
-        return Err(bad_header("no start_us and total_us columns".into()));
-    };
-    let phase_names: Vec<&'static str> = header
-        .iter()
-        .take(total_col)
-        .skip(start_col + 1)
-        .map(|h| intern(h.strip_suffix("_us").unwrap_or(h)))
-        .collect();
+    let table = read_samples(csv_bytes, Path::new(CHUNKS_CSV)).map_err(|e| match e {
+        FormatError::Csv { line: 1, what, .. } => bad_header(what),
+        FormatError::Csv { line, what, .. } => MergeError::Row {
+            label: label.to_string(),
+            record: line - 1,
+            detail: what,
+        },
+        other => bad_header(other.to_string()),
+    })?;
+    let phase_names: Vec<&'static str> = table.phases.iter().map(|p| intern(p)).collect();
     if phase_names.is_empty() || phase_names.len() > MAX_PHASES {
         return Err(bad_header(format!("{} phase columns", phase_names.len())));
     }
-    let response = phase_names
-        .iter()
-        .position(|p| *p == response_phase)
+    let response = table
+        .phase(response_phase)
         .ok_or_else(|| bad_header(format!("no {response_phase}_us column")))?;
-    // The lead columns up to `intended_us` (`start_us` is found above).
-    let fixed = &SAMPLE_LEAD_COLUMNS[..7];
-    let fixed_cols: Vec<usize> = fixed
-        .iter()
-        .map(|name| col(name).ok_or_else(|| bad_header(format!("no {name} column"))))
-        .collect::<Result<_, _>>()?;
-    let kind_col = col("error_kind").ok_or_else(|| bad_header("no error_kind column".into()))?;
-    let msg_col = col("error");
 
-    let mut samples = Vec::new();
+    let us = Duration::from_micros;
     let mut span: BTreeMap<u32, (Duration, Duration)> = BTreeMap::new();
-    for (i, rec) in reader.records().enumerate() {
-        let record = i as u64 + 1;
-        let rec = rec.map_err(|e| MergeError::Row {
-            label: label.to_string(),
-            record,
-            detail: e.to_string(),
-        })?;
-        let num = |c: usize| -> Result<u64, MergeError> {
-            rec.get(c)
-                .unwrap_or("")
-                .parse()
-                .map_err(|_| MergeError::Row {
-                    label: label.to_string(),
-                    record,
-                    detail: format!(
-                        "{} is not a number: '{}'",
-                        header.get(c).unwrap_or("?"),
-                        rec.get(c).unwrap_or("")
-                    ),
-                })
-        };
-        let us = |c: usize| num(c).map(Duration::from_micros);
-        let mut phases = [None; MAX_PHASES];
-        for (p, slot) in phases.iter_mut().enumerate().take(phase_names.len()) {
-            let c = start_col + 1 + p;
-            if !rec.get(c).unwrap_or("").is_empty() {
-                *slot = Some(us(c)?);
+    let samples: Vec<Sample> = table
+        .rows
+        .into_iter()
+        .map(|row| {
+            let mut phases = [None; MAX_PHASES];
+            for (slot, v) in phases.iter_mut().zip(&row.phases) {
+                *slot = v.map(us);
             }
-        }
-        let kind = rec.get(kind_col).unwrap_or("");
-        let s = Sample {
-            user: u32::try_from(num(fixed_cols[0])?).unwrap_or(u32::MAX),
-            pass: num(fixed_cols[1])?,
-            step: num(fixed_cols[2])?,
-            attempt: u32::try_from(num(fixed_cols[3])?).unwrap_or(u32::MAX),
-            offset: num(fixed_cols[4])?,
-            bytes: num(fixed_cols[5])?,
-            intended: us(fixed_cols[6])?,
-            started: us(start_col)?,
-            elapsed: us(total_col)?,
-            phases,
-            error: (!kind.is_empty()).then(|| {
-                let msg = msg_col.and_then(|c| rec.get(c)).unwrap_or("");
-                Box::new((intern(kind), msg.to_string()))
-            }),
-        };
-        let end = s.started + s.elapsed;
-        let e = span.entry(s.user).or_insert((s.started, end));
-        e.0 = e.0.min(s.started);
-        e.1 = e.1.max(end);
-        samples.push(s);
-    }
+            let s = Sample {
+                user: row.user,
+                pass: row.pass,
+                step: row.chunk,
+                attempt: row.attempt,
+                offset: row.offset,
+                bytes: row.bytes,
+                intended: us(row.intended_us),
+                started: us(row.start_us),
+                elapsed: us(row.total_us),
+                phases,
+                error: (!row.error_kind.is_empty())
+                    .then(|| Box::new((intern(&row.error_kind), row.error))),
+            };
+            let end = s.started + s.elapsed;
+            let e = span.entry(s.user).or_insert((s.started, end));
+            e.0 = e.0.min(s.started);
+            e.1 = e.1.max(end);
+            s
+        })
+        .collect();
 
     let slots = span.keys().next_back().map_or(0, |u| u + 1);
     let mut rec = Recorder::new(Box::leak(phase_names.into_boxed_slice()), response, slots);

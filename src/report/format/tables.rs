@@ -81,9 +81,39 @@ fn csv_err(path: &Path, line: u64, what: impl Into<String>) -> FormatError {
     }
 }
 
-/// Reads a sample file (`path` is for errors).
+/// Splits CSV `bytes` into its complete records (each with its newline) and
+/// whatever trails the last one. A record ends at a newline outside double
+/// quotes (error messages may hold quoted newlines). Every table here is
+/// written and flushed a row at a time, so a writer killed mid-row leaves a
+/// trailing part without its newline: readers leave it out.
+pub fn split_records(bytes: &[u8]) -> (Vec<&[u8]>, &[u8]) {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => {
+                out.push(&bytes[start..=i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    (out, &bytes[start..])
+}
+
+/// The complete records of `bytes`, without a last one cut short (see
+/// [`split_records`]).
+pub fn complete_records(bytes: &[u8]) -> &[u8] {
+    let (_, cut) = split_records(bytes);
+    &bytes[..bytes.len() - cut.len()]
+}
+
+/// Reads a sample file (`path` is for errors). A last row cut short (the
+/// file of a run killed mid-row) is left out.
 pub fn read_samples(text: &[u8], path: &Path) -> Result<SampleTable, FormatError> {
-    let mut r = csv::Reader::from_reader(text);
+    let mut r = csv::Reader::from_reader(complete_records(text));
     let headers = r
         .headers()
         .map_err(|e| csv_err(path, 1, e.to_string()))?
@@ -118,7 +148,7 @@ pub fn read_samples(text: &[u8], path: &Path) -> Result<SampleTable, FormatError
         let num = |k: usize| -> Result<u64, FormatError> {
             let s = rec.get(k + skip).unwrap_or("");
             s.parse()
-                .map_err(|_| csv_err(path, line, format!("{}: '{s}' is not a number", names[k])))
+                .map_err(|_| csv_err(path, line, format!("{} is not a number: '{s}'", names[k])))
         };
         let phase_values = (lead..names.len() - tail)
             .map(|k| match rec.get(k + skip).unwrap_or("") {
@@ -281,6 +311,54 @@ mod tests {
         }
         let m = read_samples(&merged, Path::new("chunks.csv")).unwrap();
         assert_eq!((m.phases, m.rows), (t.phases, t.rows));
+    }
+
+    #[test]
+    fn a_last_row_cut_short_is_left_out() {
+        let phases = ["write"];
+        let mut w = SampleCsv::new(Vec::new(), &phases, Flush::EveryRow).unwrap();
+        for i in 0..3u64 {
+            let mut p = [None; MAX_PHASES];
+            p[0] = Some(Duration::from_micros(12_345 + i));
+            w.write(&Sample {
+                user: 0,
+                pass: 0,
+                step: i,
+                attempt: 1,
+                offset: i << 16,
+                bytes: if i == 2 { 0 } else { 1 << 16 },
+                intended: Duration::from_micros(1_000 * i),
+                started: Duration::from_micros(1_000 * i + 7),
+                elapsed: Duration::from_micros(12_400 + i),
+                phases: p,
+                error: (i == 2).then(|| Box::new(("write", "line one\nline two".to_string()))),
+            })
+            .unwrap();
+        }
+        let text = w.into_inner().unwrap();
+        let whole = read_samples(&text, Path::new("chunks.csv")).unwrap();
+        assert_eq!(whole.rows.len(), 3);
+        // Cut in a number of the last row, inside its quoted message right
+        // after the quoted newline, and just before its final newline.
+        let last_row = text.len() - split_records(&text).0.last().unwrap().len();
+        let in_message = text.windows(9).position(|w| w == b"line two\"").unwrap();
+        for cut in [last_row + 10, in_message, text.len() - 1] {
+            let t = read_samples(&text[..cut], Path::new("chunks.csv")).unwrap();
+            assert_eq!(t.rows, whole.rows[..2], "cut at {cut}");
+        }
+        // Only the header, cut or whole: no rows, the phases still known.
+        let header_end = text.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let t = read_samples(&text[..header_end], Path::new("chunks.csv")).unwrap();
+        assert_eq!((t.phases.len(), t.rows.len()), (1, 0));
+        assert!(read_samples(&text[..header_end - 1], Path::new("chunks.csv")).is_err());
+    }
+
+    #[test]
+    fn records_end_at_newlines_outside_quotes() {
+        let (recs, rest) = split_records(b"a,b\n1,\"x\ny\"\"\"\n2,");
+        assert_eq!(recs, [&b"a,b\n"[..], &b"1,\"x\ny\"\"\"\n"[..]]);
+        assert_eq!(rest, b"2,");
+        assert_eq!(complete_records(b"a\n\"open\n"), b"a\n");
     }
 
     #[test]

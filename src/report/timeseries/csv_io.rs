@@ -55,10 +55,7 @@ pub fn read_csv(
     bytes: &[u8],
     hlog: Vec<crate::report::hlog::HlogInterval>,
 ) -> Result<(Vec<String>, Vec<IntervalRow>), TimeSeriesReadError> {
-    let complete = match bytes.iter().rposition(|&b| b == b'\n') {
-        Some(i) => &bytes[..=i],
-        None => &[][..],
-    };
+    let complete = crate::report::format::tables::complete_records(bytes);
     let mut r = csv::Reader::from_reader(complete);
     let h = r
         .headers()
