@@ -336,3 +336,24 @@ fn a_merged_run_and_an_unmerged_one_of_one_configuration_differ_in_no_setting() 
         assert_eq!(changed, &serde_json::json!([]), "{changed}");
     }
 }
+
+/// A run killed with -9 has no summary.json or users.csv yet, and the last
+/// row of its chunks.csv may be cut short: it still compares, on its
+/// complete rows.
+#[test]
+fn a_run_killed_mid_row_compares_on_its_complete_rows() {
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = (work.path().join("a"), work.path().join("b"));
+    let flags = ["sftp-bench", "--file-size", "256K", "-s", "16K", "-c", "1"];
+    run_ok(&[&flags[..], &["-d", "0"]].concat(), &a);
+    run_ok(&[&flags[..], &["-d", "0"]].concat(), &b);
+    std::fs::remove_file(b.join("summary.json")).unwrap();
+    std::fs::remove_file(b.join("users.csv")).unwrap();
+    let chunks = std::fs::read(b.join("chunks.csv")).unwrap();
+    std::fs::write(b.join("chunks.csv"), &chunks[..chunks.len() - 4]).unwrap();
+    let complete = chunks.iter().filter(|&&c| c == b'\n').count() - 2;
+    let c = json(&compare(&[&a, &b], &["--json"]));
+    let w = row(&c, "write", "p50");
+    assert_eq!(w["base_n"], 16, "{w}");
+    assert_eq!(w["new_n"], complete, "{w}");
+}

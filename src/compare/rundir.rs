@@ -9,6 +9,7 @@
 
 use super::CompareError;
 use crate::perf::results::{self, PointRun};
+use crate::report::format::tables;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,8 +88,10 @@ impl PhaseSamples {
 
 /// Reads a sample CSV (`chunks.csv` or perf's `samples/*.csv`): the columns
 /// between `start_us` and `total_us` are phases. Failed attempts
-/// (`error_kind` set) are left out, as the summaries leave them out.
-/// `response` names the phase `schedule_true` is measured to.
+/// (`error_kind` set) are left out, as the summaries leave them out, and so
+/// is a last row cut short by a kill (the rule of
+/// [`tables::complete_records`]). `response` names the phase
+/// `schedule_true` is measured to.
 pub fn read_samples(
     path: &Path,
     response: &str,
@@ -98,7 +101,8 @@ pub fn read_samples(
         file: path.to_path_buf(),
         why,
     };
-    let mut rd = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| CompareError::io(path, e))?;
+    let mut rd = csv::Reader::from_reader(tables::complete_records(&bytes));
     let header = rd.headers().map_err(|e| bad(e.to_string()))?.clone();
     let col = |name: &str| {
         header
@@ -424,6 +428,22 @@ mod tests {
                 .contains("row 2: 'x' in column start_us is not a number"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_last_row_cut_by_a_kill_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("chunks.csv");
+        std::fs::write(
+            &p,
+            "user,pass,chunk,attempt,offset,bytes,intended_us,start_us,write_us,total_us,error_kind,error\n\
+             0,0,0,1,0,10,0,100,300,400,,\n\
+             0,0,1,1,10,10,500,700,2",
+        )
+        .unwrap();
+        let mut s = PhaseSamples::default();
+        read_samples(&p, "write", &mut s).unwrap();
+        assert_eq!(s.get("write"), Some(&[300][..]));
     }
 
     #[test]
