@@ -9,36 +9,20 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use support::rundir::{self, column, column_sum, completed_histogram, json, phase};
 use support::sftp_serve::XferSftpServe;
-use support::xfer;
+use support::{assert_ok, stderr, xfer};
 use xfer::report::histogram::LatencyHistogram;
 
 fn bench(server: &XferSftpServe, src: &Path, out: &Path, chunk: &str) -> Output {
-    xfer()
-        .arg("sftp-bench")
-        .arg(server.target("up"))
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&server.known_hosts)
+    server
+        .bench("up")
         .args(["-c", "2", "-s", chunk, "-d", "0", "--ramp-up", "0", "-f"])
         .arg(src)
         .arg("-o")
         .arg(out)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("XFER_PASSWORD")
         .output()
         .unwrap()
-}
-
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "xfer failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 fn merge(dirs: &[&Path], out: &Path, extra: &[&str]) -> Output {
@@ -52,32 +36,18 @@ fn merge(dirs: &[&Path], out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-/// (shard, write_us, bytes, failed) of every row of a chunks.csv.
-fn chunk_rows(path: &Path) -> Vec<(Option<String>, u64, u64, bool)> {
+/// (shard, failed) of every row of a chunks.csv.
+fn chunk_rows(path: &Path) -> Vec<(Option<String>, bool)> {
     let mut r = csv::Reader::from_path(path).unwrap();
     let h = r.headers().unwrap().clone();
-    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
     let shard = h.iter().position(|c| c == "shard");
-    let (w, b, k) = (col("write_us"), col("bytes"), col("error_kind"));
+    let k = h.iter().position(|c| c == "error_kind").unwrap();
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
-            (
-                shard.map(|s| rec[s].to_string()),
-                rec[w].parse().unwrap_or(0),
-                rec[b].parse().unwrap(),
-                !rec[k].is_empty(),
-            )
+            (shard.map(|s| rec[s].to_string()), !rec[k].is_empty())
         })
         .collect()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Three runs of one configuration, merged: counts and bytes are the sums,
@@ -90,9 +60,7 @@ fn three_runs_merge_into_one_that_every_reader_takes() {
     };
     std::fs::create_dir(server.root.join("up")).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let src = work.path().join("src.bin");
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    std::fs::write(&src, &data).unwrap();
+    let (src, data) = rundir::source_file(work.path(), "src.bin", 200_000);
     let shards: Vec<PathBuf> = (0..3).map(|i| work.path().join(format!("s{i}"))).collect();
     for s in &shards {
         assert_ok(&bench(&server, &src, s, "64K"));
@@ -124,28 +92,25 @@ fn three_runs_merge_into_one_that_every_reader_takes() {
 
     // Rows: every shard's, each once, with its shard.
     let merged = chunk_rows(&out.join("chunks.csv"));
-    let mut all = Vec::new();
+    let mut all = 0;
     for (i, s) in shards.iter().enumerate() {
-        let own = chunk_rows(&s.join("chunks.csv"));
+        let own = rundir::record_count(&s.join("chunks.csv"));
         let tagged: Vec<_> = merged
             .iter()
             .filter(|r| r.0.as_deref() == Some(&i.to_string()))
             .collect();
-        assert_eq!(tagged.len(), own.len(), "shard {i}'s rows");
-        all.extend(own);
+        assert_eq!(tagged.len(), own, "shard {i}'s rows");
+        all += own;
     }
-    assert_eq!(merged.len(), all.len());
+    assert_eq!(merged.len(), all);
 
     // Percentiles: those of one histogram of the concatenated rows.
     let mut h = LatencyHistogram::new();
-    all.iter().filter(|r| !r.3).for_each(|r| h.record_us(r.1));
+    for s in &shards {
+        h.add(&completed_histogram(&s.join("chunks.csv"), "write"));
+    }
     let want = h.summary();
-    let write = m["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "write")
-        .unwrap();
+    let write = phase(&m, "write");
     for (k, v) in [
         ("p50_us", want.p50_us),
         ("p90_us", want.p90_us),
@@ -178,30 +143,14 @@ fn three_runs_merge_into_one_that_every_reader_takes() {
 
     // Time series, when the shards wrote them: rows add up to the totals.
     if shards[0].join("timeseries.csv").is_file() {
-        let mut r = csv::Reader::from_path(out.join("timeseries.csv")).unwrap();
-        let h = r.headers().unwrap().clone();
-        let ok = h.iter().position(|c| c == "steps_ok").unwrap();
-        let total: u64 = r
-            .records()
-            .map(|x| x.unwrap()[ok].parse::<u64>().unwrap())
-            .sum();
+        let total = column_sum(&out.join("timeseries.csv"), "steps_ok");
         assert_eq!(total, m["steps_ok"].as_u64().unwrap());
     }
 
     // perf plot and compare read it like any run.
     let plot = xfer().args(["perf", "plot"]).arg(&out).output().unwrap();
     assert_ok(&plot);
-    let pngs = std::fs::read_dir(&out)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "png")
-        })
-        .count();
-    assert!(pngs > 0, "perf plot drew no chart");
+    assert!(rundir::png_count(&out) > 0, "perf plot drew no chart");
 
     // OUT is a run directory now: a second merge into it is refused...
     let again = merge(&refs, &out, &[]);
@@ -258,7 +207,7 @@ fn mismatched_runs_are_refused_and_a_killed_shard_keeps_its_rows() {
     std::fs::remove_file(b.join("summary.json")).unwrap();
     std::fs::remove_file(b.join("users.csv")).unwrap();
     let chunks = std::fs::read(b.join("chunks.csv")).unwrap();
-    let kept = chunk_rows(&b.join("chunks.csv")).len() - 1;
+    let kept = rundir::record_count(&b.join("chunks.csv")) - 1;
     std::fs::write(b.join("chunks.csv"), &chunks[..chunks.len() - 4]).unwrap();
     let out = work.path().join("m3");
     let o = merge(&[&a, &b], &out, &[]);
@@ -277,7 +226,7 @@ fn mismatched_runs_are_refused_and_a_killed_shard_keeps_its_rows() {
     let ok_a = json(&a.join("summary.json"))["steps_ok"].as_u64().unwrap();
     let ok_b = rows
         .iter()
-        .filter(|r| r.0.as_deref() == Some("1") && !r.3)
+        .filter(|r| r.0.as_deref() == Some("1") && !r.1)
         .count() as u64;
     let m = json(&out.join("summary.json"));
     assert_eq!(m["steps_ok"].as_u64().unwrap(), ok_a + ok_b);
@@ -294,18 +243,11 @@ fn perf_sweeps_merge_point_by_point() {
     };
     let work = tempfile::tempdir().unwrap();
     let sweep = |out: &Path| {
-        xfer()
-            .arg("perf")
-            .arg(server.target(""))
-            .arg("-i")
-            .arg(&server.key)
-            .arg("--known-hosts")
-            .arg(&server.known_hosts)
+        server
+            .perf("")
             .args(["--clients", "1,2", "--requests", "8", "-s", "16K"])
             .args(["--warmup", "0", "--samples", "-o"])
             .arg(out)
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XFER_PASSWORD")
             .output()
             .unwrap()
     };
@@ -324,22 +266,9 @@ fn perf_sweeps_merge_point_by_point() {
         assert_eq!(run["requests"].as_u64().unwrap(), 2 * 8 * clients);
         assert_eq!(run["bytes"].as_u64().unwrap(), 2 * 8 * clients * 16384);
         let name = format!("samples/c{clients:04}-r0.csv");
-        let rows = chunk_rows(&out.join(&name));
-        assert_eq!(rows.len() as u64, 2 * 8 * clients, "{name}");
-        let mut r = csv::Reader::from_path(out.join(&name)).unwrap();
-        let h = r.headers().unwrap().clone();
-        let (resp, kind) = (
-            h.iter().position(|c| c == "write_us").unwrap(),
-            h.iter().position(|c| c == "error_kind").unwrap(),
-        );
-        let mut hist = LatencyHistogram::new();
-        for rec in r.records() {
-            let rec = rec.unwrap();
-            if rec[kind].is_empty() {
-                hist.record_us(rec[resp].parse().unwrap());
-            }
-        }
-        let want = hist.summary();
+        let rows = rundir::record_count(&out.join(&name));
+        assert_eq!(rows as u64, 2 * 8 * clients, "{name}");
+        let want = completed_histogram(&out.join(&name), "write").summary();
         for (k, v) in [
             ("p50_us", want.p50_us),
             ("p99_us", want.p99_us),
@@ -370,19 +299,12 @@ fn perf_shards_merge_into_the_whole_sweep() {
         .iter()
         .enumerate()
         .map(|(i, out)| {
-            xfer()
-                .arg("perf")
-                .arg(server.target(""))
-                .arg("-i")
-                .arg(&server.key)
-                .arg("--known-hosts")
-                .arg(&server.known_hosts)
+            server
+                .perf("")
                 .args(["--clients", "2,3", "--requests", "6", "-s", "16K"])
                 .args(["--warmup", "0", "--samples", "--interval", "200ms"])
                 .args(["--shard", &format!("{i}/2"), "--start-at", &at, "-o"])
                 .arg(out)
-                .env_remove("SSH_AUTH_SOCK")
-                .env_remove("XFER_PASSWORD")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -401,22 +323,13 @@ fn perf_shards_merge_into_the_whole_sweep() {
         let clients = run["clients"].as_u64().unwrap();
         assert_eq!(run["requests"].as_u64().unwrap(), 6 * clients);
         let name = format!("c{clients:04}-r0.csv");
-        let mut r = csv::Reader::from_path(out.join("samples").join(&name)).unwrap();
-        let h = r.headers().unwrap().clone();
-        let u = h.iter().position(|c| c == "user").unwrap();
-        let users: std::collections::BTreeSet<u64> = r
-            .records()
-            .map(|x| x.unwrap()[u].parse().unwrap())
-            .collect();
+        let users: std::collections::BTreeSet<u64> =
+            column(&out.join("samples").join(&name), "user")
+                .into_iter()
+                .collect();
         assert_eq!(users, (0..clients).collect(), "{name}");
         let ts = out.join("timeseries").join(&name);
-        let mut r = csv::Reader::from_path(&ts).unwrap();
-        let h = r.headers().unwrap().clone();
-        let ok = h.iter().position(|c| c == "steps_ok").unwrap();
-        let total: u64 = r
-            .records()
-            .map(|x| x.unwrap()[ok].parse::<u64>().unwrap())
-            .sum();
+        let total = column_sum(&ts, "steps_ok");
         assert_eq!(total, 6 * clients, "{}", ts.display());
     }
     assert_ok(&xfer().args(["perf", "plot"]).arg(&out).output().unwrap());

@@ -16,67 +16,14 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::rundir::{self, column, column_sum, completed_histogram, json, phase};
 use support::sftp_serve::XferSftpServe;
 use support::sshd::Sshd;
-use support::{xfer, xfer_bin};
-use xfer::report::histogram::LatencyHistogram;
+use support::{assert_ran as assert_ok, netns, wait, xfer, xfer_bin};
 
 const SHARDS: usize = 4;
 const USERS: u32 = 8;
-
-fn script() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns-shards"))
-}
-
-fn netns_available() -> bool {
-    let name = format!("xfer-probe-m{}", std::process::id());
-    let added = Command::new("ip")
-        .args(["netns", "add", &name])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if added {
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-    } else {
-        eprintln!("network namespaces are unavailable here (needs root and `ip netns`): shards run as loopback processes instead");
-    }
-    added
-}
-
-/// Waits for `child` with a deadline; kills it (its process group when it
-/// leads one) past the deadline, so a hung shard fails the test in bounded time.
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let o = child.wait_with_output().unwrap();
-            panic!(
-                "gave up after {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn assert_ok(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
 
 /// A start far enough ahead for 4 preflights on a loaded 2-core machine.
 fn start_at() -> String {
@@ -130,7 +77,7 @@ fn run_shards(server: &Server, src: &Path, work: &Path, netns: bool) -> Vec<Path
         for i in 0..SHARDS {
             std::fs::write(work.join(format!("kh{i}")), "").unwrap();
         }
-        let mut cmd = Command::new(script());
+        let mut cmd = Command::new(netns::script());
         cmd.arg("--server")
             .arg(&server.netns_server)
             .arg(SHARDS.to_string())
@@ -153,7 +100,7 @@ fn run_shards(server: &Server, src: &Path, work: &Path, netns: bool) -> Vec<Path
             .env_remove("XFER_PASSWORD")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let o = wait_bounded(cmd.spawn().unwrap(), Duration::from_secs(120));
+        let o = wait::output(cmd.spawn().unwrap(), Duration::from_secs(120));
         assert_ok(&o, "netns-shards");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("netns-shards: server at 10.231."), "{err}");
@@ -184,7 +131,7 @@ fn run_shards(server: &Server, src: &Path, work: &Path, netns: bool) -> Vec<Path
             })
             .collect();
         for c in children {
-            assert_ok(&wait_bounded(c, Duration::from_secs(120)), "a shard");
+            assert_ok(&wait::output(c, Duration::from_secs(120)), "a shard");
         }
     }
     outs
@@ -200,7 +147,7 @@ fn merge(dirs: &[PathBuf], out: &Path) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_bounded(c, Duration::from_secs(60))
+    wait::output(c, Duration::from_secs(60))
 }
 
 /// Every assertion on one merged 4-shard run.
@@ -226,28 +173,11 @@ fn check_merged(shards: &[PathBuf], out: &Path, server: &Server, data: &[u8]) {
     assert_eq!(m["users"].as_u64().unwrap(), u64::from(USERS));
 
     // Percentiles against those recomputed from the concatenated rows.
-    let mut r = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
-    let (w, k, sh) = (col("write_us"), col("error_kind"), col("shard"));
-    let mut hist = LatencyHistogram::new();
-    let mut shards_seen = BTreeSet::new();
-    for rec in r.records() {
-        let rec = rec.unwrap();
-        shards_seen.insert(rec[sh].to_string());
-        if rec[k].is_empty() {
-            hist.record_us(rec[w].parse().unwrap());
-        }
-    }
+    let chunks = out.join("chunks.csv");
+    let shards_seen: BTreeSet<String> = column(&chunks, "shard").into_iter().collect();
     assert_eq!(shards_seen.len(), SHARDS);
-    let want = hist.summary();
-    let write = m["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "write")
-        .unwrap()
-        .clone();
+    let want = completed_histogram(&chunks, "write").summary();
+    let write = phase(&m, "write");
     for (key, v) in [
         ("p50_us", want.p50_us),
         ("p90_us", want.p90_us),
@@ -270,10 +200,7 @@ fn check_merged(shards: &[PathBuf], out: &Path, server: &Server, data: &[u8]) {
         }
     }
     assert_eq!(names.len(), USERS as usize);
-    let on_server: BTreeSet<String> = std::fs::read_dir(&server.local_dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let on_server = rundir::names_in(&server.local_dir);
     let named: BTreeSet<String> = names
         .iter()
         .map(|n| n.rsplit('/').next().unwrap().to_string())
@@ -293,26 +220,16 @@ fn check_merged(shards: &[PathBuf], out: &Path, server: &Server, data: &[u8]) {
     assert!(skew < 50.0, "start skew {skew} ms");
 
     // The time series adds up to the run's totals.
-    let mut r = csv::Reader::from_path(out.join("timeseries.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    let (ok, by) = (
-        h.iter().position(|c| c == "steps_ok").unwrap(),
-        h.iter().position(|c| c == "bytes").unwrap(),
+    let series = out.join("timeseries.csv");
+    let (t_ok, t_bytes) = (
+        column_sum(&series, "steps_ok"),
+        column_sum(&series, "bytes"),
     );
-    let (mut t_ok, mut t_bytes) = (0u64, 0u64);
-    for rec in r.records() {
-        let rec = rec.unwrap();
-        t_ok += rec[ok].parse::<u64>().unwrap();
-        t_bytes += rec[by].parse::<u64>().unwrap();
-    }
     assert_eq!((t_ok, t_bytes), (m["steps_ok"].as_u64().unwrap(), bytes));
 }
 
 fn source(work: &Path) -> (PathBuf, Vec<u8>) {
-    let data: Vec<u8> = (0..90_000u32).map(|i| (i * 13 % 251) as u8).collect();
-    let src = work.join("src.bin");
-    std::fs::write(&src, &data).unwrap();
-    (src, data)
+    rundir::source_file(work, "src.bin", 90_000)
 }
 
 /// A relay from the bridge address to a loopback-only server (sshd listens
@@ -343,7 +260,7 @@ fn four_shards_against_xfer_sftp_serve_merge_to_the_sums() {
     let Some(server) = XferSftpServe::start() else {
         return;
     };
-    let netns = netns_available();
+    let netns = netns::available("m");
     let work = tempfile::tempdir().unwrap();
     let (src, data) = source(work.path());
     // The netns run needs a server on the bridge; this one shares the
@@ -385,7 +302,7 @@ fn four_shards_against_xfer_sftp_serve_merge_to_the_sums() {
 #[test]
 fn four_shards_against_openssh_merge_and_a_mismatch_is_refused() {
     let Some(sshd) = Sshd::start() else { return };
-    let netns = netns_available();
+    let netns = netns::available("m");
     let work = tempfile::tempdir().unwrap();
     let (src, data) = source(work.path());
     let remote = work.path().join("remote");
@@ -438,21 +355,14 @@ fn a_shard_killed_mid_run_merges_with_its_rows() {
         (Utc::now() + chrono::Duration::seconds(5)).to_rfc3339_opts(SecondsFormat::Millis, true);
     let outs: Vec<PathBuf> = (0..2).map(|i| work.path().join(format!("s{i}"))).collect();
     let spawn = |i: usize| {
-        xfer()
-            .arg("sftp-bench")
-            .arg(server.target("up"))
-            .arg("-i")
-            .arg(&server.key)
-            .arg("--known-hosts")
-            .arg(&server.known_hosts)
+        server
+            .bench("up")
             .arg("-f")
             .arg(&src)
             // 16 chunks 150 ms apart per user: about 2.5 s of run.
             .args(["-s", "4K", "-c", "4", "-d", "150ms", "--ramp-up", "0"])
             .args(["--start-at", &at, "--shard", &format!("{i}/2"), "-o"])
             .arg(&outs[i])
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XFER_PASSWORD")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -461,14 +371,12 @@ fn a_shard_killed_mid_run_merges_with_its_rows() {
     let (a, mut b) = (spawn(0), spawn(1));
     // Kill shard 1 once it has written a few rows.
     let chunks = outs[1].join("chunks.csv");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read(&chunks).map_or(0, |c| c.iter().filter(|&&x| x == b'\n').count()) < 6 {
-        assert!(Instant::now() < deadline, "shard 1 wrote no rows");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::until(60, "shard 1 wrote no rows", || {
+        std::fs::read(&chunks).map_or(0, |c| c.iter().filter(|&&x| x == b'\n').count()) >= 6
+    });
     b.kill().unwrap();
     b.wait().unwrap();
-    assert_ok(&wait_bounded(a, Duration::from_secs(60)), "shard 0");
+    assert_ok(&wait::output(a, Duration::from_secs(60)), "shard 0");
     assert!(!outs[1].join("summary.json").exists());
     let kept = {
         let bytes = std::fs::read(&chunks).unwrap();

@@ -1,19 +1,26 @@
-//! Shared test support: running the `xfer` binary, reading a server's first
-//! line, and the rule that decides whether a missing peer (sshd, curl, nginx)
-//! skips a test or fails it.
+//! Shared test support: running the `xfer` binary and checking how it ended,
+//! reading a server's first line, and the rule that decides whether a missing
+//! peer (sshd, curl, nginx) skips a test or fails it. The fixtures for real
+//! peers, waiting on conditions ([`wait`]), reading run directories
+//! ([`rundir`]) and network namespaces ([`netns`]) are submodules, so that
+//! every test file starts the same peers and reads the same files the same
+//! way.
 //!
 //! Peers are mandatory when `XFER_REQUIRE_PEERS=1` (CI and `scripts/test` set
 //! it); otherwise a test whose peer is missing prints why and returns early.
 #![allow(dead_code)]
 
 pub mod delay_proxy;
+pub mod netns;
 pub mod nginx;
+pub mod rundir;
 pub mod sftp_serve;
 pub mod sshd;
+pub mod wait;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 /// The `xfer` binary built for this test run.
 pub fn xfer_bin() -> PathBuf {
@@ -23,6 +30,28 @@ pub fn xfer_bin() -> PathBuf {
 /// A `Command` for the `xfer` binary.
 pub fn xfer() -> Command {
     Command::new(xfer_bin())
+}
+
+/// A process's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts that `what` (a process) succeeded; else shows its exit status,
+/// stdout and stderr.
+pub fn assert_ran(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Asserts that an `xfer` run succeeded (see [`assert_ran`]).
+pub fn assert_ok(o: &Output) {
+    assert_ran(o, "xfer");
 }
 
 /// Whether peers must be present (CI) or may be skipped (a developer laptop).

@@ -7,7 +7,7 @@ use super::{addr_in, peer, spawn_server, KillOnDrop};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::ChildStdout;
+use std::process::{ChildStdout, Command};
 
 pub struct XferSftpServe {
     pub addr: SocketAddr,
@@ -128,5 +128,33 @@ impl XferSftpServe {
     /// A scratch directory beside the root (for client-side files).
     pub fn scratch(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// `xfer SUBCOMMAND TARGET -i KEY --known-hosts FILE -F none` (sftp-bench
+    /// or perf), logging in with the authorized key only: agent and password
+    /// variables cleared, the developer's ~/.ssh/config not read.
+    pub fn command(&self, subcommand: &str, target: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = super::xfer();
+        cmd.arg(subcommand)
+            .arg(target)
+            .arg("-i")
+            .arg(&self.key)
+            .arg("--known-hosts")
+            .arg(&self.known_hosts)
+            .args(["-F", "none"])
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XFER_PASSWORD")
+            .env_remove("XFER_PASSPHRASE");
+        cmd
+    }
+
+    /// `xfer sftp-bench` against `DIR` on this server (see [`Self::command`]).
+    pub fn bench(&self, dir: &str) -> Command {
+        self.command("sftp-bench", self.target(dir))
+    }
+
+    /// `xfer perf` against `DIR` on this server (see [`Self::command`]).
+    pub fn perf(&self, dir: &str) -> Command {
+        self.command("perf", self.target(dir))
     }
 }
