@@ -4,17 +4,14 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use support::rundir;
 use support::sshd::Sshd;
-use support::xfer;
+use support::wait;
+use support::{assert_ok, stderr, xfer};
 
 /// A source file that is not a multiple of the 64 KiB chunk size.
 fn source(dir: &Path) -> (PathBuf, Vec<u8>) {
-    let data: Vec<u8> = (0..300_123u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let path = dir.join("source.dat");
-    std::fs::write(&path, &data).unwrap();
-    (path, data)
+    rundir::source_file(dir, "source.dat", 300_123)
 }
 
 /// Runs sftp-bench against `sshd` with its key and known_hosts.
@@ -37,25 +34,6 @@ fn bench(sshd: &Sshd, remote: &Path, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("run xfer")
-}
-
-fn remote_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
-}
-
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "xfer failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn uploads_are_byte_identical(mode: &str) {
@@ -81,7 +59,7 @@ fn uploads_are_byte_identical(mode: &str) {
         ],
     );
     assert_ok(&o);
-    let files = remote_files(&remote);
+    let files = rundir::files_in(&remote);
     assert_eq!(files.len(), 3, "{files:?}");
     for f in files {
         assert!(f.extension().is_some_and(|e| e == "dat"), "{f:?}");
@@ -91,10 +69,7 @@ fn uploads_are_byte_identical(mode: &str) {
             f.display()
         );
     }
-    let rows = csv::Reader::from_path(out.join("chunks.csv"))
-        .unwrap()
-        .records()
-        .count();
+    let rows = rundir::record_count(&out.join("chunks.csv"));
     assert_eq!(
         rows,
         3 * 5,
@@ -110,10 +85,6 @@ fn keep_open_uploads_are_byte_identical_to_the_source() {
 #[test]
 fn reconnect_uploads_are_byte_identical_to_the_source() {
     uploads_are_byte_identical("reconnect");
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Exactly one line, `xfer: error: ...` containing `needle`, a non-zero exit, no panic.
@@ -153,8 +124,7 @@ fn the_summary_agrees_with_a_recount_from_chunks_csv() {
     assert_ok(&o);
     let summary: serde_json::Value =
         serde_json::from_slice(&o.stdout).expect("--json prints summary.json");
-    let on_disk: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let on_disk = rundir::json(&out.join("summary.json"));
     assert_eq!(summary, on_disk);
 
     let mut reader = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
@@ -173,12 +143,7 @@ fn the_summary_agrees_with_a_recount_from_chunks_csv() {
     assert_eq!(summary["steps_ok"], ok);
     assert_eq!(summary["throughput"]["bytes"], bytes);
     assert_eq!(bytes, 4 * 3 * 300_123);
-    let write = summary["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "write")
-        .unwrap();
+    let write = rundir::phase(&summary, "write");
     writes.sort();
     let exact = |q: f64| writes[((q * writes.len() as f64).ceil() as usize).max(1) - 1];
     for (key, q) in [
@@ -196,10 +161,7 @@ fn the_summary_agrees_with_a_recount_from_chunks_csv() {
         );
     }
     assert_eq!(write["count"], ok);
-    let users = csv::Reader::from_path(out.join("users.csv"))
-        .unwrap()
-        .records()
-        .count();
+    let users = rundir::record_count(&out.join("users.csv"));
     assert_eq!(users, 4);
 }
 
@@ -238,7 +200,7 @@ fn a_wrong_key_is_one_clear_line() {
         .unwrap();
     assert_one_clear_line(&o, "authentication failed");
     // A refused login still ends with an SSH disconnect, not a dropped socket.
-    wait_until(10, "sshd to log xfer's goodbye", || {
+    wait::until(10, "sshd to log xfer's goodbye", || {
         sshd.log_text().contains(": xfer: giving up")
     });
 }
@@ -384,7 +346,7 @@ fn refusals_past_max_startups_are_counted_retried_and_every_chunk_lands() {
         summary["failed_attempts"].as_u64().unwrap(),
         errors.values().map(|v| v.as_u64().unwrap()).sum::<u64>()
     );
-    let files = remote_files(&remote);
+    let files = rundir::files_in(&remote);
     assert_eq!(files.len(), 10);
     for f in files {
         assert!(
@@ -422,7 +384,7 @@ fn sigint_mid_run_flushes_rows_prints_the_summary_and_exits_130() {
         .unwrap();
     let child = support::KillOnDrop(child);
     // Wait until some rows are on disk (bounded), then interrupt.
-    wait_until(30, "rows written", || chunk_rows(&out) > 4);
+    wait::until(30, "rows written", || rundir::chunk_lines_so_far(&out) > 4);
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
     let mut child = child;
     let status = child.0.wait().unwrap();
@@ -430,13 +392,9 @@ fn sigint_mid_run_flushes_rows_prints_the_summary_and_exits_130() {
     std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
     assert_eq!(status.code(), Some(130), "stdout: {stdout}");
     assert!(stdout.contains("interrupted"), "{stdout}");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = rundir::json(&out.join("summary.json"));
     assert_eq!(summary["interrupted"], true);
-    let rows = csv::Reader::from_path(out.join("chunks.csv"))
-        .unwrap()
-        .records()
-        .count() as u64;
+    let rows = rundir::record_count(&out.join("chunks.csv")) as u64;
     let ok = summary["steps_ok"].as_u64().unwrap();
     assert!(ok > 0 && ok < 2 * 64, "interrupted mid-run: {ok} chunks");
     assert_eq!(
@@ -474,8 +432,7 @@ fn with_no_target_an_embedded_server_is_used() {
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["steps_ok"], 3 * 4, "3 users (default) x 4 chunks");
     assert!(stderr(&o).contains("embedded sftp-serve"), "{}", stderr(&o));
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let run = rundir::json(&out.join("run.json"));
     assert!(
         run["session"]["server_banner"]
             .as_str()
@@ -492,17 +449,11 @@ fn both_modes_upload_byte_identical_files_to_xfer_sftp_serve() {
     };
     let work = tempfile::tempdir().unwrap();
     let root = &server.root;
-    let (key, known_hosts) = (&server.key, &server.known_hosts);
     let (src, data) = source(work.path());
     for mode in ["keep-open", "reconnect"] {
         std::fs::create_dir(root.join(mode)).unwrap();
-        let o = xfer()
-            .arg("sftp-bench")
-            .arg(server.target(mode))
-            .arg("-i")
-            .arg(key)
-            .arg("--known-hosts")
-            .arg(known_hosts)
+        let o = server
+            .bench(mode)
             .args([
                 "-c",
                 "3",
@@ -521,12 +472,10 @@ fn both_modes_upload_byte_identical_files_to_xfer_sftp_serve() {
             .arg(&src)
             .arg("-o")
             .arg(work.path().join(format!("run-{mode}")))
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XFER_PASSWORD")
             .output()
             .unwrap();
         assert_ok(&o);
-        let files = remote_files(&root.join(mode));
+        let files = rundir::files_in(&root.join(mode));
         assert_eq!(files.len(), 3);
         for f in files {
             assert!(
@@ -621,14 +570,7 @@ fn ssh_agent_keys_authenticate() {
             .spawn()
             .unwrap(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ssh-agent did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait::until(10, "ssh-agent did not start", || sock.exists());
     let st = std::process::Command::new(add)
         .arg(&sshd.client_key)
         .env("SSH_AUTH_SOCK", &sock)
@@ -672,28 +614,22 @@ fn every_acknowledged_chunk_has_its_row_on_disk_even_after_sigkill() {
         .unwrap();
     let mut child = support::KillOnDrop(child);
     // Both users' first chunk is on the server; the next starts 5 s later.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let sizes: Vec<u64> = std::fs::read_dir(&remote)
-            .unwrap()
-            .map(|e| e.unwrap().metadata().unwrap().len())
+    wait::until(30, "no chunks landed", || {
+        let sizes: Vec<u64> = rundir::files_in(&remote)
+            .iter()
+            .map(|f| f.metadata().unwrap().len())
             .collect();
-        if sizes.len() == 2 && sizes.iter().all(|&s| s >= 64 * 1024) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no chunks landed");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+        sizes.len() == 2 && sizes.iter().all(|&s| s >= 64 * 1024)
+    });
     // The recorder writes a row within milliseconds of the acknowledgement:
     // wait (bounded, well inside the 5 s pause) until both rows are on disk,
     // then kill -9. What is checked is that they are still there after it.
-    wait_until(4, "both rows on disk", || chunk_rows(&out) >= 2);
+    wait::until(4, "both rows on disk", || {
+        rundir::chunk_lines_so_far(&out) >= 2
+    });
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    let rows = csv::Reader::from_path(out.join("chunks.csv"))
-        .unwrap()
-        .records()
-        .count();
+    let rows = rundir::record_count(&out.join("chunks.csv"));
     assert_eq!(rows, 2, "both acknowledged chunks have their rows");
 }
 
@@ -720,16 +656,13 @@ fn two_runs_started_together_never_share_a_directory_or_a_remote_file() {
     for o in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
         assert_ok(&o);
     }
-    let runs = remote_files(&work.path().join("xfer-results"));
+    let runs = rundir::files_in(&work.path().join("xfer-results"));
     assert_eq!(runs.len(), 2, "two run directories: {runs:?}");
     for run in &runs {
-        let rows = csv::Reader::from_path(run.join("chunks.csv"))
-            .unwrap()
-            .records()
-            .count();
+        let rows = rundir::record_count(&run.join("chunks.csv"));
         assert_eq!(rows, 2 * 5, "{}", run.display());
     }
-    let files = remote_files(&remote);
+    let files = rundir::files_in(&remote);
     assert_eq!(files.len(), 4, "2 runs x 2 users: {files:?}");
     for f in files {
         assert!(std::fs::read(&f).unwrap() == data, "{}", f.display());
@@ -770,21 +703,6 @@ fn a_non_empty_out_dir_is_refused_unless_overwrite() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!stderr(&o).contains("is not empty"), "{}", stderr(&o));
-}
-
-/// Polls `cond` every 10 ms until it holds; panics with `what` after `secs`.
-fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while !cond() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
-fn chunk_rows(out: &Path) -> usize {
-    std::fs::read_to_string(out.join("chunks.csv"))
-        .map(|t| t.lines().count().saturating_sub(1))
-        .unwrap_or(0)
 }
 
 #[test]
@@ -835,15 +753,15 @@ fn ctrl_c_during_the_preflight_exits_130_at_once() {
     let mut child = support::KillOnDrop(child);
     let (conn, _) = listener.accept().unwrap();
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
-    let mut status = None;
-    wait_until(30, "xfer to exit after Ctrl-C in the preflight", || {
-        status = child.0.try_wait().unwrap();
-        status.is_some()
-    });
+    let status = wait::exit(
+        &mut child.0,
+        30,
+        "xfer to exit after Ctrl-C in the preflight",
+    );
     drop(conn);
     let mut err = String::new();
     std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.unwrap().code(), Some(130), "{err}");
+    assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("nothing was measured"), "{err}");
     assert!(
         !out.exists(),
@@ -879,7 +797,9 @@ fn a_second_ctrl_c_exits_at_once_and_keeps_the_rows_written_so_far() {
         .spawn()
         .unwrap();
     let mut child = support::KillOnDrop(child);
-    wait_until(30, "rows in chunks.csv", || chunk_rows(&out) > 3);
+    wait::until(30, "rows in chunks.csv", || {
+        rundir::chunk_lines_so_far(&out) > 3
+    });
     // Freeze the server: in-flight chunks now wait for the 120 s timeout,
     // so the first Ctrl-C cannot end the run by itself.
     let frozen: Vec<i32> = std::iter::once(sshd.pid() as i32)
@@ -888,7 +808,7 @@ fn a_second_ctrl_c_exits_at_once_and_keeps_the_rows_written_so_far() {
     for &p in &frozen {
         unsafe { libc::kill(p, libc::SIGSTOP) };
     }
-    let rows_before = chunk_rows(&out);
+    let rows_before = rundir::chunk_lines_so_far(&out);
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
     let mut err = String::new();
     let mut stderr_pipe = child.0.stderr.take().unwrap();
@@ -901,16 +821,15 @@ fn a_second_ctrl_c_exits_at_once_and_keeps_the_rows_written_so_far() {
     }
     assert!(child.0.try_wait().unwrap().is_none(), "{err}");
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
-    let mut status = None;
-    wait_until(10, "xfer to exit after a second Ctrl-C", || {
-        status = child.0.try_wait().unwrap();
-        status.is_some()
-    });
+    let status = wait::exit(&mut child.0, 10, "xfer to exit after a second Ctrl-C");
     for &p in &frozen {
         unsafe { libc::kill(p, libc::SIGCONT) };
     }
-    assert_eq!(status.unwrap().code(), Some(130));
-    assert!(chunk_rows(&out) >= rows_before, "rows on disk are kept");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        rundir::chunk_lines_so_far(&out) >= rows_before,
+        "rows on disk are kept"
+    );
     assert!(rows_before > 3);
 }
 
@@ -972,7 +891,9 @@ fn a_connection_lost_mid_run_is_counted_as_dropped_not_write() {
         .spawn()
         .unwrap();
     let child = support::KillOnDrop(child);
-    wait_until(30, "a few chunks before the kill", || chunk_rows(&out) >= 4);
+    wait::until(30, "a few chunks before the kill", || {
+        rundir::chunk_lines_so_far(&out) >= 4
+    });
     // Kill the server side of every session; the listener stays.
     let sessions = descendants_of(sshd.pid());
     assert!(!sessions.is_empty());
@@ -992,7 +913,7 @@ fn a_connection_lost_mid_run_is_counted_as_dropped_not_write() {
     let errors = summary["errors"].as_object().unwrap();
     assert!(errors.contains_key("dropped"), "{errors:?}");
     assert!(!errors.contains_key("write"), "{errors:?}");
-    for f in remote_files(&remote) {
+    for f in rundir::files_in(&remote) {
         assert!(std::fs::read(&f).unwrap() == data, "{}", f.display());
     }
 }
@@ -1139,10 +1060,7 @@ fn assert_clean_goodbyes(sshd: &Sshd, work: &Path, sessions: usize) -> Output {
     // reading the log: a session that ended without a goodbye never logs
     // "Disconnected from user", and the assertions below say which.
     let ended = || sshd.log_text().matches("Disconnected from user").count();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while ended() < sessions && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait::poll(std::time::Duration::from_secs(5), || ended() >= sessions);
     // Only xfer's sessions count: the fixture's readiness probe, which
     // reads the banner and hangs up, is logged as a reset too.
     let log = sshd.log_text();

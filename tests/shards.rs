@@ -9,8 +9,9 @@ mod support;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeSet;
 use std::path::Path;
+use support::rundir::{self, column};
 use support::sshd::Sshd;
-use support::xfer;
+use support::{wait, xfer};
 use xfer::report::format::{self, RunManifest, UserRow};
 
 const USERS: u32 = 5;
@@ -21,15 +22,8 @@ fn manifest(out: &Path) -> RunManifest {
 
 /// The `user` column of chunks.csv.
 fn chunk_users(out: &Path) -> BTreeSet<u32> {
-    let mut r = csv::Reader::from_path(out.join(format::CHUNKS_CSV)).unwrap();
-    let col = r
-        .headers()
-        .unwrap()
-        .iter()
-        .position(|h| h == "user")
-        .unwrap();
-    r.records()
-        .map(|rec| rec.unwrap()[col].parse().unwrap())
+    column(&out.join(format::CHUNKS_CSV), "user")
+        .into_iter()
         .collect()
 }
 
@@ -44,9 +38,7 @@ fn two_shards_with_one_start_write_the_whole_runs_files_once_each() {
     let work = tempfile::tempdir().unwrap();
     let remote = work.path().join("remote");
     std::fs::create_dir(&remote).unwrap();
-    let source = work.path().join("src.bin");
-    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    std::fs::write(&source, &data).unwrap();
+    let (source, data) = rundir::source_file(work.path(), "src.bin", 100_000);
     // Far enough ahead for both preflights on a loaded 2-core machine.
     let at = Utc::now() + chrono::Duration::seconds(6);
     let at_text = at.to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -104,10 +96,7 @@ fn two_shards_with_one_start_write_the_whole_runs_files_once_each() {
     let whole: BTreeSet<String> = (0..USERS)
         .map(|g| format!("{}-u{g:04}.bin", m0.run_id))
         .collect();
-    let on_server: BTreeSet<String> = std::fs::read_dir(&remote)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let on_server = rundir::names_in(&remote);
     assert_eq!(on_server, whole);
     for name in &on_server {
         assert!(
@@ -189,17 +178,7 @@ fn a_perf_shard_runs_its_share_of_every_client_count_under_global_ids() {
         let path = out
             .join(format::SAMPLES_DIR)
             .join(format::samples_file(run.clients, run.repeat));
-        let mut r = csv::Reader::from_path(&path).unwrap();
-        let col = r
-            .headers()
-            .unwrap()
-            .iter()
-            .position(|h| h == "user")
-            .unwrap();
-        let seen: BTreeSet<u32> = r
-            .records()
-            .map(|rec| rec.unwrap()[col].parse().unwrap())
-            .collect();
+        let seen: BTreeSet<u32> = column(&path, "user").into_iter().collect();
         assert_eq!(seen, users.into_iter().collect(), "{}", path.display());
     }
 }
@@ -275,28 +254,13 @@ fn ctrl_c_during_the_start_at_wait_exits_130_without_starting_a_user() {
         .unwrap();
     let mut child = support::KillOnDrop(child);
     // chunks.csv is created after the preflight, just before the wait.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !out.join(format::CHUNKS_CSV).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never reached the wait"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait::until(30, "never reached the wait", || {
+        out.join(format::CHUNKS_CSV).exists()
+    });
     unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
     // Well before the start time (120 s away): the wait was abandoned, not
     // sat out.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "Ctrl-C did not end the wait"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = wait::exit(&mut child.0, 60, "Ctrl-C did not end the wait");
     assert_eq!(status.code(), Some(130));
     let summary: format::SummaryJson =
         format::read_json(&out.join(format::SUMMARY_JSON), "summary.json").unwrap();
