@@ -40,12 +40,7 @@ fn bench_via(server: &XferSftpServe, proxy: SocketAddr, out: &Path) -> Child {
 }
 
 fn finished(child: Child) {
-    let o = child.wait_with_output().unwrap();
-    assert!(
-        o.status.success(),
-        "sftp-bench failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    support::assert_ran(&child.wait_with_output().unwrap(), "sftp-bench");
 }
 
 fn compare(args: &[&Path], extra: &[&str]) -> Output {
@@ -177,11 +172,7 @@ fn two_runs_of_one_configuration_are_not_called_different() {
 /// Runs `xfer ARGS` and returns its output, asserting success.
 fn run_ok(args: &[&str], out: &Path) -> Output {
     let o = xfer().args(args).arg("-o").arg(out).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    support::assert_ran(&o, &format!("{args:?}"));
     o
 }
 
@@ -298,20 +289,14 @@ fn a_merged_run_and_an_unmerged_one_of_one_configuration_differ_in_no_setting() 
     };
     let work = tempfile::tempdir().unwrap();
     let run = |out: &Path, shard: &str| {
-        let o = xfer()
-            .args(["sftp-bench", &server.target("")])
-            .arg("-i")
-            .arg(&server.key)
-            .arg("--known-hosts")
-            .arg(&server.known_hosts)
+        let o = server
+            .bench("")
             .args(["-c", "2", "--file-size", "64K", "-s", "32K", "-d", "0"])
             .args(["--ramp-up", "0", "--shard", shard, "-o"])
             .arg(out)
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XFER_PASSWORD")
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        support::assert_ok(&o);
     };
     let (whole, s0, s1, merged) = (
         work.path().join("whole"),
@@ -329,7 +314,7 @@ fn a_merged_run_and_an_unmerged_one_of_one_configuration_differ_in_no_setting() 
         .arg(&merged)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    support::assert_ok(&o);
     for (base, new) in [(&whole, &merged), (&merged, &whole)] {
         let c = json(&compare(&[base, new], &["--json"]));
         let changed = &c["settings_changed"];

@@ -74,20 +74,8 @@ fn three_runs_merge_into_one_that_every_reader_takes() {
     assert!(stdout.contains("start skew: "), "{stdout}");
 
     // Counts and bytes are the sums of the shards'.
-    let sums: Vec<Value> = shards
-        .iter()
-        .map(|s| json(&s.join("summary.json")))
-        .collect();
     let m = json(&out.join("summary.json"));
-    for field in ["steps_ok", "failed_attempts", "users"] {
-        let sum: u64 = sums.iter().map(|s| s[field].as_u64().unwrap()).sum();
-        assert_eq!(m[field].as_u64().unwrap(), sum, "{field}");
-    }
-    let bytes: u64 = sums
-        .iter()
-        .map(|s| s["throughput"]["bytes"].as_u64().unwrap())
-        .sum();
-    assert_eq!(m["throughput"]["bytes"].as_u64().unwrap(), bytes);
+    let bytes = rundir::assert_summary_is_the_sum(&shards, &m);
     assert_eq!(bytes, 6 * data.len() as u64);
 
     // Rows: every shard's, each once, with its shard.
@@ -292,8 +280,7 @@ fn perf_shards_merge_into_the_whole_sweep() {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let at = (chrono::Utc::now() + chrono::Duration::seconds(6))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (_, at) = support::start_at(6);
     let outs: Vec<PathBuf> = (0..2).map(|i| work.path().join(format!("p{i}"))).collect();
     let children: Vec<_> = outs
         .iter()

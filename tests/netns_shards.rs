@@ -10,27 +10,8 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn script() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns-shards"))
-}
-
-/// Whether `ip netns add` works here (tried with a throwaway namespace).
-fn netns_available() -> bool {
-    let name = format!("xfer-probe-{}", std::process::id());
-    let added = Command::new("ip")
-        .args(["netns", "add", &name])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if added {
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-    } else {
-        eprintln!("skipping: network namespaces are unavailable here (needs root and `ip netns`); shards run as loopback processes instead");
-    }
-    added
-}
+use support::netns::{available as netns_available, script};
 
 /// Interfaces and namespaces of the script run `pid` still present.
 fn leftovers(pid: u32) -> Vec<String> {
@@ -72,7 +53,7 @@ fn run(args: &[&str]) -> (u32, Output, String) {
 
 #[test]
 fn four_shards_fetch_from_their_own_addresses_and_everything_is_torn_down() {
-    if !netns_available() {
+    if !netns_available("") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +101,7 @@ fn four_shards_fetch_from_their_own_addresses_and_everything_is_torn_down() {
 
 #[test]
 fn a_failing_shard_fails_the_run_and_nothing_is_left_behind() {
-    if !netns_available() {
+    if !netns_available("") {
         return;
     }
     let (pid, out, text) = run(&[

@@ -40,8 +40,7 @@ fn two_shards_with_one_start_write_the_whole_runs_files_once_each() {
     std::fs::create_dir(&remote).unwrap();
     let (source, data) = rundir::source_file(work.path(), "src.bin", 100_000);
     // Far enough ahead for both preflights on a loaded 2-core machine.
-    let at = Utc::now() + chrono::Duration::seconds(6);
-    let at_text = at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (at, at_text) = support::start_at(6);
     let outs = [work.path().join("s0"), work.path().join("s1")];
     let children: Vec<_> = outs
         .iter()
@@ -186,8 +185,7 @@ fn a_perf_shard_runs_its_share_of_every_client_count_under_global_ids() {
 #[test]
 fn two_perf_shards_given_one_start_at_record_starts_within_50_ms() {
     let work = tempfile::tempdir().unwrap();
-    let at = Utc::now() + chrono::Duration::seconds(5);
-    let at_text = at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (at, at_text) = support::start_at(5);
     let outs = [work.path().join("p0"), work.path().join("p1")];
     let children: Vec<_> = outs
         .iter()

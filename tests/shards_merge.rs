@@ -11,7 +11,6 @@
 
 mod support;
 
-use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -27,7 +26,7 @@ const USERS: u32 = 8;
 
 /// A start far enough ahead for 4 preflights on a loaded 2-core machine.
 fn start_at() -> String {
-    (Utc::now() + chrono::Duration::seconds(10)).to_rfc3339_opts(SecondsFormat::Millis, true)
+    support::start_at(10).1
 }
 
 /// The flags every shard of the run shares.
@@ -156,19 +155,7 @@ fn check_merged(shards: &[PathBuf], out: &Path, server: &Server, data: &[u8]) {
     assert_ok(&o, "xfer merge");
     println!("{}", String::from_utf8_lossy(&o.stdout));
     let m = json(&out.join("summary.json"));
-    let sums: Vec<Value> = shards
-        .iter()
-        .map(|s| json(&s.join("summary.json")))
-        .collect();
-    for f in ["steps_ok", "failed_attempts", "users"] {
-        let sum: u64 = sums.iter().map(|s| s[f].as_u64().unwrap()).sum();
-        assert_eq!(m[f].as_u64().unwrap(), sum, "{f}");
-    }
-    let bytes: u64 = sums
-        .iter()
-        .map(|s| s["throughput"]["bytes"].as_u64().unwrap())
-        .sum();
-    assert_eq!(m["throughput"]["bytes"].as_u64().unwrap(), bytes);
+    let bytes = rundir::assert_summary_is_the_sum(shards, &m);
     assert_eq!(bytes, u64::from(USERS) * data.len() as u64);
     assert_eq!(m["users"].as_u64().unwrap(), u64::from(USERS));
 
@@ -351,8 +338,7 @@ fn a_shard_killed_mid_run_merges_with_its_rows() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src.bin");
     std::fs::write(&src, vec![5u8; 64 * 1024]).unwrap();
-    let at =
-        (Utc::now() + chrono::Duration::seconds(5)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (_, at) = support::start_at(5);
     let outs: Vec<PathBuf> = (0..2).map(|i| work.path().join(format!("s{i}"))).collect();
     let spawn = |i: usize| {
         server

@@ -8,7 +8,6 @@ mod support;
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 use support::sshd::Sshd;
 use xfer::report::format::{self, SummaryJson};
 use xfer::report::{hlog, timeseries};
@@ -45,12 +44,14 @@ fn a_run_killed_with_sigkill_keeps_every_closed_interval() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while rows(&out) < 3 {
-        assert!(Instant::now() < deadline, "no 3 rows within 60 s");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait::until(60, "no 3 rows within 60 s", || {
+        let enough = rows(&out) >= 3;
+        assert!(
+            enough || child.try_wait().unwrap().is_none(),
+            "the run ended early"
+        );
+        enough
+    });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(!out.join(format::SUMMARY_JSON).exists());
@@ -96,7 +97,7 @@ fn the_rows_of_a_finished_run_add_up_to_its_summary() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    support::assert_ok(&o);
     let logged = hlog::read(&std::fs::read(out.join(format::LATENCY_HLOG)).unwrap()).unwrap();
     let (_, rows) = timeseries::read_csv(
         &std::fs::read(out.join(format::TIMESERIES_CSV)).unwrap(),
@@ -137,7 +138,7 @@ fn the_rows_of_a_finished_run_add_up_to_its_summary() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    support::assert_ok(&o);
     assert!(String::from_utf8_lossy(&o.stdout).contains("timeseries.png"));
     charts::assert_chart(&out.join("timeseries.png"));
 }
@@ -160,7 +161,7 @@ fn each_perf_run_has_its_time_series_and_perf_plot_draws_it() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    support::assert_ok(&o);
     let report: format::PerfReport =
         format::read_json(&out.join(format::PERF_JSON), "perf.json").unwrap();
     assert_eq!(report.settings.interval_s, Some(0.1));
@@ -186,7 +187,7 @@ fn each_perf_run_has_its_time_series_and_perf_plot_draws_it() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    support::assert_ok(&o);
     for name in ["timeseries-c0001-r0.png", "timeseries-c0003-r0.png"] {
         charts::assert_chart(&out.join(name));
     }

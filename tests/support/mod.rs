@@ -54,6 +54,37 @@ pub fn assert_ok(o: &Output) {
     assert_ran(o, "xfer");
 }
 
+/// A `--start-at` `secs` seconds from now: the instant, and the flag's
+/// RFC 3339 text (milliseconds, as shards given one start share it).
+pub fn start_at(secs: i64) -> (chrono::DateTime<chrono::Utc>, String) {
+    let at = chrono::Utc::now() + chrono::Duration::seconds(secs);
+    (at, at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// `xfer SUBCOMMAND TARGET -i KEY --known-hosts FILE -F none` (sftp-bench or
+/// perf), logging in with `key` only: agent and password variables cleared,
+/// the developer's ~/.ssh/config not read, so it cannot change what is
+/// tested.
+pub fn xfer_login(
+    subcommand: &str,
+    target: impl AsRef<std::ffi::OsStr>,
+    key: &Path,
+    known_hosts: &Path,
+) -> Command {
+    let mut cmd = xfer();
+    cmd.arg(subcommand)
+        .arg(target)
+        .arg("-i")
+        .arg(key)
+        .arg("--known-hosts")
+        .arg(known_hosts)
+        .args(["-F", "none"])
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("XFER_PASSWORD")
+        .env_remove("XFER_PASSPHRASE");
+    cmd
+}
+
 /// Whether peers must be present (CI) or may be skipped (a developer laptop).
 pub fn peers_required() -> bool {
     std::env::var("XFER_REQUIRE_PEERS").is_ok_and(|v| v == "1")

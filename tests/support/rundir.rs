@@ -74,6 +74,26 @@ pub fn completed_histogram(path: &Path, phase: &str) -> LatencyHistogram {
     hist
 }
 
+/// Asserts that the merged `summary.json` counts (`steps_ok`,
+/// `failed_attempts`, `users`) and bytes are the sums of the shards' run
+/// directories'; returns the bytes.
+pub fn assert_summary_is_the_sum(shards: &[PathBuf], merged: &Value) -> u64 {
+    let sums: Vec<Value> = shards
+        .iter()
+        .map(|s| json(&s.join("summary.json")))
+        .collect();
+    for field in ["steps_ok", "failed_attempts", "users"] {
+        let sum: u64 = sums.iter().map(|s| s[field].as_u64().unwrap()).sum();
+        assert_eq!(merged[field].as_u64().unwrap(), sum, "{field}");
+    }
+    let bytes: u64 = sums
+        .iter()
+        .map(|s| s["throughput"]["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(merged["throughput"]["bytes"].as_u64().unwrap(), bytes);
+    bytes
+}
+
 /// The entry for `name` in a summary.json's `phases`.
 pub fn phase<'a>(summary: &'a Value, name: &str) -> &'a Value {
     summary["phases"]

@@ -130,22 +130,10 @@ impl XferSftpServe {
         self.dir.path()
     }
 
-    /// `xfer SUBCOMMAND TARGET -i KEY --known-hosts FILE -F none` (sftp-bench
-    /// or perf), logging in with the authorized key only: agent and password
-    /// variables cleared, the developer's ~/.ssh/config not read.
+    /// `xfer SUBCOMMAND TARGET` (sftp-bench or perf) logged in with the
+    /// authorized key only (see [`super::xfer_login`]).
     pub fn command(&self, subcommand: &str, target: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = super::xfer();
-        cmd.arg(subcommand)
-            .arg(target)
-            .arg("-i")
-            .arg(&self.key)
-            .arg("--known-hosts")
-            .arg(&self.known_hosts)
-            .args(["-F", "none"])
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XFER_PASSWORD")
-            .env_remove("XFER_PASSPHRASE");
-        cmd
+        super::xfer_login(subcommand, target, &self.key, &self.known_hosts)
     }
 
     /// `xfer sftp-bench` against `DIR` on this server (see [`Self::command`]).

@@ -179,19 +179,7 @@ impl Sshd {
     /// `xfer sftp-bench TARGET -i KEY --known-hosts FILE -F none`, logging in with
     /// this server's client key only (agent and password variables cleared).
     pub fn bench(&self, target: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = super::xfer();
-        cmd.arg("sftp-bench")
-            .arg(target)
-            .arg("-i")
-            .arg(&self.client_key)
-            .arg("--known-hosts")
-            .arg(&self.known_hosts)
-            // The developer's ~/.ssh/config must not change what is tested.
-            .args(["-F", "none"])
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XFER_PASSWORD")
-            .env_remove("XFER_PASSPHRASE");
-        cmd
+        super::xfer_login("sftp-bench", target, &self.client_key, &self.known_hosts)
     }
 
     /// Writes an OpenSSH client config in which `Host ALIAS` reaches this
