@@ -385,7 +385,7 @@ fn sigint_mid_run_flushes_rows_prints_the_summary_and_exits_130() {
     let child = support::KillOnDrop(child);
     // Wait until some rows are on disk (bounded), then interrupt.
     wait::until(30, "rows written", || rundir::chunk_lines_so_far(&out) > 4);
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    child.interrupt();
     let mut child = child;
     let status = child.0.wait().unwrap();
     let mut stdout = String::new();
@@ -752,7 +752,7 @@ fn ctrl_c_during_the_preflight_exits_130_at_once() {
         .unwrap();
     let mut child = support::KillOnDrop(child);
     let (conn, _) = listener.accept().unwrap();
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    child.interrupt();
     let status = wait::exit(
         &mut child.0,
         30,
@@ -809,7 +809,7 @@ fn a_second_ctrl_c_exits_at_once_and_keeps_the_rows_written_so_far() {
         unsafe { libc::kill(p, libc::SIGSTOP) };
     }
     let rows_before = rundir::chunk_lines_so_far(&out);
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    child.interrupt();
     let mut err = String::new();
     let mut stderr_pipe = child.0.stderr.take().unwrap();
     // The first interrupt is acknowledged, and the run keeps waiting.
@@ -820,7 +820,7 @@ fn a_second_ctrl_c_exits_at_once_and_keeps_the_rows_written_so_far() {
         err.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(child.0.try_wait().unwrap().is_none(), "{err}");
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    child.interrupt();
     let status = wait::exit(&mut child.0, 10, "xfer to exit after a second Ctrl-C");
     for &p in &frozen {
         unsafe { libc::kill(p, libc::SIGCONT) };

@@ -255,7 +255,7 @@ fn ctrl_c_during_the_start_at_wait_exits_130_without_starting_a_user() {
     wait::until(30, "never reached the wait", || {
         out.join(format::CHUNKS_CSV).exists()
     });
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    child.interrupt();
     // Well before the start time (120 s away): the wait was abandoned, not
     // sat out.
     let status = wait::exit(&mut child.0, 60, "Ctrl-C did not end the wait");

@@ -114,6 +114,14 @@ pub fn peer(program: &str) -> Option<PathBuf> {
 /// A child process killed (and reaped) on drop.
 pub struct KillOnDrop(pub Child);
 
+impl KillOnDrop {
+    /// Sends SIGINT, as Ctrl-C in a terminal does.
+    pub fn interrupt(&self) {
+        // Safety: kill(2) on a child this handle owns and has not reaped.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+    }
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
