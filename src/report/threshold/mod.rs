@@ -3,7 +3,7 @@
 //! A load test in CI is only useful if the job fails when the server got
 //! slower; reading a table by eye does not scale.
 //!
-//! The pieces: [`parse`] (one expression, checked before the run starts),
+//! The pieces: [`parse()`] (one expression, checked before the run starts),
 //! [`Metrics`] (the few figures a threshold can name; `RunSummary` and perf's
 //! runs implement it in [`source`]), [`check`] / [`check_each`] (one
 //! [`ThresholdResult`] per threshold, or per threshold and perf client count),
