@@ -150,6 +150,13 @@ pub fn read_samples(text: &[u8], path: &Path) -> Result<SampleTable, FormatError
             s.parse()
                 .map_err(|_| csv_err(path, line, format!("{} is not a number: '{s}'", names[k])))
         };
+        // User ids and attempt numbers are u32 in the engine: a larger one
+        // is a damaged file, not a value to wrap around.
+        let num32 = |k: usize| -> Result<u32, FormatError> {
+            let v = num(k)?;
+            u32::try_from(v)
+                .map_err(|_| csv_err(path, line, format!("{} is out of range: '{v}'", names[k])))
+        };
         let phase_values = (lead..names.len() - tail)
             .map(|k| match rec.get(k + skip).unwrap_or("") {
                 "" => Ok(None),
@@ -158,10 +165,10 @@ pub fn read_samples(text: &[u8], path: &Path) -> Result<SampleTable, FormatError
             .collect::<Result<_, _>>()?;
         let t = names.len() - tail;
         rows.push(SampleRow {
-            user: num(0)? as u32,
+            user: num32(0)?,
             pass: num(1)?,
             chunk: num(2)?,
-            attempt: num(3)? as u32,
+            attempt: num32(3)?,
             offset: num(4)?,
             bytes: num(5)?,
             intended_us: num(6)?,
@@ -391,6 +398,19 @@ mod tests {
         ];
         let text = write_users(&rows).unwrap();
         assert_eq!(read_users(&text, Path::new("users.csv")).unwrap(), rows);
+    }
+
+    #[test]
+    fn a_user_id_past_u32_is_an_error_not_a_wrapped_id() {
+        let text = format!(
+            "{}\n4294967296,0,0,1,0,0,0,0,5,5,,\n",
+            sample_columns(&["write"]).join(",")
+        );
+        let e = read_samples(text.as_bytes(), Path::new("chunks.csv")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "chunks.csv: line 2: user is out of range: '4294967296'"
+        );
     }
 
     #[test]
