@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use support::rundir;
 use support::sshd::Sshd;
-use support::wait;
 use support::{assert_ok, stderr, xfer};
+use support::{procs, wait};
 
 /// A source file that is not a multiple of the 64 KiB chunk size.
 fn source(dir: &Path) -> (PathBuf, Vec<u8>) {
@@ -803,7 +803,7 @@ fn a_second_ctrl_c_exits_at_once_and_keeps_the_rows_written_so_far() {
     // Freeze the server: in-flight chunks now wait for the 120 s timeout,
     // so the first Ctrl-C cannot end the run by itself.
     let frozen: Vec<i32> = std::iter::once(sshd.pid() as i32)
-        .chain(children_of(sshd.pid()))
+        .chain(procs::children_of(sshd.pid()))
         .collect();
     for &p in &frozen {
         unsafe { libc::kill(p, libc::SIGSTOP) };
@@ -833,44 +833,6 @@ fn a_second_ctrl_c_exits_at_once_and_keeps_the_rows_written_so_far() {
     assert!(rows_before > 3);
 }
 
-/// Direct children of `pid` (sshd's per-connection processes).
-fn children_of(pid: u32) -> Vec<i32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        // Fields after the ")" that ends the command name: state, ppid, ...
-        let after = &stat[stat.rfind(')').unwrap_or(0) + 1..];
-        let ppid: u32 = after
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("0")
-            .parse()
-            .unwrap_or(0);
-        if ppid == pid {
-            found.push(p);
-        }
-    }
-    found
-}
-
-/// Every descendant of `pid`.
-fn descendants_of(pid: u32) -> Vec<i32> {
-    let mut all = Vec::new();
-    let mut frontier = vec![pid];
-    while let Some(p) = frontier.pop() {
-        for c in children_of(p) {
-            all.push(c);
-            frontier.push(c as u32);
-        }
-    }
-    all
-}
-
 #[test]
 fn a_connection_lost_mid_run_is_counted_as_dropped_not_write() {
     let Some(sshd) = Sshd::start() else { return };
@@ -895,7 +857,7 @@ fn a_connection_lost_mid_run_is_counted_as_dropped_not_write() {
         rundir::chunk_lines_so_far(&out) >= 4
     });
     // Kill the server side of every session; the listener stays.
-    let sessions = descendants_of(sshd.pid());
+    let sessions = procs::descendants_of(sshd.pid());
     assert!(!sessions.is_empty());
     for p in sessions {
         unsafe { libc::kill(p, libc::SIGKILL) };

@@ -13,6 +13,7 @@
 pub mod delay_proxy;
 pub mod netns;
 pub mod nginx;
+pub mod procs;
 pub mod rundir;
 pub mod sftp_serve;
 pub mod sshd;
