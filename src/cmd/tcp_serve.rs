@@ -31,7 +31,15 @@ Connection cap: when --max-connections are open, a new connection takes the plac
 one that has waited longest for a request head (idle keep-alive, or a head still arriving,
 e.g. a slow sender), which is closed. Only when every connection is serving a complete
 request does the newcomer get 503 with Retry-After: 1. Slow senders therefore cannot lock
-out complete requests, even by reconnecting.")]
+out complete requests, even by reconnecting.
+
+Slow upload bodies: a body must keep up with --min-rate on average. It starts with
+--read-timeout of credit, every byte earns 1/--min-rate seconds (never more than
+--read-timeout ahead), time spends it; at zero the upload is cut off with 408 and its
+temporary file removed. So a steady sender below the rate is cut off, one at or above it
+never, and a pause may last up to --read-timeout. When the server is full, a body below
+--min-rate on average since it started also gives up its connection to a newcomer, as an
+incomplete head does.")]
 pub struct TcpServeArgs {
     /// Directory to serve; nothing outside it is read or written.
     #[arg(long, value_name = "DIR")]
@@ -64,6 +72,15 @@ pub struct TcpServeArgs {
     /// Longest time to receive a whole header block.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::duration_arg)]
     pub header_timeout: Duration,
+    /// Slowest upload body kept, in bytes per second on average (e.g. 500,
+    /// 1KiB, 1M/s); slower ones get 408. 0 turns it off.
+    #[arg(long, value_name = "RATE", default_value = "1KiB/s", value_parser = rate_arg)]
+    pub min_rate: u64,
+}
+
+/// clap value parser for a rate in bytes per second: a size, `/s` optional.
+fn rate_arg(s: &str) -> Result<u64, String> {
+    super::size_arg(s.trim().strip_suffix("/s").unwrap_or(s))
 }
 
 impl TcpServeArgs {
@@ -103,6 +120,7 @@ impl TcpServeArgs {
             max_upload: self.max_upload,
             read_timeout: self.read_timeout,
             header_deadline: self.header_timeout,
+            min_rate: self.min_rate,
             ..TcpServeConfig::default()
         })
     }

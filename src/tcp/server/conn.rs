@@ -1,7 +1,8 @@
 //! The per-connection state machine of `tcp-serve`: read a request head
 //! under the idle timeout, the per-read timeout and the header deadline,
-//! parse it, serve GET/HEAD from a file or store a POST body atomically,
-//! answer, and loop while the connection is kept alive.
+//! parse it, serve GET/HEAD from a file or store a POST body atomically
+//! (under the minimum rate of `pace.rs`), answer, and loop while the
+//! connection is kept alive.
 //!
 //! It runs over any [`Transport`], so the same code serves a TCP socket on
 //! its own thread and a scripted in-memory stream in the fuzzer
@@ -10,6 +11,7 @@
 //! error while storing an upload is a 500 (507 for a full disk), 403 being
 //! only for permission errors.
 
+use super::pace::Pace;
 use super::slots::SlotGuard;
 use super::temps::{is_temp_name, TEMP_PREFIX};
 use super::Shared;
@@ -28,6 +30,10 @@ const SMALL_FILE: u64 = 16 * 1024;
 const IDLE_SLICE: Duration = Duration::from_millis(200);
 /// Longest drain of unread request bytes before closing a connection.
 const DRAIN_TIME: Duration = Duration::from_millis(500);
+/// How far past a body's deadline a read may wait: the socket timeout is
+/// re-armed only when it is off by more, not on every read (a setsockopt
+/// per read would cost uploads a syscall per 16 KiB).
+const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
 
 /// What the connection state machine needs from its byte stream: a TCP
 /// socket when serving, a scripted in-memory stream when fuzzing.
@@ -298,6 +304,13 @@ impl<T: Transport> Conn<'_, T> {
     }
 
     fn receive_file(&mut self, req: &Request) -> Result<bool, RequestError> {
+        // From its head on, an upload counts as a body in progress: the
+        // slot may be reclaimed while the body is behind the minimum rate
+        // (a slot merely busy here would be safe from reclaim for as long
+        // as opening the temporary file takes).
+        if self.slot.as_ref().is_some_and(|slot| !slot.body()) {
+            return Ok(false);
+        }
         let cfg = &self.shared.config;
         let Some(len) = req.content_length.filter(|_| !req.transfer_encoding) else {
             return Err(RequestError::LengthRequired);
@@ -312,7 +325,16 @@ impl<T: Transport> Conn<'_, T> {
         let dir = target.parent().unwrap_or(&cfg.root).to_path_buf();
         let temps = Arc::clone(&self.shared.temps);
         let (mut tmp, tmp_path) = temps.create(&dir).map_err(|e| local_error(&e))?;
-        match self.copy_body(&mut tmp, len) {
+        let copied = self.copy_body(&mut tmp, len);
+        // Reclaimed while the body arrived (too slow, and the server full):
+        // the socket is shut down, nothing can be answered.
+        let copied = match copied {
+            Ok(()) if !self.slot_busy() => {
+                Err(BodyError::Net(io::ErrorKind::ConnectionAborted.into()))
+            }
+            other => other,
+        };
+        match copied {
             Ok(()) => {}
             Err(BodyError::Local(e)) => {
                 drop(tmp);
@@ -349,26 +371,66 @@ impl<T: Transport> Conn<'_, T> {
         Ok(self.stream.write_all(&self.out).is_ok() && keep)
     }
 
-    /// Moves exactly `len` body bytes (buffered ones first) into `file`.
+    /// Moves exactly `len` body bytes (buffered ones first) into `file`,
+    /// as long as they keep up with the minimum rate (see `pace.rs`); a
+    /// body that falls behind fails with `TimedOut`.
     fn copy_body(&mut self, file: &mut File, len: u64) -> Result<(), BodyError> {
+        let cfg = &self.shared.config;
+        let mut pace = Pace::new(cfg.min_rate, cfg.read_timeout, Instant::now());
         let buffered = (self.filled as u64).min(len) as usize;
         file.write_all(&self.inbuf[..buffered])
             .map_err(BodyError::Local)?;
         self.consume(buffered);
         let mut left = len - buffered as u64;
-        self.set_read_timeout(self.shared.config.read_timeout);
+        self.body_arrived(&mut pace, buffered as u64, len - left);
         while left > 0 {
+            let now = Instant::now();
+            let credit = pace.left(now);
+            if credit.is_zero() {
+                return Err(BodyError::Net(io::ErrorKind::TimedOut.into()));
+            }
+            let armed_until = now + self.arm_read_timeout(credit);
             let want = (self.inbuf.len() as u64).min(left) as usize;
             let n = match self.stream.read(&mut self.inbuf[..want]) {
                 Ok(0) => return Err(BodyError::Net(io::ErrorKind::UnexpectedEof.into())),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Silent for the whole credit: too slow. A shorter timeout
+                // (armed when the credit was lower) just looks again.
+                Err(e) if is_timeout(&e) && armed_until + TIMEOUT_SLACK < pace.deadline() => {
+                    continue
+                }
+                Err(e) if is_timeout(&e) => {
+                    return Err(BodyError::Net(io::ErrorKind::TimedOut.into()))
+                }
                 Err(e) => return Err(BodyError::Net(e)),
             };
             file.write_all(&self.inbuf[..n]).map_err(BodyError::Local)?;
             left -= n as u64;
+            self.body_arrived(&mut pace, n as u64, len - left);
         }
         Ok(())
+    }
+
+    /// Credits `n` more body bytes (`total` so far) to the pace, and to the
+    /// slot, whose reclaim policy looks at the body's progress.
+    fn body_arrived(&self, pace: &mut Pace, n: u64, total: u64) {
+        pace.arrived(n, Instant::now());
+        if let Some(slot) = &self.slot {
+            slot.body_progress(total);
+        }
+    }
+
+    /// Arms the read timeout for at most `credit` (within the slack, to
+    /// spare a setsockopt per read) and returns the timeout armed.
+    fn arm_read_timeout(&mut self, credit: Duration) -> Duration {
+        let fits = self
+            .read_timeout
+            .is_some_and(|t| t <= credit + TIMEOUT_SLACK && t * 2 >= credit);
+        if !fits {
+            self.set_read_timeout(credit);
+        }
+        self.read_timeout.unwrap_or(credit)
     }
 
     /// Half-closes and drains briefly, so the last response is not lost to a

@@ -10,16 +10,20 @@
 //! `timeout_base`. T is recomputed while the connection waits (every
 //! 200 ms), so a server that fills up frees threads held by idle
 //! clients sooner, even those told a longer timeout earlier. Slow senders are cut off by a
-//! per-read timeout and an overall deadline for the header block (408).
+//! per-read timeout and an overall deadline for the header block (408), and
+//! an upload body by a minimum rate (`pace.rs`: `min_rate` bytes per second
+//! on average, with at most `read_timeout` of credit; 408, the temporary
+//! file removed).
 //!
 //! Connection cap: when all `max_connections` slots are taken, a new
 //! connection reclaims the slot of the connection that has waited longest
 //! for a request head (idle keep-alive, or a head still arriving, as a
-//! slowloris attacker sends it); only when every connection is serving a
-//! request whose head arrived in full is the newcomer answered 503. So
-//! connections without a complete head never lock out complete requests,
-//! not even when an attacker reconnects each time it is cut off (see
-//! `slots.rs`).
+//! slowloris attacker sends it) or whose upload body has fallen below the
+//! minimum rate; only when every connection is serving a request whose
+//! head arrived in full (and whose body keeps up) is the newcomer answered
+//! 503. So connections without a complete head, or trickling their body,
+//! never lock out other requests, not even when an attacker reconnects
+//! each time it is cut off (see `slots.rs`).
 //!
 //! Uploads are atomic: the body goes to `.xfer-upload.<random>.tmp` in the
 //! target's directory, is fsynced and renamed over the target, so readers see
@@ -34,12 +38,13 @@
 //! This module holds the lifecycle (configuration, bind, the accept loop,
 //! shutdown); the rest is split along its seams: `conn.rs` the
 //! per-connection state machine, `slots.rs` the connection cap and its
-//! reclaim policy, `temps.rs` the registry of upload temporary files, and
+//! reclaim policy, `pace.rs` the minimum rate of upload bodies, `temps.rs` the registry of upload temporary files, and
 //! [`crate::confine`] the path confinement (openat2 RESOLVE_BENEATH),
 //! which another server can reuse. [`Service`] runs the state machine
 //! without a listener, over any [`Transport`] (the fuzzer drives it so).
 
 mod conn;
+mod pace;
 mod slots;
 mod temps;
 
@@ -81,6 +86,9 @@ pub struct TcpServeConfig {
     pub read_timeout: Duration,
     /// Longest time from the first byte of a request head to its blank line.
     pub header_deadline: Duration,
+    /// Slowest upload body kept, in bytes per second on average, with at
+    /// most `read_timeout` of credit (see `pace.rs`); 0: no minimum.
+    pub min_rate: u64,
 }
 
 impl Default for TcpServeConfig {
@@ -95,6 +103,7 @@ impl Default for TcpServeConfig {
             max_header_bytes: 16 * 1024,
             read_timeout: Duration::from_secs(10),
             header_deadline: Duration::from_secs(10),
+            min_rate: 1024,
         }
     }
 }
@@ -226,7 +235,7 @@ impl Service {
         config.max_connections = config.max_connections.max(1);
         Ok(Self {
             shared: Arc::new(Shared {
-                slots: Arc::new(Slots::new(config.max_connections)),
+                slots: Arc::new(Slots::new(config.max_connections, config.min_rate)),
                 config,
                 root,
                 temps: Arc::new(TempRegistry::default()),
