@@ -988,3 +988,58 @@ fn a_body_trickled_under_the_read_timeout_is_cut_off_with_408() {
     );
     assert_no_temp_files_soon(root);
 }
+
+/// A client reading a large response below --min-rate held its connection
+/// (and slot) for as long as the file lasted: the per-write timeout only
+/// bounds a single write, and a reader draining 64 KiB every half second
+/// wakes the blocked sender often enough. A response must keep up with
+/// --min-rate like an upload body; a reader at full speed is unaffected.
+/// In-process, to watch the server's open connections.
+#[test]
+fn a_response_read_below_the_min_rate_is_cut_off() {
+    use xfer::tcp::server::{self, TcpServeConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..64u32 << 20).map(|i| (i % 253) as u8).collect();
+    fs::write(tmp.path().join("big.bin"), &data).unwrap();
+    let running = server::spawn(TcpServeConfig {
+        root: tmp.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        read_timeout: Duration::from_secs(1),
+        // 1 MiB/s: the slow reader below reads about 128 KiB/s.
+        min_rate: 1 << 20,
+        ..TcpServeConfig::default()
+    })
+    .unwrap();
+    let addr = running.addr();
+    // At full speed the whole file arrives.
+    let r = get(addr, "/big.bin");
+    assert_eq!(r.status, 200);
+    assert!(r.body == data, "the download was not byte-identical");
+
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /big.bin HTTP/1.1\r\n\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0usize;
+    while running.open_connections() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a reader at {} B/s still held its connection after {:?}",
+            got as u64 / started.elapsed().as_secs().max(1),
+            started.elapsed()
+        );
+        match slow.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+        // Pacing of the slow reader, not synchronization.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running.open_connections() > 0 {
+        assert!(Instant::now() < deadline, "the connection stayed open");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(got < data.len(), "the slow reader got the whole file");
+}

@@ -33,10 +33,10 @@ e.g. a slow sender), which is closed. Only when every connection is serving a co
 request does the newcomer get 503 with Retry-After: 1. Slow senders therefore cannot lock
 out complete requests, even by reconnecting.
 
-Slow upload bodies: a body must keep up with --min-rate on average. It starts with
---read-timeout of credit, every byte earns 1/--min-rate seconds (never more than
---read-timeout ahead), time spends it; at zero the upload is cut off with 408 and its
-temporary file removed. So a steady sender below the rate is cut off, one at or above it
+Slow bodies: an upload body, and a file sent to a client, must keep up with --min-rate on
+average. It starts with --read-timeout of credit, every byte earns 1/--min-rate seconds
+(never more than --read-timeout ahead), time spends it; at zero an upload is cut off with
+408 and its temporary file removed, a download is closed. So a steady sender below the rate is cut off, one at or above it
 never, and a pause may last up to --read-timeout. When the server is full, a body below
 --min-rate on average since it started also gives up its connection to a newcomer, as an
 incomplete head does.")]
@@ -72,8 +72,9 @@ pub struct TcpServeArgs {
     /// Longest time to receive a whole header block.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::duration_arg)]
     pub header_timeout: Duration,
-    /// Slowest upload body kept, in bytes per second on average (e.g. 500,
-    /// 1KiB, 1M/s); slower ones get 408. 0 turns it off.
+    /// Slowest upload body or download kept, in bytes per second on average
+    /// (e.g. 500, 1KiB, 1M/s); slower uploads get 408, slower readers are
+    /// disconnected. 0 turns it off.
     #[arg(long, value_name = "RATE", default_value = "1KiB/s", value_parser = rate_arg)]
     pub min_rate: u64,
 }

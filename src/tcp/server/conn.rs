@@ -1,7 +1,7 @@
 //! The per-connection state machine of `tcp-serve`: read a request head
 //! under the idle timeout, the per-read timeout and the header deadline,
 //! parse it, serve GET/HEAD from a file or store a POST body atomically
-//! (under the minimum rate of `pace.rs`), answer, and loop while the
+//! (both under the minimum rate of `pace.rs`), answer, and loop while the
 //! connection is kept alive.
 //!
 //! It runs over any [`Transport`], so the same code serves a TCP socket on
@@ -20,6 +20,7 @@ use crate::tcp::protocol::{self, Method, Request, RequestError};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,7 +44,14 @@ pub trait Transport: Read + Write {
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()>;
     /// Sends end of stream (half close); reads still work.
     fn shutdown_write(&mut self);
-    /// Sends `len` bytes of `file`, returning how many were sent.
+    /// Bounds every later write; a write that times out having sent
+    /// nothing fails with `WouldBlock` or `TimedOut`.
+    fn set_write_timeout(&mut self, _timeout: Duration) -> io::Result<()> {
+        Ok(())
+    }
+    /// Sends up to `len` bytes of `file` from its current position,
+    /// returning how many were sent (fewer when the write timeout expired
+    /// part way; 0 only at the end of the file).
     fn send_file(&mut self, file: &mut File, len: u64) -> io::Result<u64> {
         io::copy(&mut file.take(len), self)
     }
@@ -58,9 +66,26 @@ impl Transport for TcpStream {
         let _ = self.shutdown(Shutdown::Write);
     }
 
+    fn set_write_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, Some(timeout))
+    }
+
     fn send_file(&mut self, file: &mut File, len: u64) -> io::Result<u64> {
-        // std::io::copy uses sendfile(2) for File -> TcpStream on Linux.
-        io::copy(&mut file.take(len), self)
+        // One sendfile(2): it returns when all is sent, or with what was
+        // sent when the write timeout expires, so the caller can account
+        // for the rate (std::io::copy would loop until done).
+        let count = usize::try_from(len).unwrap_or(usize::MAX).min(1 << 30);
+        // SAFETY: both descriptors are open for the duration of the call;
+        // a null offset uses and advances the file's own position.
+        let n = unsafe {
+            libc::sendfile(
+                self.as_raw_fd(),
+                file.as_raw_fd(),
+                std::ptr::null_mut(),
+                count,
+            )
+        };
+        u64::try_from(n).map_err(|_| io::Error::last_os_error())
     }
 }
 
@@ -81,6 +106,9 @@ struct Conn<'a, T: Transport> {
     cpath: Vec<u8>,
     /// The socket's current read timeout, to skip redundant setsockopt calls.
     read_timeout: Option<Duration>,
+    /// The socket's current write timeout, when it is not the usual one
+    /// (`write_timeout()`), which is set while sending a file.
+    write_timeout: Option<Duration>,
 }
 
 /// Serves requests on one connection until it closes, times out, fails or
@@ -99,6 +127,7 @@ pub(super) fn serve<T: Transport>(
         out: Vec::with_capacity(SMALL_FILE as usize + 512),
         cpath: Vec::with_capacity(256),
         read_timeout: None,
+        write_timeout: None,
     };
     loop {
         let head_len = match conn.read_head() {
@@ -291,12 +320,7 @@ impl<T: Transport> Conn<'_, T> {
         } else {
             self.stream
                 .write_all(&self.out)
-                .and_then(|()| self.stream.send_file(&mut file, len))
-                .and_then(|n| {
-                    (n == len)
-                        .then_some(())
-                        .ok_or_else(|| io::Error::other("file shrank"))
-                })
+                .and_then(|()| self.send_paced(&mut file, len))
         };
         // A failed send means the client is gone (or the file changed under
         // us); the response is already started, so just close.
@@ -433,6 +457,54 @@ impl<T: Transport> Conn<'_, T> {
         self.read_timeout.unwrap_or(credit)
     }
 
+    /// Sends `len` bytes of `file` as long as the client reads them at the
+    /// minimum rate (see `pace.rs`, as for upload bodies); a reader that
+    /// falls behind fails with `TimedOut`.
+    fn send_paced(&mut self, file: &mut File, len: u64) -> io::Result<()> {
+        let cfg = &self.shared.config;
+        let mut pace = Pace::new(cfg.min_rate, cfg.read_timeout, Instant::now());
+        let mut left = len;
+        let sent = loop {
+            if left == 0 {
+                break Ok(());
+            }
+            let now = Instant::now();
+            let credit = pace.left(now);
+            if credit.is_zero() {
+                break Err(io::ErrorKind::TimedOut.into());
+            }
+            let armed_until = now + self.arm_write_timeout(credit);
+            match self.stream.send_file(file, left) {
+                Ok(0) => break Err(io::Error::other("file shrank")),
+                Ok(n) => {
+                    left -= n.min(left);
+                    pace.arrived(n, Instant::now());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A shorter timeout than the credit: look again.
+                Err(e) if is_timeout(&e) && armed_until + TIMEOUT_SLACK < pace.deadline() => {}
+                Err(e) => break Err(e),
+            }
+        };
+        // Back to the usual write timeout for the responses that follow.
+        if self.write_timeout.take().is_some() {
+            let _ = self.stream.set_write_timeout(write_timeout(cfg));
+        }
+        sent
+    }
+
+    /// Arms the write timeout for at most `credit`, like
+    /// [`Self::arm_read_timeout`], and returns the timeout armed.
+    fn arm_write_timeout(&mut self, credit: Duration) -> Duration {
+        let fits = self
+            .write_timeout
+            .is_some_and(|t| t <= credit + TIMEOUT_SLACK && t * 2 >= credit);
+        if !fits && self.stream.set_write_timeout(credit).is_ok() {
+            self.write_timeout = Some(credit);
+        }
+        self.write_timeout.unwrap_or(credit)
+    }
+
     /// Half-closes and drains briefly, so the last response is not lost to a
     /// reset caused by unread request bytes. Bounded in bytes and in time
     /// (a client trickling bytes must not hold the thread), and reclaimable
@@ -474,6 +546,12 @@ fn local_error(e: &io::Error) -> RequestError {
         _ if e.kind() == io::ErrorKind::PermissionDenied => RequestError::Forbidden,
         _ => RequestError::Internal,
     }
+}
+
+/// The write timeout of a connection outside file sends: a slow reader
+/// gets as long as a slow sender, but at least a second for a small write.
+pub(super) fn write_timeout(cfg: &super::TcpServeConfig) -> Duration {
+    cfg.read_timeout.max(Duration::from_secs(1))
 }
 
 fn is_timeout(e: &io::Error) -> bool {

@@ -11,9 +11,10 @@
 //! 200 ms), so a server that fills up frees threads held by idle
 //! clients sooner, even those told a longer timeout earlier. Slow senders are cut off by a
 //! per-read timeout and an overall deadline for the header block (408), and
-//! an upload body by a minimum rate (`pace.rs`: `min_rate` bytes per second
-//! on average, with at most `read_timeout` of credit; 408, the temporary
-//! file removed).
+//! an upload body, or a client reading a file, by a minimum rate
+//! (`pace.rs`: `min_rate` bytes per second on average, with at most
+//! `read_timeout` of credit; an upload gets 408 and its temporary file is
+//! removed, a download is closed).
 //!
 //! Connection cap: when all `max_connections` slots are taken, a new
 //! connection reclaims the slot of the connection that has waited longest
@@ -38,7 +39,7 @@
 //! This module holds the lifecycle (configuration, bind, the accept loop,
 //! shutdown); the rest is split along its seams: `conn.rs` the
 //! per-connection state machine, `slots.rs` the connection cap and its
-//! reclaim policy, `pace.rs` the minimum rate of upload bodies, `temps.rs` the registry of upload temporary files, and
+//! reclaim policy, `pace.rs` the minimum rate of bodies (up and down), `temps.rs` the registry of upload temporary files, and
 //! [`crate::confine`] the path confinement (openat2 RESOLVE_BENEATH),
 //! which another server can reuse. [`Service`] runs the state machine
 //! without a listener, over any [`Transport`] (the fuzzer drives it so).
@@ -86,8 +87,9 @@ pub struct TcpServeConfig {
     pub read_timeout: Duration,
     /// Longest time from the first byte of a request head to its blank line.
     pub header_deadline: Duration,
-    /// Slowest upload body kept, in bytes per second on average, with at
-    /// most `read_timeout` of credit (see `pace.rs`); 0: no minimum.
+    /// Slowest upload body or file download kept, in bytes per second on
+    /// average, with at most `read_timeout` of credit (see `pace.rs`); 0:
+    /// no minimum.
     pub min_rate: u64,
 }
 
@@ -326,10 +328,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>
 }
 
 fn serve_socket(stream: TcpStream, slot: slots::SlotGuard, shared: &Shared) -> io::Result<()> {
-    let tuned = stream.set_nodelay(true).and_then(|()| {
-        let write_timeout = shared.config.read_timeout.max(Duration::from_secs(1));
-        stream.set_write_timeout(Some(write_timeout))
-    });
+    let tuned = stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_write_timeout(Some(conn::write_timeout(&shared.config))));
     if let Err(e) = tuned {
         drop(slot);
         return Err(e);

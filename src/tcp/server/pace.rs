@@ -1,20 +1,25 @@
 //! The minimum transfer rate of `tcp-serve`: how slowly an upload body may
-//! arrive before the server gives up on it.
+//! arrive, or a response be read, before the server gives up on it.
 //!
 //! A per-read timeout alone lets a client hold a connection (and its slot)
-//! forever by sending a byte just before each read would time out. So a
-//! body must also keep up with `--min-rate` bytes per second, on average,
+//! forever by sending a byte just before each read would time out; a
+//! per-write timeout alone lets a reader hold a large download by draining
+//! just enough to wake the blocked sender now and then. So a body (sent or
+//! received) must also keep up with `--min-rate` bytes per second, on average,
 //! with a credit capped at `--read-timeout`: the body starts with
 //! `--read-timeout` of credit; every byte adds `1 / min_rate` seconds,
 //! never beyond `--read-timeout` ahead of now; time spends it; at zero the
-//! body is cut off (408). That is Apache mod_reqtimeout's
+//! body is cut off (an upload gets 408; a response, already started, is
+//! just closed). That is Apache mod_reqtimeout's
 //! `body=T,MinRate=R` (every R bytes extend the timeout by one second),
 //! with the extension capped so that a fast start buys no licence to
 //! trickle afterwards. A client sending at a steady `r < min_rate` is cut
 //! off after `--read-timeout / (1 - r / min_rate)`; one at or above it,
 //! never. A pause is allowed up to `--read-timeout` (the per-read timeout,
 //! which this subsumes). `min_rate == 0` turns the rate off and leaves the
-//! per-read timeout.
+//! per-read (per-write) timeout. A response counts bytes as the kernel
+//! accepts them, so the client's and the server's socket buffers are a
+//! head start of a few megabytes at most.
 //!
 //! For the connection cap, [`behind`] says whether a body in progress has
 //! fallen below the minimum rate averaged since it started; such a body's
