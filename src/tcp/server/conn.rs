@@ -31,6 +31,11 @@ const SMALL_FILE: u64 = 16 * 1024;
 const IDLE_SLICE: Duration = Duration::from_millis(200);
 /// Longest drain of unread request bytes before closing a connection.
 const DRAIN_TIME: Duration = Duration::from_millis(500);
+/// Most bytes of a file handed to one sendfile(2): a blocked sendfile waits
+/// up to the write timeout per page batch (64 KiB), not per call, so a
+/// reader draining a batch now and then would keep a large call going;
+/// the rate is checked between calls.
+const SEND_CHUNK: u64 = 256 * 1024;
 /// How far past a body's deadline a read may wait: the socket timeout is
 /// re-armed only when it is off by more, not on every read (a setsockopt
 /// per read would cost uploads a syscall per 16 KiB).
@@ -71,9 +76,8 @@ impl Transport for TcpStream {
     }
 
     fn send_file(&mut self, file: &mut File, len: u64) -> io::Result<u64> {
-        // One sendfile(2): it returns when all is sent, or with what was
-        // sent when the write timeout expires, so the caller can account
-        // for the rate (std::io::copy would loop until done).
+        // One sendfile(2), so the caller can account for the rate between
+        // calls (std::io::copy would loop until done).
         let count = usize::try_from(len).unwrap_or(usize::MAX).min(1 << 30);
         // SAFETY: both descriptors are open for the duration of the call;
         // a null offset uses and advances the file's own position.
@@ -474,7 +478,7 @@ impl<T: Transport> Conn<'_, T> {
                 break Err(io::ErrorKind::TimedOut.into());
             }
             let armed_until = now + self.arm_write_timeout(credit);
-            match self.stream.send_file(file, left) {
+            match self.stream.send_file(file, left.min(SEND_CHUNK)) {
                 Ok(0) => break Err(io::Error::other("file shrank")),
                 Ok(n) => {
                     left -= n.min(left);
