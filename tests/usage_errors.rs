@@ -62,7 +62,7 @@ fn every_parse_error_is_one_line_naming_the_flag_with_exit_2() {
         ),
         (
             &["tcp-serve", "--root", ".", "--min-rate", "fast"],
-            &["'--min-rate <RATE>'", "not a size"],
+            &["'--min-rate <RATE>'", "not a rate"],
         ),
         (&["tcp-client"], &["<HOST:PORT>", "xfer tcp-client --help"]),
         (

@@ -81,7 +81,9 @@ pub struct TcpServeArgs {
 
 /// clap value parser for a rate in bytes per second: a size, `/s` optional.
 fn rate_arg(s: &str) -> Result<u64, String> {
-    super::size_arg(s.trim().strip_suffix("/s").unwrap_or(s))
+    super::size_arg(s.trim().strip_suffix("/s").unwrap_or(s)).map_err(|_| {
+        format!("'{s}' is not a rate: bytes per second, e.g. 0 (off), 500, 1KiB/s, 1M/s")
+    })
 }
 
 impl TcpServeArgs {
@@ -153,4 +155,20 @@ pub fn run(args: TcpServeArgs) -> anyhow::Result<ExitCode> {
     let _ = rx.recv();
     server.shutdown();
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_is_a_size_per_second() {
+        assert_eq!(rate_arg("1KiB/s"), Ok(1024));
+        assert_eq!(rate_arg("500"), Ok(500));
+        assert_eq!(rate_arg("1M"), Ok(1 << 20));
+        assert_eq!(rate_arg("0"), Ok(0));
+        let e = rate_arg("fast").unwrap_err();
+        assert!(e.starts_with("'fast' is not a rate"), "{e}");
+        assert!(rate_arg("1K/min").is_err());
+    }
 }
