@@ -855,6 +855,20 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
+/// Sends a request until it is answered (not closed unanswered, not 503),
+/// for at most 5 s; returns the last response.
+fn until_served(mut request: impl FnMut() -> Resp) -> Resp {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = request();
+        if !matches!(r.status, 0 | 503) || Instant::now() > deadline {
+            return r;
+        }
+        // Pacing of the retries, not synchronization.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Waits (bounded) until no upload temporary file is left in `dir`.
 fn assert_no_temp_files_soon(dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -896,27 +910,31 @@ fn slow_upload_bodies_twice_the_cap_do_not_lock_out_requests() {
             std::thread::sleep(Duration::from_millis(10));
         }
         let upload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let post = || {
+            let head = format!(
+                "POST /normal.bin HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+                upload.len()
+            );
+            let mut c = connect(addr);
+            let _ = c.get_mut().write_all(head.as_bytes());
+            exchange(&mut c, &upload, false)
+        };
         for i in 0..5 {
-            // 5 s per request: well below what the slow clients could hold
+            // Within 5 s each, well below what the slow clients could hold
             // a slot for if nothing reclaimed it (forever, before the fix).
-            let started = Instant::now();
-            let r = get(addr, "/f");
+            // A request may be displaced (closed unanswered, or 503) while
+            // its own head waits to be read, if enough attacker reconnects
+            // arrive meanwhile (on a loaded machine): like any HTTP client
+            // it tries again, within the bound.
+            let r = until_served(|| get(addr, "/f"));
             assert_eq!(
                 (r.status, r.body.as_slice()),
                 (200, &b"served"[..]),
                 "GET {i} under attack: {}",
                 r.head
             );
-            let head = format!(
-                "POST /normal.bin HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
-                upload.len()
-            );
-            let mut c = connect(addr);
-            c.get_mut().write_all(head.as_bytes()).unwrap();
-            let r = exchange(&mut c, &upload, false);
+            let r = until_served(post);
             assert_eq!(r.status, 201, "POST {i} under attack: {}", r.head);
-            let took = started.elapsed();
-            assert!(took < Duration::from_secs(10), "round {i} took {took:?}");
             assert_eq!(fs::read(root.join("normal.bin")).unwrap(), upload);
             assert!(
                 !root.join("victim.bin").exists(),
