@@ -136,7 +136,8 @@ impl Slots {
         }
     }
 
-    /// Reclaims the slot that has been waiting longest; false if all are busy.
+    /// Reclaims the first slot in the reclaim order (see `reclaim_rank`);
+    /// false if none is reclaimable.
     fn reclaim_oldest(&self, table: &mut HashMap<u64, Arc<Slot>>) -> bool {
         loop {
             let now = self.now();
@@ -221,8 +222,9 @@ impl SlotGuard {
         self.slot.body_bytes.store(total, Ordering::SeqCst);
     }
 
-    /// A complete head arrived: the slot is busy. False when it was
-    /// reclaimed meanwhile (the socket is shut down; stop serving).
+    /// A complete head arrived, or a whole body: the slot is busy. False
+    /// when it was reclaimed meanwhile (the socket is shut down; stop
+    /// serving).
     pub(crate) fn busy(&self) -> bool {
         self.slot
             .state
