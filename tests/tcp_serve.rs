@@ -391,14 +391,18 @@ fn concurrent_posts_to_one_path_leave_one_complete_version() {
 fn over_the_cap_clients_get_503_with_retry_after() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("f"), "x").unwrap();
-    let (_server, addr) = serve(tmp.path(), &["--max-connections", "2"]);
-    // Two uploads in progress fill the cap. Their heads are complete, so
-    // their slots are busy and never reclaimed (idle ones would be: below).
+    let args = ["--max-connections", "2", "--min-rate", "1"];
+    let (_server, addr) = serve(tmp.path(), &args);
+    // Two uploads in progress fill the cap. Their heads are complete and
+    // their bodies keep up with --min-rate (1,000 bytes at 1 B/s: for the
+    // next 1,000 s), so their slots are busy and never reclaimed (idle ones
+    // would be: below; bodies behind the rate too).
     let mut held: Vec<_> = (0..2).map(|_| connect(addr)).collect();
     for c in &mut held {
         c.get_mut()
-            .write_all(b"POST /up HTTP/1.1\r\nContent-Length: 1000000\r\n\r\nstart")
+            .write_all(b"POST /up HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n")
             .unwrap();
+        c.get_mut().write_all(&[b'x'; 1000]).unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while temp_files(tmp.path()).len() < 2 {
@@ -735,6 +739,7 @@ fn usage_mistakes_exit_2_with_one_line_naming_the_flag() {
         (&["--header-timeout", "0s"], "--header-timeout"),
         (&["--header-timeout", "later"], "--header-timeout"),
         (&["--max-upload", "1Q"], "--max-upload"),
+        (&["--min-rate", "fast"], "--min-rate"),
     ];
     for (extra, flag) in cases {
         let out = support::xfer()
@@ -788,4 +793,271 @@ fn a_client_trickling_bytes_after_a_refusal_is_closed_promptly() {
     // The drain lasts 500 ms; 10 s leaves room for a loaded machine.
     assert!(failed, "the server still read the trickle after {took:?}");
     assert!(took < Duration::from_secs(10), "closed after {took:?}");
+}
+
+/// A client that sends a complete upload head with a large Content-Length,
+/// then trickles its body a byte every `pace` (just under the server's
+/// --read-timeout, so no single read ever times out). It reconnects whenever
+/// the server closes it (a 408, a 503 or a reclaim), until `stop`; it counts
+/// its connections and the 408s it was answered.
+fn slow_body_sender(
+    addr: SocketAddr,
+    pace: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+    opened: &std::sync::atomic::AtomicUsize,
+    timed_out: &std::sync::atomic::AtomicUsize,
+) {
+    use std::sync::atomic::Ordering;
+    let head = b"POST /victim.bin HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n";
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            continue;
+        };
+        opened.fetch_add(1, Ordering::SeqCst);
+        if s.write_all(head).is_err() {
+            continue;
+        }
+        s.set_nonblocking(true).unwrap();
+        let mut next_byte = Instant::now();
+        let mut answer = Vec::new();
+        'conn: while !stop.load(Ordering::SeqCst) {
+            let mut buf = [0u8; 256];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break 'conn,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => break 'conn,
+                }
+            }
+            if Instant::now() >= next_byte {
+                if s.write_all(b"x").is_err() {
+                    break;
+                }
+                next_byte = Instant::now() + pace;
+            }
+            // Pacing of the attack, not synchronization.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if answer.starts_with(b"HTTP/1.1 408") {
+            timed_out.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Stops the slow clients however a test ends (a failed assertion would
+/// otherwise leave the scope waiting for them forever).
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Sends a request until it is answered (not closed unanswered, not 503),
+/// for at most 5 s; returns the last response.
+fn until_served(mut request: impl FnMut() -> Resp) -> Resp {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = request();
+        if !matches!(r.status, 0 | 503) || Instant::now() > deadline {
+            return r;
+        }
+        // Pacing of the retries, not synchronization.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits (bounded) until no upload temporary file is left in `dir`.
+fn assert_no_temp_files_soon(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !temp_files(dir).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(temp_files(dir), Vec::<String>::new());
+}
+
+/// Upload bodies trickled from twice --max-connections clients, each byte
+/// just under --read-timeout after the last, held every slot for good: the
+/// slots were busy (their heads were complete), no read ever timed out, and
+/// every other request got 503. A body that falls below --min-rate must not
+/// lock out other requests, not even when its client reconnects each time
+/// it is cut off; and no partial upload ever becomes visible.
+#[test]
+fn slow_upload_bodies_twice_the_cap_do_not_lock_out_requests() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fs::write(root.join("f"), "served").unwrap();
+    let cap = 4;
+    let args = ["--max-connections", "4", "--read-timeout", "3s"];
+    let (_server, addr) = serve(root, &args);
+    let stop = AtomicBool::new(false);
+    let opened = AtomicUsize::new(0);
+    let timed_out = AtomicUsize::new(0);
+    let pace = Duration::from_millis(2500);
+    std::thread::scope(|s| {
+        for _ in 0..2 * cap {
+            s.spawn(|| slow_body_sender(addr, pace, &stop, &opened, &timed_out));
+        }
+        let _stop = StopOnDrop(&stop);
+        // Every slow client has connected and the cap is full of bodies in
+        // progress (their temporary files exist).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while opened.load(Ordering::SeqCst) < 2 * cap || temp_files(root).len() < cap {
+            assert!(Instant::now() < deadline, "the slow uploads did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let upload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let post = || {
+            let head = format!(
+                "POST /normal.bin HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+                upload.len()
+            );
+            let mut c = connect(addr);
+            let _ = c.get_mut().write_all(head.as_bytes());
+            exchange(&mut c, &upload, false)
+        };
+        for i in 0..5 {
+            // Within 5 s each, well below what the slow clients could hold
+            // a slot for if nothing reclaimed it (forever, before the fix).
+            // A request may be displaced (closed unanswered, or 503) while
+            // its own head waits to be read, if enough attacker reconnects
+            // arrive meanwhile (on a loaded machine): like any HTTP client
+            // it tries again, within the bound.
+            let r = until_served(|| get(addr, "/f"));
+            assert_eq!(
+                (r.status, r.body.as_slice()),
+                (200, &b"served"[..]),
+                "GET {i} under attack: {}",
+                r.head
+            );
+            let r = until_served(post);
+            assert_eq!(r.status, 201, "POST {i} under attack: {}", r.head);
+            assert_eq!(fs::read(root.join("normal.bin")).unwrap(), upload);
+            assert!(
+                !root.join("victim.bin").exists(),
+                "a partial upload appeared"
+            );
+        }
+    });
+    assert!(
+        !root.join("victim.bin").exists(),
+        "a partial upload appeared"
+    );
+    assert_no_temp_files_soon(root);
+}
+
+/// A body that keeps arriving, a byte just under --read-timeout after the
+/// last, was read forever. It is cut off with 408 once it falls below
+/// --min-rate, also after a fast start (its credit is capped at
+/// --read-timeout, so 64 KiB up front buys no more than a fresh start).
+#[test]
+fn a_body_trickled_under_the_read_timeout_is_cut_off_with_408() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (_server, addr) = serve(root, &["--read-timeout", "1s"]);
+    for burst in [0usize, 64 * 1024] {
+        let mut c = connect(addr);
+        let head = b"POST /victim.bin HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n";
+        c.get_mut().write_all(head).unwrap();
+        c.get_mut().write_all(&vec![b'x'; burst]).unwrap();
+        c.get_mut().set_nonblocking(true).unwrap();
+        let started = Instant::now();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 256];
+        let mut next_byte = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            match c.get_mut().read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+            if Instant::now() >= next_byte {
+                // The write fails once the server has closed: stop then.
+                if c.get_mut().write_all(b"x").is_err() {
+                    break;
+                }
+                next_byte = Instant::now() + Duration::from_millis(600);
+            }
+            assert!(
+                !root.join("victim.bin").exists(),
+                "a partial upload appeared"
+            );
+            // Pacing of the trickle, not synchronization.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let took = started.elapsed();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.starts_with("HTTP/1.1 408"),
+            "burst {burst}: after {took:?}: {text:?}"
+        );
+        assert!(text.contains("Connection: close"), "{text}");
+    }
+    assert!(
+        !root.join("victim.bin").exists(),
+        "a partial upload appeared"
+    );
+    assert_no_temp_files_soon(root);
+}
+
+/// A client reading a large response below --min-rate held its connection
+/// (and slot) for as long as the file lasted: the per-write timeout only
+/// bounds a single write, and a reader draining 64 KiB every half second
+/// wakes the blocked sender often enough. A response must keep up with
+/// --min-rate like an upload body; a reader at full speed is unaffected.
+/// In-process, to watch the server's open connections.
+#[test]
+fn a_response_read_below_the_min_rate_is_cut_off() {
+    use xfer::tcp::server::{self, TcpServeConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..64u32 << 20).map(|i| (i % 253) as u8).collect();
+    fs::write(tmp.path().join("big.bin"), &data).unwrap();
+    let running = server::spawn(TcpServeConfig {
+        root: tmp.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        read_timeout: Duration::from_secs(1),
+        // 1 MiB/s: the slow reader below reads about 128 KiB/s.
+        min_rate: 1 << 20,
+        ..TcpServeConfig::default()
+    })
+    .unwrap();
+    let addr = running.addr();
+    // At full speed the whole file arrives.
+    let r = get(addr, "/big.bin");
+    assert_eq!(r.status, 200);
+    assert!(r.body == data, "the download was not byte-identical");
+
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /big.bin HTTP/1.1\r\n\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0usize;
+    while running.open_connections() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a reader at {} B/s still held its connection after {:?}",
+            got as u64 / started.elapsed().as_secs().max(1),
+            started.elapsed()
+        );
+        match slow.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+        // Pacing of the slow reader, not synchronization.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running.open_connections() > 0 {
+        assert!(Instant::now() < deadline, "the connection stayed open");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(got < data.len(), "the slow reader got the whole file");
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 pub mod compare;
 pub mod interrupt;
 pub mod merge;
+mod parse_errors;
 pub mod perf;
 pub mod scale;
 pub mod sftp_bench;
@@ -16,6 +17,8 @@ pub mod ssh_login;
 pub mod tcp_client;
 pub mod tcp_serve;
 pub mod thresholds;
+
+pub use parse_errors::report_parse_error;
 
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_INTERRUPTED: u8 = 130;

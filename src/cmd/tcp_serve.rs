@@ -31,7 +31,15 @@ Connection cap: when --max-connections are open, a new connection takes the plac
 one that has waited longest for a request head (idle keep-alive, or a head still arriving,
 e.g. a slow sender), which is closed. Only when every connection is serving a complete
 request does the newcomer get 503 with Retry-After: 1. Slow senders therefore cannot lock
-out complete requests, even by reconnecting.")]
+out complete requests, even by reconnecting.
+
+Slow bodies: an upload body, and a file sent to a client, must keep up with --min-rate on
+average. It starts with --read-timeout of credit, every byte earns 1/--min-rate seconds
+(never more than --read-timeout ahead), time spends it; at zero an upload is cut off with
+408 and its temporary file removed, a download is closed. So a steady sender below the rate is cut off, one at or above it
+never, and a pause may last up to --read-timeout. When the server is full, a body below
+--min-rate on average since it started also gives up its connection to a newcomer, as an
+incomplete head does.")]
 pub struct TcpServeArgs {
     /// Directory to serve; nothing outside it is read or written.
     #[arg(long, value_name = "DIR")]
@@ -64,6 +72,18 @@ pub struct TcpServeArgs {
     /// Longest time to receive a whole header block.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::duration_arg)]
     pub header_timeout: Duration,
+    /// Slowest upload body or download kept, in bytes per second on average
+    /// (e.g. 500, 1KiB, 1M/s); slower uploads get 408, slower readers are
+    /// disconnected. 0 turns it off.
+    #[arg(long, value_name = "RATE", default_value = "1KiB/s", value_parser = rate_arg)]
+    pub min_rate: u64,
+}
+
+/// clap value parser for a rate in bytes per second: a size, `/s` optional.
+fn rate_arg(s: &str) -> Result<u64, String> {
+    super::size_arg(s.trim().strip_suffix("/s").unwrap_or(s)).map_err(|_| {
+        format!("'{s}' is not a rate: bytes per second, e.g. 0 (off), 500, 1KiB/s, 1M/s")
+    })
 }
 
 impl TcpServeArgs {
@@ -103,6 +123,7 @@ impl TcpServeArgs {
             max_upload: self.max_upload,
             read_timeout: self.read_timeout,
             header_deadline: self.header_timeout,
+            min_rate: self.min_rate,
             ..TcpServeConfig::default()
         })
     }
@@ -134,4 +155,20 @@ pub fn run(args: TcpServeArgs) -> anyhow::Result<ExitCode> {
     let _ = rx.recv();
     server.shutdown();
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_is_a_size_per_second() {
+        assert_eq!(rate_arg("1KiB/s"), Ok(1024));
+        assert_eq!(rate_arg("500"), Ok(500));
+        assert_eq!(rate_arg("1M"), Ok(1 << 20));
+        assert_eq!(rate_arg("0"), Ok(0));
+        let e = rate_arg("fast").unwrap_err();
+        assert!(e.starts_with("'fast' is not a rate"), "{e}");
+        assert!(rate_arg("1K/min").is_err());
+    }
 }

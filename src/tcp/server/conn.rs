@@ -1,7 +1,8 @@
 //! The per-connection state machine of `tcp-serve`: read a request head
 //! under the idle timeout, the per-read timeout and the header deadline,
-//! parse it, serve GET/HEAD from a file or store a POST body atomically,
-//! answer, and loop while the connection is kept alive.
+//! parse it, serve GET/HEAD from a file or store a POST body atomically
+//! (both under the minimum rate of `pace.rs`), answer, and loop while the
+//! connection is kept alive.
 //!
 //! It runs over any [`Transport`], so the same code serves a TCP socket on
 //! its own thread and a scripted in-memory stream in the fuzzer
@@ -11,19 +12,16 @@
 //! only for permission errors.
 
 use super::slots::SlotGuard;
-use super::temps::{is_temp_name, TEMP_PREFIX};
 use super::Shared;
-use crate::confine::ConfineError;
 use crate::tcp::protocol::{self, Method, Request, RequestError};
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// Files up to this size are sent in the same `write` as the response head.
-const SMALL_FILE: u64 = 16 * 1024;
+mod files;
+
 /// How often an idle connection recomputes its timeout from the current load.
 const IDLE_SLICE: Duration = Duration::from_millis(200);
 /// Longest drain of unread request bytes before closing a connection.
@@ -37,7 +35,14 @@ pub trait Transport: Read + Write {
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()>;
     /// Sends end of stream (half close); reads still work.
     fn shutdown_write(&mut self);
-    /// Sends `len` bytes of `file`, returning how many were sent.
+    /// Bounds every later write; a write that times out having sent
+    /// nothing fails with `WouldBlock` or `TimedOut`.
+    fn set_write_timeout(&mut self, _timeout: Duration) -> io::Result<()> {
+        Ok(())
+    }
+    /// Sends up to `len` bytes of `file` from its current position,
+    /// returning how many were sent (fewer when the write timeout expired
+    /// part way; 0 only at the end of the file).
     fn send_file(&mut self, file: &mut File, len: u64) -> io::Result<u64> {
         io::copy(&mut file.take(len), self)
     }
@@ -52,9 +57,25 @@ impl Transport for TcpStream {
         let _ = self.shutdown(Shutdown::Write);
     }
 
+    fn set_write_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, Some(timeout))
+    }
+
     fn send_file(&mut self, file: &mut File, len: u64) -> io::Result<u64> {
-        // std::io::copy uses sendfile(2) for File -> TcpStream on Linux.
-        io::copy(&mut file.take(len), self)
+        // One sendfile(2), so the caller can account for the rate between
+        // calls (std::io::copy would loop until done).
+        let count = usize::try_from(len).unwrap_or(usize::MAX).min(1 << 30);
+        // SAFETY: both descriptors are open for the duration of the call;
+        // a null offset uses and advances the file's own position.
+        let n = unsafe {
+            libc::sendfile(
+                self.as_raw_fd(),
+                file.as_raw_fd(),
+                std::ptr::null_mut(),
+                count,
+            )
+        };
+        u64::try_from(n).map_err(|_| io::Error::last_os_error())
     }
 }
 
@@ -75,6 +96,9 @@ struct Conn<'a, T: Transport> {
     cpath: Vec<u8>,
     /// The socket's current read timeout, to skip redundant setsockopt calls.
     read_timeout: Option<Duration>,
+    /// The socket's current write timeout, when it is not the usual one
+    /// (`write_timeout()`), which is set while sending a file.
+    write_timeout: Option<Duration>,
 }
 
 /// Serves requests on one connection until it closes, times out, fails or
@@ -90,9 +114,10 @@ pub(super) fn serve<T: Transport>(
         shared,
         inbuf: vec![0; shared.config.max_header_bytes.max(1024) + 1],
         filled: 0,
-        out: Vec::with_capacity(SMALL_FILE as usize + 512),
+        out: Vec::with_capacity(files::SMALL_FILE as usize + 512),
         cpath: Vec::with_capacity(256),
         read_timeout: None,
+        write_timeout: None,
     };
     loop {
         let head_len = match conn.read_head() {
@@ -267,110 +292,6 @@ impl<T: Transport> Conn<'_, T> {
         self.stream.write_all(&self.out)
     }
 
-    fn send_file(&mut self, req: &Request) -> Result<bool, RequestError> {
-        let (mut file, len) = self.open_for_read(&req.path)?;
-        let keep = req.keep_alive;
-        self.out.clear();
-        let ka = self.keep_alive(keep);
-        protocol::write_response_head(&mut self.out, 200, len, ka, "");
-        let sent = if req.method == Method::Head {
-            self.stream.write_all(&self.out)
-        } else if len <= SMALL_FILE {
-            let start = self.out.len();
-            self.out.resize(start + len as usize, 0);
-            match file.read_exact(&mut self.out[start..]) {
-                Ok(()) => self.stream.write_all(&self.out),
-                Err(_) => return Err(RequestError::NotFound),
-            }
-        } else {
-            self.stream
-                .write_all(&self.out)
-                .and_then(|()| self.stream.send_file(&mut file, len))
-                .and_then(|n| {
-                    (n == len)
-                        .then_some(())
-                        .ok_or_else(|| io::Error::other("file shrank"))
-                })
-        };
-        // A failed send means the client is gone (or the file changed under
-        // us); the response is already started, so just close.
-        Ok(sent.is_ok() && keep)
-    }
-
-    fn receive_file(&mut self, req: &Request) -> Result<bool, RequestError> {
-        let cfg = &self.shared.config;
-        let Some(len) = req.content_length.filter(|_| !req.transfer_encoding) else {
-            return Err(RequestError::LengthRequired);
-        };
-        if len > cfg.max_upload {
-            return Err(RequestError::PayloadTooLarge);
-        }
-        let target = self.resolve_for_write(&req.path)?;
-        if req.expect_continue {
-            let _ = self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        let dir = target.parent().unwrap_or(&cfg.root).to_path_buf();
-        let temps = Arc::clone(&self.shared.temps);
-        let (mut tmp, tmp_path) = temps.create(&dir).map_err(|e| local_error(&e))?;
-        match self.copy_body(&mut tmp, len) {
-            Ok(()) => {}
-            Err(BodyError::Local(e)) => {
-                drop(tmp);
-                temps.remove(&tmp_path);
-                // handle() answers and closes (the rest of the body is unread).
-                return Err(local_error(&e));
-            }
-            Err(BodyError::Net(e)) => {
-                drop(tmp);
-                temps.remove(&tmp_path);
-                if is_timeout(&e) {
-                    // The body stopped arriving; say so, then close.
-                    let _ = self.respond_error(&RequestError::Timeout, false, Method::Post);
-                }
-                return Ok(false);
-            }
-        }
-        let committed = tmp.sync_all().and_then(|()| fs::rename(&tmp_path, &target));
-        if let Err(e) = committed {
-            temps.remove(&tmp_path);
-            return Err(match e.raw_os_error() {
-                Some(libc::EISDIR | libc::ENOTEMPTY | libc::EEXIST) => RequestError::Conflict,
-                _ => local_error(&e),
-            });
-        }
-        temps.forget(&tmp_path);
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        self.out.clear();
-        let keep = req.keep_alive;
-        let ka = self.keep_alive(keep);
-        protocol::write_response_head(&mut self.out, 201, 0, ka, "");
-        Ok(self.stream.write_all(&self.out).is_ok() && keep)
-    }
-
-    /// Moves exactly `len` body bytes (buffered ones first) into `file`.
-    fn copy_body(&mut self, file: &mut File, len: u64) -> Result<(), BodyError> {
-        let buffered = (self.filled as u64).min(len) as usize;
-        file.write_all(&self.inbuf[..buffered])
-            .map_err(BodyError::Local)?;
-        self.consume(buffered);
-        let mut left = len - buffered as u64;
-        self.set_read_timeout(self.shared.config.read_timeout);
-        while left > 0 {
-            let want = (self.inbuf.len() as u64).min(left) as usize;
-            let n = match self.stream.read(&mut self.inbuf[..want]) {
-                Ok(0) => return Err(BodyError::Net(io::ErrorKind::UnexpectedEof.into())),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(BodyError::Net(e)),
-            };
-            file.write_all(&self.inbuf[..n]).map_err(BodyError::Local)?;
-            left -= n as u64;
-        }
-        Ok(())
-    }
-
     /// Half-closes and drains briefly, so the last response is not lost to a
     /// reset caused by unread request bytes. Bounded in bytes and in time
     /// (a client trickling bytes must not hold the thread), and reclaimable
@@ -396,22 +317,10 @@ impl<T: Transport> Conn<'_, T> {
     }
 }
 
-/// Why an upload body could not be stored.
-enum BodyError {
-    /// Reading from the client failed (gone, or too slow).
-    Net(io::Error),
-    /// Writing the temporary file failed (disk full, I/O error...).
-    Local(io::Error),
-}
-
-/// The answer to a local I/O error while storing an upload: 403 only for
-/// permission errors, 507 for a full disk or quota, 500 otherwise.
-fn local_error(e: &io::Error) -> RequestError {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC | libc::EDQUOT) => RequestError::InsufficientStorage,
-        _ if e.kind() == io::ErrorKind::PermissionDenied => RequestError::Forbidden,
-        _ => RequestError::Internal,
-    }
+/// The write timeout of a connection outside file sends: a slow reader
+/// gets as long as a slow sender, but at least a second for a small write.
+pub(super) fn write_timeout(cfg: &super::TcpServeConfig) -> Duration {
+    cfg.read_timeout.max(Duration::from_secs(1))
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -419,65 +328,4 @@ fn is_timeout(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
-}
-
-impl<T: Transport> Conn<'_, T> {
-    /// Opens a regular file under the root for GET/HEAD (symlinks followed
-    /// only while they stay inside it). Directories and temporary files of
-    /// uploads are 404.
-    fn open_for_read(&mut self, path: &str) -> Result<(File, u64), RequestError> {
-        if is_temp_name(path) {
-            return Err(RequestError::NotFound);
-        }
-        let file = match self.shared.root.open_read(path, &mut self.cpath) {
-            Ok(f) => f,
-            Err(ConfineError::Escapes) => return Err(RequestError::Forbidden),
-            Err(ConfineError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
-                return Err(RequestError::Forbidden)
-            }
-            Err(ConfineError::Io(_)) => return Err(RequestError::NotFound),
-        };
-        let meta = file.metadata().map_err(|_| RequestError::NotFound)?;
-        if !meta.is_file() {
-            return Err(RequestError::NotFound);
-        }
-        Ok((file, meta.len()))
-    }
-
-    /// Where a POST to `path` lands: the parent must exist inside the root
-    /// (after resolving symlinks); the target itself is replaced by rename,
-    /// so a symlink there is replaced, never followed.
-    fn resolve_for_write(&self, path: &str) -> Result<PathBuf, RequestError> {
-        let rel = path.trim_start_matches('/');
-        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-        if name.is_empty() || name.starts_with(TEMP_PREFIX) {
-            return Err(RequestError::Conflict);
-        }
-        let parent = match self.shared.root.resolve_dir(parent) {
-            Ok(dir) => dir,
-            Err(ConfineError::Escapes) => return Err(RequestError::Forbidden),
-            Err(ConfineError::Io(_)) => return Err(RequestError::NotFound),
-        };
-        let target = parent.join(name);
-        if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-            return Err(RequestError::Conflict);
-        }
-        Ok(target)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_io_errors_are_500_or_507_and_only_permission_is_403() {
-        let status = |e: io::Error| local_error(&e).status();
-        assert_eq!(status(io::Error::from_raw_os_error(libc::ENOSPC)), 507);
-        assert_eq!(status(io::Error::from_raw_os_error(libc::EDQUOT)), 507);
-        assert_eq!(status(io::Error::from_raw_os_error(libc::EIO)), 500);
-        assert_eq!(status(io::Error::from_raw_os_error(libc::EROFS)), 500);
-        assert_eq!(status(io::Error::from_raw_os_error(libc::EACCES)), 403);
-        assert_eq!(status(io::Error::other("x")), 500);
-    }
 }

@@ -10,16 +10,21 @@
 //! `timeout_base`. T is recomputed while the connection waits (every
 //! 200 ms), so a server that fills up frees threads held by idle
 //! clients sooner, even those told a longer timeout earlier. Slow senders are cut off by a
-//! per-read timeout and an overall deadline for the header block (408).
+//! per-read timeout and an overall deadline for the header block (408), and
+//! an upload body, or a client reading a file, by a minimum rate
+//! (`pace.rs`: `min_rate` bytes per second on average, with at most
+//! `read_timeout` of credit; an upload gets 408 and its temporary file is
+//! removed, a download is closed).
 //!
 //! Connection cap: when all `max_connections` slots are taken, a new
 //! connection reclaims the slot of the connection that has waited longest
 //! for a request head (idle keep-alive, or a head still arriving, as a
-//! slowloris attacker sends it); only when every connection is serving a
-//! request whose head arrived in full is the newcomer answered 503. So
-//! connections without a complete head never lock out complete requests,
-//! not even when an attacker reconnects each time it is cut off (see
-//! `slots.rs`).
+//! slowloris attacker sends it) or whose upload body has fallen below the
+//! minimum rate; only when every connection is serving a request whose
+//! head arrived in full (and whose body keeps up) is the newcomer answered
+//! 503. So connections without a complete head, or trickling their body,
+//! never lock out other requests, not even when an attacker reconnects
+//! each time it is cut off (see `slots.rs`).
 //!
 //! Uploads are atomic: the body goes to `.xfer-upload.<random>.tmp` in the
 //! target's directory, is fsynced and renamed over the target, so readers see
@@ -33,13 +38,14 @@
 //!
 //! This module holds the lifecycle (configuration, bind, the accept loop,
 //! shutdown); the rest is split along its seams: `conn.rs` the
-//! per-connection state machine, `slots.rs` the connection cap and its
-//! reclaim policy, `temps.rs` the registry of upload temporary files, and
+//! per-connection state machine (`conn/files.rs` its GET and POST of files), `slots.rs` the connection cap and its
+//! reclaim policy, `pace.rs` the minimum rate of bodies (up and down), `temps.rs` the registry of upload temporary files, and
 //! [`crate::confine`] the path confinement (openat2 RESOLVE_BENEATH),
 //! which another server can reuse. [`Service`] runs the state machine
 //! without a listener, over any [`Transport`] (the fuzzer drives it so).
 
 mod conn;
+mod pace;
 mod slots;
 mod temps;
 
@@ -81,6 +87,10 @@ pub struct TcpServeConfig {
     pub read_timeout: Duration,
     /// Longest time from the first byte of a request head to its blank line.
     pub header_deadline: Duration,
+    /// Slowest upload body or file download kept, in bytes per second on
+    /// average, with at most `read_timeout` of credit (see `pace.rs`); 0:
+    /// no minimum.
+    pub min_rate: u64,
 }
 
 impl Default for TcpServeConfig {
@@ -95,6 +105,7 @@ impl Default for TcpServeConfig {
             max_header_bytes: 16 * 1024,
             read_timeout: Duration::from_secs(10),
             header_deadline: Duration::from_secs(10),
+            min_rate: 1024,
         }
     }
 }
@@ -226,7 +237,7 @@ impl Service {
         config.max_connections = config.max_connections.max(1);
         Ok(Self {
             shared: Arc::new(Shared {
-                slots: Arc::new(Slots::new(config.max_connections)),
+                slots: Arc::new(Slots::new(config.max_connections, config.min_rate)),
                 config,
                 root,
                 temps: Arc::new(TempRegistry::default()),
@@ -317,10 +328,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>
 }
 
 fn serve_socket(stream: TcpStream, slot: slots::SlotGuard, shared: &Shared) -> io::Result<()> {
-    let tuned = stream.set_nodelay(true).and_then(|()| {
-        let write_timeout = shared.config.read_timeout.max(Duration::from_secs(1));
-        stream.set_write_timeout(Some(write_timeout))
-    });
+    let tuned = stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_write_timeout(Some(conn::write_timeout(&shared.config))));
     if let Err(e) = tuned {
         drop(slot);
         return Err(e);
