@@ -358,13 +358,16 @@ fn tcp_serve_over_its_connection_cap_is_counted_as_http_503() {
         root: root.path().to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         max_connections: 1,
+        // No body-rate floor: the stalled upload below must keep its slot
+        // (with one, tcp-serve would reclaim it for a newcomer).
+        min_rate: 0,
         ..TcpServeConfig::default()
     })
     .unwrap();
     // The only slot is held by an upload in progress (a complete request
     // head, its body still coming): tcp-serve reclaims idle and incomplete
-    // connections when full, but never one that is being served, so every
-    // other connection is answered 503.
+    // connections when full, and bodies behind --min-rate, but never an
+    // upload that keeps up, so every other connection is answered 503.
     let mut holder = std::net::TcpStream::connect(srv.addr()).unwrap();
     holder
         .write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npart")
