@@ -7,9 +7,10 @@
 //! here prints: warnings from user threads arrive as engine events and are
 //! printed above the progress bar; the rest is returned to the caller.
 
+use super::client::Provenance;
 use super::client::{self, ClientConfig, Connection, HostKeyTrust, SessionInfo};
 use super::source::Source;
-use super::workload::{ChunkUpload, ConnectionMode, Verify};
+use super::workload::{ChunkTransfer, ConnectionMode, Op, OpMix, Verify};
 use crate::load::{self, shard, EngineConfig, Event, Pacing, StopAfter, Stopper, Workload};
 use crate::report::csv_out::{users_csv, Flush, SampleCsv};
 use crate::report::format::{self, RunManifest};
@@ -29,7 +30,17 @@ pub struct SftpBenchConfig {
     pub client: ClientConfig,
     /// Where the source bytes came from (a path, or "generated").
     pub source: String,
+    /// The source: what uploaders write and what `--verify sha256` compares
+    /// downloads with (empty when a download of a `--remote-file` needs none).
     pub data: Arc<Source>,
+    /// Bytes in one pass: the source's, or the `--remote-file`'s.
+    pub file_size: u64,
+    /// Which users upload and which download.
+    pub ops: OpMix,
+    /// The file downloading users read (`None` for an upload run).
+    pub remote_file: Option<format::bench::RemoteFile>,
+    /// Which login setting came from where (`None` with the embedded server).
+    pub ssh_login: Option<Provenance>,
     pub chunk_size: u64,
     pub mode: ConnectionMode,
     pub verify: Verify,
@@ -66,6 +77,21 @@ pub enum BenchError {
     },
     #[error(transparent)]
     StartAt(shard::ShardError),
+    #[error("--remote-file {path} on {host}: {message}")]
+    RemoteFile {
+        path: String,
+        host: String,
+        message: String,
+    },
+    #[error("uploading the source to {path} before the run: {message}")]
+    SourceUpload { path: String, message: String },
+}
+
+impl BenchError {
+    /// Whether the error is in what the user typed (exit 2), not in the world.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, BenchError::RemoteFile { .. })
+    }
 }
 
 impl From<client::ConnectError> for BenchError {
@@ -90,26 +116,54 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
 }
 
 impl SftpBenchConfig {
-    /// The remote files this shard writes (all of them when unsharded).
+    /// The remote files this shard's users write or read, in user order.
     pub fn shard_remote_paths(&self) -> Vec<String> {
         let users = self.engine.shard.users(self.engine.users);
         self.remote_paths()[users.start as usize..users.end as usize].to_vec()
     }
 
-    /// The remote file of every user of the whole run, by global user id.
+    /// The remote file of every user of the whole run, by global user id:
+    /// an uploader's own file, or the file downloaders read.
     pub fn remote_paths(&self) -> Vec<String> {
-        let dir = self.client.target.dir.trim_end_matches('/');
-        let dir = if dir.is_empty() { "/" } else { dir };
         (0..self.engine.users)
-            .map(|u| {
-                format!(
-                    "{}/{}-u{u:04}.{}",
-                    dir.trim_end_matches('/'),
-                    self.run_id,
-                    self.extension
-                )
+            .map(|u| match &self.remote_file {
+                Some(f) if self.ops.downloads(u) => f.path.clone(),
+                _ => self.in_dir(&format!("{}-u{u:04}.{}", self.run_id, self.extension)),
             })
             .collect()
+    }
+
+    /// Where the preflight uploads the source for the downloaders. Each
+    /// shard has its own copy: shards given one `--start-at` share a run id,
+    /// and generate different bytes.
+    pub fn source_upload_path(&self) -> String {
+        let shard = self.engine.shard;
+        let name = if shard.is_sharded() {
+            format!("{}-s{}-src.{}", self.run_id, shard.index, self.extension)
+        } else {
+            format!("{}-src.{}", self.run_id, self.extension)
+        };
+        self.in_dir(&name)
+    }
+
+    fn in_dir(&self, name: &str) -> String {
+        let dir = self.client.target.dir.trim_end_matches('/');
+        format!("{dir}/{name}")
+    }
+
+    /// What `--cleanup` removes: this shard's uploaded files, and the
+    /// source the preflight uploaded (never a `--remote-file`).
+    pub fn cleanup_paths(&self) -> Vec<String> {
+        let users = self.engine.shard.users(self.engine.users);
+        let all = self.remote_paths();
+        let mut paths: Vec<String> = users
+            .filter(|&u| !self.ops.downloads(u))
+            .map(|u| all[u as usize].clone())
+            .collect();
+        if let Some(f) = self.remote_file.as_ref().filter(|f| f.uploaded_by_run) {
+            paths.push(f.path.clone());
+        }
+        paths
     }
 }
 
@@ -153,6 +207,61 @@ pub fn preflight(cfg: &ClientConfig) -> Result<Preflight, BenchError> {
     })
 }
 
+/// The size of an existing remote file (`--remote-file`), so that a
+/// download run knows its chunks before it starts.
+pub fn remote_size(cfg: &ClientConfig, path: &str) -> Result<u64, BenchError> {
+    let conn = client::connect(cfg, &mut load::PhaseTimer::default())?;
+    let err = |message: String| BenchError::RemoteFile {
+        path: path.to_string(),
+        host: cfg.target.host_port(),
+        message,
+    };
+    let stat = conn.sftp.stat(Path::new(path));
+    conn.disconnect();
+    match stat {
+        Ok(st) if st.is_file() => Ok(st.size.unwrap_or(0)),
+        Ok(_) => Err(err("not a regular file".into())),
+        Err(e) => Err(err(e.message().to_string())),
+    }
+}
+
+/// Uploads `data` to `path` once, before the schedule starts (not timed,
+/// no samples), and checks its size, so that the downloaders read a whole
+/// file whose every byte is known.
+pub fn upload_source(cfg: &ClientConfig, data: &[u8], path: &str) -> Result<(), BenchError> {
+    use std::io::Write;
+    let conn = client::connect(cfg, &mut load::PhaseTimer::default())?;
+    let err = |message: String| BenchError::SourceUpload {
+        path: path.to_string(),
+        message,
+    };
+    let flags = ssh2::OpenFlags::WRITE | ssh2::OpenFlags::CREATE | ssh2::OpenFlags::TRUNCATE;
+    let mut file = conn
+        .sftp
+        .open_mode(Path::new(path), flags, 0o644, ssh2::OpenType::File)
+        .map_err(|e| err(e.message().to_string()))?;
+    // Pieces of 4 MiB: deep enough for libssh2 to pipeline.
+    for piece in data.chunks(4 << 20) {
+        file.write_all(piece).map_err(|e| err(e.to_string()))?;
+    }
+    file.close().map_err(|e| err(e.message().to_string()))?;
+    let size = conn
+        .sftp
+        .stat(Path::new(path))
+        .map_err(|e| err(e.message().to_string()))?
+        .size
+        .unwrap_or(0);
+    drop(file);
+    conn.disconnect();
+    if size != data.len() as u64 {
+        return Err(err(format!(
+            "the server holds {size} bytes of {}",
+            data.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the benchmark, writing the run directory as it goes. `stopper` is
 /// stopped by Ctrl-C (and by a fatal error).
 pub fn run(
@@ -163,13 +272,15 @@ pub fn run(
     let out = &cfg.out_dir;
     fs::create_dir_all(out).map_err(io_err(out))?;
     let remote_paths = cfg.remote_paths();
-    let workload = ChunkUpload {
+    let workload = ChunkTransfer {
         client: cfg.client.clone(),
         data: cfg.data.clone(),
+        file_size: cfg.file_size,
         chunk_size: cfg.chunk_size,
         mode: cfg.mode,
         verify: cfg.verify,
-        remote_paths: remote_paths.clone(),
+        ops: cfg.ops,
+        remote_paths,
     };
     let chunks_path = out.join(format::CHUNKS_CSV);
     let file = fs::File::create(&chunks_path).map_err(io_err(&chunks_path))?;
@@ -196,7 +307,7 @@ pub fn run(
         started_at,
         target: cfg.client.target.to_string(),
         source: cfg.source.clone(),
-        file_size: cfg.data.len() as u64,
+        file_size: cfg.file_size,
         chunk_size: cfg.chunk_size,
         chunks_per_file: workload.chunks(),
         users: cfg.engine.users,
@@ -207,7 +318,14 @@ pub fn run(
             Pacing::Interval(i) => format!("one chunk every {i:?} per user"),
         },
         stop: match cfg.engine.stop {
-            StopAfter::Passes(n) => format!("after {n} upload(s) of the file"),
+            StopAfter::Passes(n) => format!(
+                "after {n} {}(s) of the file",
+                match cfg.ops.op {
+                    Op::Upload => "upload",
+                    Op::Download => "download",
+                    Op::Mixed => "transfer",
+                }
+            ),
             StopAfter::Duration(d) => format!("after {d:?}"),
         },
         ramp_up_s: cfg.engine.ramp_up.as_secs_f64(),
@@ -221,6 +339,16 @@ pub fn run(
         shard_users: (shard_users.start, shard_users.end),
         start_at: cfg.start_at,
         interval_s: cfg.interval.map(|d| d.as_secs_f64()),
+        op: cfg.ops.op,
+        mix: (cfg.ops.op == Op::Mixed).then_some(cfg.ops.mix),
+        remote_file: cfg.remote_file.clone(),
+        download_users: match cfg.ops.op {
+            Op::Mixed => (0..cfg.engine.users)
+                .filter(|&u| cfg.ops.downloads(u))
+                .collect(),
+            Op::Upload | Op::Download => Vec::new(),
+        },
+        ssh_login: cfg.ssh_login.clone(),
     };
     let run_json = out.join(format::RUN_JSON);
     write_atomic(&run_json, &format::to_json(&manifest)).map_err(io_err(&run_json))?;

@@ -41,6 +41,9 @@ pub mod phase {
     pub const WRITE: usize = 5;
     pub const VERIFY: usize = 6;
     pub const CLOSE: usize = 7;
+    /// Appended after the upload phases so that older run directories'
+    /// phase indices (and columns) stay as they were.
+    pub const READ: usize = 8;
 }
 
 /// Names of the phases, in the order they happen.
@@ -53,6 +56,7 @@ pub const PHASES: &[&str] = &[
     "write",
     "verify",
     "close",
+    "read",
 ];
 
 /// Ciphers offered when none is pinned: chacha20 first (cheapest in libssh2).
