@@ -115,7 +115,15 @@ fn read_at(
     }
     let mut got = 0;
     while got < buf.len() {
-        match file.read(&mut buf[got..]) {
+        // libssh2 keeps up to 4x the buffer it is handed requested ahead of
+        // the position. Handed the whole chunk, it fetched up to 4 chunks
+        // past it: a reconnecting user downloaded ~3x its bytes, and a
+        // keep-open user's next chunk arrived during this one's (and its
+        // pause). A quarter of what is left keeps every request inside the
+        // chunk, and the pipeline as deep as the chunk.
+        let left = buf.len() - got;
+        let ask = (left / 4).max(1);
+        match file.read(&mut buf[got..got + ask]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
