@@ -158,11 +158,22 @@ fn downloads_to_sftp_serve(mode: &str) {
     std::fs::create_dir(server.root.join("d")).unwrap();
     let out = work.path().join("run");
     let o = serve_bench(&server, "d", &out, &["-c", "2", "--mode", mode])
-        .args(["--op", "download", "--verify", "sha256", "-f"])
+        .args([
+            "--op",
+            "download",
+            "--verify",
+            "sha256",
+            "--fail-if",
+            "read.p99<1h",
+        ])
+        .arg("-f")
         .arg(&src)
         .output()
         .unwrap();
     assert_ok(&o);
+    // A threshold on the new phase reads the downloads' figures.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("PASS read.p99<1h (measured "), "{stdout}");
     let err = stderr(&o);
     assert!(err.contains("preflight: uploading the source"), "{err}");
     assert_whole_file_read(&out, &[0, 1], data.len() as u64);

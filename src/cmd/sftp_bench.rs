@@ -5,6 +5,7 @@
 //! thresholds, shards) already live in their own modules, and `--op`,
 //! `--mix`, `--remote-file` in [`ops`].
 
+mod header;
 pub(crate) mod ops;
 
 use crate::cmd::interrupt::Interrupt;
@@ -18,7 +19,7 @@ use crate::sftp::bench::{self, SftpBenchConfig};
 use crate::sftp::client::{self, ClientConfig, Credential, HostKeyTrust, SftpTarget};
 use crate::sftp::embedded::EmbeddedServer;
 use crate::sftp::source::Source;
-use crate::sftp::workload::{ConnectionMode, Op, Verify};
+use crate::sftp::workload::{ConnectionMode, Verify};
 use crate::units::Bytes;
 use crate::usage;
 use anyhow::Context;
@@ -259,7 +260,7 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
-    print_header(&cfg, &preflight.session.cipher_client_to_server);
+    header::print(&cfg, &preflight.session.cipher_client_to_server);
     let code = run_and_report(&cfg, &preflight.session, args.json, &gate, &interrupt);
     if let Some(server) = embedded {
         server.shutdown();
@@ -471,70 +472,6 @@ fn config(
         run_id,
         extension,
     })
-}
-
-fn print_header(cfg: &SftpBenchConfig, cipher: &str) {
-    let pacing = match cfg.engine.pacing {
-        Pacing::Delay(d) => format!("delay {}", humanize(d)),
-        Pacing::Interval(i) => format!("one chunk every {} per user", humanize(i)),
-    };
-    let users = match cfg.ops.op {
-        Op::Upload => format!("{} users", cfg.engine.users),
-        Op::Download => format!("{} users downloading", cfg.engine.users),
-        Op::Mixed => {
-            let down = (0..cfg.engine.users)
-                .filter(|&u| cfg.ops.downloads(u))
-                .count();
-            format!(
-                "{} users ({down} downloading, {} uploading)",
-                cfg.engine.users,
-                cfg.engine.users as usize - down
-            )
-        }
-    };
-    let file = match &cfg.remote_file {
-        Some(f) if !f.uploaded_by_run => f.path.clone(),
-        _ => cfg.source.clone(),
-    };
-    eprintln!(
-        "xfer sftp-bench: {users}, file {file} ({}), chunk {}, {pacing}, {} mode, cipher {cipher} -> {}",
-        Bytes(cfg.file_size),
-        Bytes(cfg.chunk_size),
-        match cfg.mode {
-            ConnectionMode::KeepOpen => "keep-open",
-            ConnectionMode::Reconnect => "reconnect",
-        },
-        cfg.client.target,
-    );
-    eprintln!("run directory: {}", cfg.out_dir.display());
-    if cfg.engine.shard.is_sharded() {
-        let users = cfg.engine.shard.users(cfg.engine.users);
-        eprintln!(
-            "shard {}: users {}..{} of {}",
-            cfg.engine.shard, users.start, users.end, cfg.engine.users
-        );
-    }
-    if let Some(at) = cfg.start_at {
-        eprintln!(
-            "waiting for --start-at {} (Ctrl-C to abandon)",
-            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        );
-    }
-    // Allowed (the default chunk is 1 MiB, files are often smaller), but a
-    // chunk size that is not used deserves a word.
-    let size = cfg.file_size;
-    if cfg.chunk_size > size {
-        eprintln!(
-            "xfer: note: --chunk-size {} is larger than the file ({}): every transfer is one chunk of {}",
-            Bytes(cfg.chunk_size),
-            Bytes(size),
-            Bytes(size)
-        );
-    }
-}
-
-fn humanize(d: Duration) -> String {
-    crate::units::Micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)).to_string()
 }
 
 /// Runs, cleans up when asked, and prints the result; maps the outcome to
