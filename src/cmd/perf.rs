@@ -15,7 +15,7 @@ use crate::perf::target::SftpOptions;
 use crate::perf::target::{self, Prepared, RequestOptions, TargetConfig, TargetError, TargetUrl};
 use crate::perf::{plot, table, write_charts};
 use crate::report::run_dir;
-use crate::sftp::workload::{ConnectionMode, Op};
+use crate::sftp::workload::ConnectionMode;
 use crate::tcp::workload::Connections;
 use crate::usage;
 use std::path::{Path, PathBuf};
@@ -366,13 +366,8 @@ fn target_config(args: &PerfArgs) -> anyhow::Result<TargetConfig> {
                 return Err(usage!("--chunk-size must be at least 1 byte, got 0"));
             }
             let url = args.target.as_deref().unwrap_or_default();
-            let op = match args.op {
-                OpArg::Upload => Op::Upload,
-                OpArg::Download => Op::Download,
-                OpArg::Mixed => Op::Mixed,
-            };
             let ops = ops::check(
-                op,
+                args.op.into(),
                 args.mix,
                 args.remote_file.is_some(),
                 false,

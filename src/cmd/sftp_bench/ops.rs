@@ -24,18 +24,23 @@ pub enum OpArg {
     Mixed,
 }
 
+impl From<OpArg> for Op {
+    fn from(a: OpArg) -> Op {
+        match a {
+            OpArg::Upload => Op::Upload,
+            OpArg::Download => Op::Download,
+            OpArg::Mixed => Op::Mixed,
+        }
+    }
+}
+
 /// The share of downloading users when `--mix` is not given.
 pub const DEFAULT_MIX: f64 = 0.5;
 
 /// The flag combinations, before anything connects.
 pub fn op_mix(args: &SftpBenchArgs) -> anyhow::Result<OpMix> {
-    let op = match args.op {
-        OpArg::Upload => Op::Upload,
-        OpArg::Download => Op::Download,
-        OpArg::Mixed => Op::Mixed,
-    };
     check(
-        op,
+        args.op.into(),
         args.mix,
         args.remote_file.is_some(),
         args.file.is_some(),
