@@ -115,14 +115,7 @@ fn read_at(
     }
     let mut got = 0;
     while got < buf.len() {
-        // libssh2 keeps up to 4x the buffer it is handed requested ahead of
-        // the position. Handed the whole chunk, it fetched up to 4 chunks
-        // past it: a reconnecting user downloaded ~3x its bytes, and a
-        // keep-open user's next chunk arrived during this one's (and its
-        // pause). A quarter of what is left keeps every request inside the
-        // chunk, and the pipeline as deep as the chunk.
-        let left = buf.len() - got;
-        let ask = (left / 4).max(1);
+        let ask = read_size(buf.len() - got);
         match file.read(&mut buf[got..got + ask]) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -131,6 +124,27 @@ fn read_at(
         }
     }
     Ok(got)
+}
+
+/// The largest SFTP read request libssh2 sends (its `MAX_SFTP_READ_SIZE`).
+const MAX_READ_REQUEST: usize = 30_000;
+
+/// How much to hand libssh2's read when `left` bytes of the chunk remain.
+///
+/// libssh2 keeps up to 4x the buffer it is handed requested ahead of the
+/// position, in requests of at most 30,000 bytes, none smaller than the
+/// buffer. Handed the whole chunk, it fetched up to 4 chunks past it: a
+/// reconnecting user downloaded ~3x its bytes, and a keep-open user's next
+/// chunk arrived during this one (and its pause). A quarter of what is left
+/// keeps the requests inside the chunk and the pipeline as deep as the
+/// chunk; a multiple of 7,500 (4x: whole requests) keeps the last request
+/// from being inflated to the buffer's size past the chunk's end.
+fn read_size(left: usize) -> usize {
+    if left >= MAX_READ_REQUEST {
+        MAX_READ_REQUEST / 4 * (left / MAX_READ_REQUEST)
+    } else {
+        (left / 4).max(1)
+    }
 }
 
 /// The chunk read against the source's bytes at the same offset. Compared
@@ -159,6 +173,55 @@ fn verify_chunk(w: &ChunkTransfer, step: u64, buf: &[u8], offset: u64) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// libssh2's read-ahead (sftp.c, `sftp_read`, 1.11), as far as where it
+    /// sends requests, every response arriving whole: returns how far past
+    /// the chunk's end it asked, and the deepest pipeline.
+    fn simulate(chunk: usize) -> (usize, usize) {
+        let (mut pos, mut sent, mut depth) = (0usize, 0usize, 0usize);
+        let mut pending: std::collections::VecDeque<usize> = Default::default();
+        let mut buffered = 0;
+        while pos < chunk {
+            let buf = read_size(chunk - pos);
+            if buffered > 0 {
+                let n = buf.min(buffered);
+                buffered -= n;
+                pos += n;
+                continue;
+            }
+            let mut count = (4 * buf).saturating_sub(sent - pos);
+            while count > 0 {
+                let size = count.max(buf).min(MAX_READ_REQUEST);
+                pending.push_back(size);
+                sent += size;
+                count -= size.min(count);
+            }
+            depth = depth.max(sent - pos);
+            let first = pending.pop_front().expect("a request is pending");
+            let n = buf.min(first);
+            buffered = first - n;
+            pos += n;
+        }
+        (sent.saturating_sub(chunk), depth)
+    }
+
+    #[test]
+    fn reads_ask_libssh2_for_nothing_past_the_chunk_and_pipeline_all_of_it() {
+        for chunk in (4..300_000)
+            .step_by(997)
+            .chain([65_536, 300_123, 1 << 20, 4 << 20])
+        {
+            let (past, depth) = simulate(chunk);
+            // A tail under 4 bytes is asked for as 4: libssh2 never asks
+            // for less than 4x the buffer, and the buffer is at least 1.
+            assert!(past <= 3, "chunk {chunk}: {past} bytes past its end");
+            // Everything but the last partial request is in flight at once.
+            assert!(
+                depth + MAX_READ_REQUEST > chunk,
+                "chunk {chunk}: depth {depth}"
+            );
+        }
+    }
 
     #[test]
     fn a_short_or_long_remote_file_is_named_with_both_sizes() {
