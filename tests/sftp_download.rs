@@ -187,6 +187,10 @@ fn downloads_to_sftp_serve(mode: &str) {
     let s = summary(&out);
     assert_eq!(s["response_phase"], "read");
     assert_eq!(s["failed_attempts"], 0);
+    // perf plot charts a download run's read times.
+    let o = xfer().args(["perf", "plot"]).arg(&out).output().unwrap();
+    assert_ok(&o);
+    assert!(out.join("chunk_latency.png").is_file());
 }
 
 #[test]
@@ -593,6 +597,33 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
     }
     let left: Vec<_> = std::fs::read_dir(&server.root).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
+    // Two download sweeps compare on their read times (the samples' header
+    // has a write_us column too, empty).
+    let again = work.path().join("down2");
+    assert_ok(&perf(
+        &server,
+        &again,
+        &["--requests", "8", "--op", "download"],
+    ));
+    let o = xfer()
+        .arg("compare")
+        .arg(&out)
+        .arg(&again)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let cmp: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = cmp["rows"].as_array().unwrap();
+    let p50 = rows
+        .iter()
+        .find(|r| r["metric"] == "read" && r["stat"] == "p50" && r["clients"] == 1)
+        .unwrap_or_else(|| panic!("no read p50 row: {cmp}"));
+    assert_eq!(
+        (p50["base_n"].as_u64(), p50["new_n"].as_u64()),
+        (Some(8), Some(8))
+    );
+    assert_eq!(cmp["settings_changed"], serde_json::json!([]), "{cmp}");
 
     // Mixed: client 1 of 2 reads, client 0 writes.
     let out = work.path().join("mixed");

@@ -117,18 +117,19 @@ pub(super) fn chunk_transfer(
         })
         .collect();
     cfg.target = client.target.to_string();
+    // The run's own copy is not named: its name changes with every run, and
+    // `xfer compare` would call that a changed setting.
+    let from = match &o.remote_file {
+        Some(path) => path.clone(),
+        None => "a file the sweep uploaded".into(),
+    };
     let what = match o.ops.op {
         Op::Upload => format!("SFTP chunk writes of {}", Bytes(o.chunk_size)),
-        Op::Download => format!(
-            "SFTP chunk reads of {} from {}",
-            Bytes(o.chunk_size),
-            download_path.as_deref().unwrap_or_default()
-        ),
+        Op::Download => format!("SFTP chunk reads of {} from {from}", Bytes(o.chunk_size)),
         Op::Mixed => format!(
-            "SFTP chunks of {}, {:.0}% of clients reading {}, the rest writing",
+            "SFTP chunks of {}, {:.0}% of clients reading {from}, the rest writing",
             Bytes(o.chunk_size),
             o.ops.mix * 100.0,
-            download_path.as_deref().unwrap_or_default()
         ),
     };
     cfg.workload = format!(
