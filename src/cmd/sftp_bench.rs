@@ -289,9 +289,11 @@ fn check_capacity(args: &SftpBenchArgs) -> anyhow::Result<()> {
     // its end of the session and its window's worth of the chunk. A chunk is
     // never more than the file.
     const BASE: u64 = 128 << 10;
-    let file_len = match &args.file {
-        Some(path) => std::fs::metadata(path).map_or(args.chunk_size, |m| m.len()),
-        None => file_size,
+    let file_len = match (&args.file, &args.remote_file) {
+        (Some(path), _) => std::fs::metadata(path).map_or(args.chunk_size, |m| m.len()),
+        // Its size is known once logged in; a chunk is the most it can take.
+        (None, Some(_)) => args.chunk_size,
+        (None, None) => file_size,
     };
     let chunk = args.chunk_size.min(file_len);
     let mut bytes = BASE.saturating_add(chunk);

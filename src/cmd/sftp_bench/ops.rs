@@ -132,8 +132,19 @@ pub fn prepare(cfg: &mut SftpBenchConfig, interrupt: &Interrupt) -> anyhow::Resu
         if cfg.data.is_empty() && cfg.ops.op == Op::Mixed {
             // The uploaders need bytes; as many as the downloaders read, so
             // that both take the same chunks per pass.
-            let n = usize::try_from(size)
-                .map_err(|_| usage!("--remote-file {path} ({size} bytes) is too large to mirror in memory for --op mixed; give --file"))?;
+            let too_large = || {
+                usage!(
+                    "--remote-file {path} ({}) does not fit in memory as the uploaders' source of --op mixed; give --file, a local copy",
+                    Bytes(size)
+                )
+            };
+            if crate::load::Capacity::probe()
+                .mem_available
+                .is_some_and(|avail| size > avail)
+            {
+                return Err(too_large());
+            }
+            let n = usize::try_from(size).map_err(|_| too_large())?;
             cfg.data = Arc::new(Source::random(n));
             cfg.source = "generated".into();
         }
