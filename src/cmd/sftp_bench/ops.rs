@@ -109,9 +109,12 @@ pub fn prepare(cfg: &mut SftpBenchConfig, interrupt: &Interrupt) -> anyhow::Resu
         return Ok(true);
     }
     if let Some(f) = cfg.remote_file.as_mut().filter(|f| !f.uploaded_by_run) {
-        let size = match bench::remote_size(&cfg.client, &f.path) {
-            Err(e) if e.is_usage() => return Err(usage!("{e}")),
-            r => r?,
+        // Like the preflight, a stalled server must not hold Ctrl-C back.
+        let (client, remote) = (cfg.client.clone(), f.path.clone());
+        let size = match interrupt.abortable(move || bench::remote_size(&client, &remote))? {
+            None => return Ok(false),
+            Some(Err(e)) if e.is_usage() => return Err(usage!("{e}")),
+            Some(r) => r?,
         };
         if size == 0 {
             return Err(usage!(
