@@ -583,8 +583,21 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
     let work = tempfile::tempdir().unwrap();
     // Downloads of a file the preflight uploads, removed at the end.
     let out = work.path().join("down");
-    let o = perf(&server, &out, &["--requests", "8", "--op", "download"]);
+    let o = perf(
+        &server,
+        &out,
+        &[
+            "--requests",
+            "8",
+            "--op",
+            "download",
+            "--fail-if",
+            "read.p99<1h",
+        ],
+    );
     assert_ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("PASS read.p99<1h"), "{stdout}");
     for row in perf_rows(&out, "perf.csv") {
         let clients: usize = row["clients"].parse().unwrap();
         assert_eq!(row["requests"], (8 * clients).to_string(), "{row:?}");
