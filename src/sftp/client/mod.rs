@@ -46,7 +46,8 @@ pub mod phase {
     pub const READ: usize = 8;
 }
 
-/// Names of the phases, in the order they happen.
+/// Names of the phases, in the order they happen (`read`, appended last to
+/// keep older indices, takes `write`'s place in a download).
 pub const PHASES: &[&str] = &[
     "connect",
     "handshake",
