@@ -67,6 +67,11 @@ fn write_shard(dir: &Path, index: u32) {
         shard_users: (users.start, users.end),
         start_at: Some(started(0)),
         interval_s: Some(1.0),
+        op: Default::default(),
+        mix: None,
+        remote_file: None,
+        download_users: Vec::new(),
+        ssh_login: None,
     };
     std::fs::write(dir.join(format::RUN_JSON), format::to_json(&manifest)).unwrap();
     let mut rec = Recorder::new(PHASES, 5, USERS);

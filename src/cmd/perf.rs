@@ -4,12 +4,14 @@
 
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::scale::ScaleArgs;
+use crate::cmd::sftp_bench::ops::{self, OpArg};
 use crate::cmd::ssh_login::SshLoginArgs;
 use crate::cmd::thresholds::{Gate, ThresholdArgs};
 use crate::cmd::{duration_arg, size_arg, EXIT_INTERRUPTED};
 use crate::load::{shard, Pacing, RetryPolicy, StopAfter};
 use crate::perf::clients::parse_clients;
 use crate::perf::sweep::{self, SweepConfig, SweepOutcome};
+use crate::perf::target::SftpOptions;
 use crate::perf::target::{self, Prepared, RequestOptions, TargetConfig, TargetError, TargetUrl};
 use crate::perf::{plot, table, write_charts};
 use crate::report::run_dir;
@@ -114,9 +116,23 @@ pub struct PerfArgs {
     #[arg(long, value_name = "SIZE", value_parser = size_arg, default_value = "4K")]
     pub file_size: u64,
 
-    /// sftp:// targets: bytes per chunk write.
+    /// sftp:// targets: bytes per chunk write (or read).
     #[arg(short = 's', long, value_name = "SIZE", value_parser = size_arg, default_value = "64K")]
     pub chunk_size: u64,
+
+    /// sftp:// targets: upload (each client writes its own file), download
+    /// (every client reads one file) or mixed (--mix of the clients download).
+    #[arg(long, value_enum, default_value_t = OpArg::Upload)]
+    pub op: OpArg,
+
+    /// sftp:// targets, --op mixed: share of downloading clients, 0 < F < 1 [default: 0.5].
+    #[arg(long, value_name = "F")]
+    pub mix: Option<f64>,
+
+    /// sftp:// targets: downloads read this existing remote file instead of
+    /// one uploaded before the sweep (its size sets the chunks per pass).
+    #[arg(long, value_name = "PATH")]
+    pub remote_file: Option<String>,
 
     /// Connect timeout and longest wait for any read or write.
     #[arg(long, value_name = "DURATION", value_parser = duration_arg, default_value = "10s")]
@@ -320,40 +336,62 @@ fn target_config(args: &PerfArgs) -> anyhow::Result<TargetConfig> {
             loop_threads: args.threads,
         })
     };
-    Ok(
-        match target::parse_target(args.target.as_deref()).map_err(target_err)? {
-            TargetUrl::Embedded => TargetConfig::Embedded {
-                file_size: args.file_size,
-                requests: requests()?,
-            },
-            TargetUrl::Tcp { addr, path } => TargetConfig::Tcp {
-                addr,
-                path,
-                requests: requests()?,
-            },
-            TargetUrl::Sftp(_) => {
-                if args.post.is_some() {
-                    return Err(usage!("--post applies to tcp:// targets only"));
-                }
-                if args.chunk_size == 0 {
-                    return Err(usage!("--chunk-size must be at least 1 byte, got 0"));
-                }
-                let url = args.target.as_deref().unwrap_or_default();
-                TargetConfig::Sftp {
-                    client: args
-                        .login
-                        .resolve(url, Some(args.timeout))?
-                        .client_config(args.timeout.max(Duration::from_secs(30))),
+    let parsed = target::parse_target(args.target.as_deref()).map_err(target_err)?;
+    if !matches!(parsed, TargetUrl::Sftp(_)) {
+        let flag = match (args.op, args.mix, &args.remote_file) {
+            (OpArg::Upload, None, None) => None,
+            (_, _, Some(_)) => Some("--remote-file"),
+            (_, Some(_), _) => Some("--mix"),
+            _ => Some("--op"),
+        };
+        if let Some(flag) = flag {
+            return Err(usage!("{flag} applies to sftp:// targets only"));
+        }
+    }
+    Ok(match parsed {
+        TargetUrl::Embedded => TargetConfig::Embedded {
+            file_size: args.file_size,
+            requests: requests()?,
+        },
+        TargetUrl::Tcp { addr, path } => TargetConfig::Tcp {
+            addr,
+            path,
+            requests: requests()?,
+        },
+        TargetUrl::Sftp(_) => {
+            if args.post.is_some() {
+                return Err(usage!("--post applies to tcp:// targets only"));
+            }
+            if args.chunk_size == 0 {
+                return Err(usage!("--chunk-size must be at least 1 byte, got 0"));
+            }
+            let url = args.target.as_deref().unwrap_or_default();
+            let ops = ops::check(
+                args.op.into(),
+                args.mix,
+                args.remote_file.is_some(),
+                false,
+                false,
+                false,
+            )?;
+            TargetConfig::Sftp {
+                client: args
+                    .login
+                    .resolve(url, Some(args.timeout))?
+                    .client_config(args.timeout.max(Duration::from_secs(30))),
+                options: SftpOptions {
                     chunk_size: args.chunk_size,
                     mode: if args.new_connection {
                         ConnectionMode::Reconnect
                     } else {
                         ConnectionMode::KeepOpen
                     },
-                }
+                    ops,
+                    remote_file: args.remote_file.clone(),
+                },
             }
-        },
-    )
+        }
+    })
 }
 
 /// Runs the sweep with Ctrl-C handling, prints the table, draws the charts.

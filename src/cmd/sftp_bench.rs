@@ -2,7 +2,11 @@
 //!
 //! A little over 500 lines, most of them the documented flags and their
 //! validation, which belong together; the shared flag groups (login,
-//! thresholds, shards) already live in their own modules.
+//! thresholds, shards) already live in their own modules, and `--op`,
+//! `--mix`, `--remote-file` in [`ops`].
+
+mod header;
+pub(crate) mod ops;
 
 use crate::cmd::interrupt::Interrupt;
 use crate::cmd::scale::ScaleArgs;
@@ -20,10 +24,14 @@ use crate::units::Bytes;
 use crate::usage;
 use anyhow::Context;
 use clap::ValueEnum;
+use ops::OpArg;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// `--file-size` when not given.
+const DEFAULT_FILE_SIZE: u64 = 8 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -43,14 +51,19 @@ pub enum VerifyArg {
     Sha256,
 }
 
-/// Many users upload a file to an SFTP server in chunks; every chunk and every
-/// phase of it is timed.
+/// Many users upload (or download) a file to an SFTP server in chunks; every
+/// chunk and every phase of it is timed.
 ///
 /// Each user is an OS thread with its own libssh2 session, writing the file
 /// into its own remote file (<DIR>/<run-id>-u<NNNN>.<ext>) one chunk at a time,
 /// at the chunk's offset, pausing --delay after each chunk (or on a --rate
 /// grid). Failed chunks are retried with backoff and rewritten at the same
 /// offset, so remote files end byte-identical to the source.
+///
+/// --op download: every user reads one remote file chunk by chunk at its
+/// offsets instead (the bytes are discarded): a --remote-file, or the source
+/// uploaded once before the run (<DIR>/<run-id>-src.<ext>, not measured).
+/// --op mixed: --mix of the users download, the others upload.
 ///
 /// Results go to a run directory as they happen: run.json, chunks.csv (a row per
 /// attempt), users.csv, summary.json. Ctrl-C lets in-flight chunks finish,
@@ -70,13 +83,28 @@ pub struct SftpBenchArgs {
     #[arg(short = 'c', long, visible_alias = "threads", default_value_t = 3)]
     pub users: u32,
 
-    /// File to upload (seed: -f). Without it, a random file of --file-size is generated.
+    /// File to upload (seed: -f). Without it, a random file of --file-size is
+    /// generated. With --remote-file: the local copy --verify sha256 compares with.
     #[arg(short, long, value_name = "PATH")]
     pub file: Option<PathBuf>,
 
-    /// Size of the generated file when no --file is given.
-    #[arg(long, value_name = "SIZE", value_parser = size_arg, default_value = "8M")]
-    pub file_size: u64,
+    /// Size of the generated file when no --file is given [default: 8M].
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub file_size: Option<u64>,
+
+    /// upload: every user writes its own file; download: every user reads
+    /// one remote file; mixed: --mix of the users download, the others upload.
+    #[arg(long, value_enum, default_value_t = OpArg::Upload)]
+    pub op: OpArg,
+
+    /// Share of downloading users with --op mixed, 0 < F < 1 [default: 0.5].
+    #[arg(long, value_name = "F")]
+    pub mix: Option<f64>,
+
+    /// Download this existing remote file (absolute, or relative to the login
+    /// directory) instead of a copy of the source uploaded before the run.
+    #[arg(long, value_name = "PATH")]
+    pub remote_file: Option<String>,
 
     /// Bytes per chunk: 100K, 1M, 1MiB (seed: -s, in MB).
     #[arg(short = 's', long, value_name = "SIZE", value_parser = size_arg, default_value = "1M")]
@@ -167,29 +195,39 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
     // First of all, so that no moment of the run ignores Ctrl-C.
     let interrupt = Interrupt::install("letting in-flight chunks finish, then writing every file")?;
     check_capacity(&args)?;
+    let op_mix = ops::op_mix(&args)?;
     let gate = args.thresholds.parse(client::PHASES)?;
     let embedded = match args.target {
         None => Some(EmbeddedServer::start().context("starting the embedded sftp-serve")?),
         Some(_) => None,
     };
-    let client = match &embedded {
+    let (client, ssh_login) = match &embedded {
         Some(server) => {
             let (target, credentials, trust) = server.client(args.remote_dir.as_deref());
-            client_config(&args, target, credentials, trust)?
+            (client_config(&args, target, credentials, trust)?, None)
         }
         None => {
             let url = args.target.as_deref().unwrap_or_default();
-            let mut client = args
-                .login
-                .resolve(url, args.connect_timeout)?
-                .client_config(args.io_timeout);
+            let login = args.login.resolve(url, args.connect_timeout)?;
+            let provenance = login.provenance.clone();
+            let mut client = login.client_config(args.io_timeout);
             if let Some(dir) = &args.remote_dir {
                 client.target.dir = dir.clone();
             }
-            client
+            (client, Some(provenance))
         }
     };
     let mut cfg = config(&args, client, embedded.is_some())?;
+    cfg.ops = op_mix;
+    cfg.ssh_login = ssh_login;
+    cfg.remote_file = args
+        .remote_file
+        .as_ref()
+        .map(|path| format::bench::RemoteFile {
+            path: path.clone(),
+            size: 0,
+            uploaded_by_run: false,
+        });
 
     // The preflight may wait out a whole --io-timeout on a stalled server;
     // nothing is measured yet, so Ctrl-C abandons it at once.
@@ -208,7 +246,6 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("xfer: {notice}");
     }
     cfg.client = bench::pinned(&cfg.client, preflight.host_key.clone());
-    print_header(&cfg, &preflight.session.cipher_client_to_server);
     if let Some(server) = &embedded {
         eprintln!(
             "target: embedded sftp-serve on {} (root {}, removed at exit)",
@@ -216,6 +253,14 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
             server.root().display()
         );
     }
+    if !ops::prepare(&mut cfg, &interrupt)? {
+        eprintln!("xfer: interrupted before the first chunk; nothing was measured");
+        if let Some(server) = embedded {
+            server.shutdown();
+        }
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    header::print(&cfg, &preflight.session.cipher_client_to_server);
     let code = run_and_report(&cfg, &preflight.session, args.json, &gate, &interrupt);
     if let Some(server) = embedded {
         server.shutdown();
@@ -228,11 +273,12 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
 fn check_capacity(args: &SftpBenchArgs) -> anyhow::Result<()> {
     let capacity = Capacity::probe();
     // A generated file is held in memory (a --file is mapped, not copied).
+    let file_size = args.file_size.unwrap_or(DEFAULT_FILE_SIZE);
     if let (None, Some(avail)) = (&args.file, capacity.mem_available) {
-        if args.file_size > avail {
+        if file_size > avail {
             return Err(usage!(
                 "--file-size {} does not fit in memory ({} available); upload a file from disk with --file",
-                Bytes(args.file_size),
+                Bytes(file_size),
                 Bytes(avail)
             ));
         }
@@ -243,9 +289,11 @@ fn check_capacity(args: &SftpBenchArgs) -> anyhow::Result<()> {
     // its end of the session and its window's worth of the chunk. A chunk is
     // never more than the file.
     const BASE: u64 = 128 << 10;
-    let file_len = match &args.file {
-        Some(path) => std::fs::metadata(path).map_or(args.chunk_size, |m| m.len()),
-        None => args.file_size,
+    let file_len = match (&args.file, &args.remote_file) {
+        (Some(path), _) => std::fs::metadata(path).map_or(args.chunk_size, |m| m.len()),
+        // Its size is known once logged in; a chunk is the most it can take.
+        (None, Some(_)) => args.chunk_size,
+        (None, None) => file_size,
     };
     let chunk = args.chunk_size.min(file_len);
     let mut bytes = BASE.saturating_add(chunk);
@@ -333,6 +381,13 @@ fn config(
         (None, None) => Pacing::Delay(Duration::from_secs(5)),
     };
     let (source, data, extension) = match &args.file {
+        // The remote file's size decides; the source, if the run needs
+        // one, is made once it is known (`ops::prepare`).
+        None if args.remote_file.is_some() => (
+            "none".to_string(),
+            Source::from(Vec::new()),
+            "bin".to_string(),
+        ),
         Some(path) => {
             if path.is_dir() {
                 return Err(usage!(
@@ -355,11 +410,12 @@ fn config(
             (path.display().to_string(), bytes, ext)
         }
         None => {
-            if args.file_size == 0 {
+            let file_size = args.file_size.unwrap_or(DEFAULT_FILE_SIZE);
+            if file_size == 0 {
                 return Err(usage!("--file-size must be at least 1 byte, got 0"));
             }
-            let size = usize::try_from(args.file_size)
-                .map_err(|_| usage!("--file-size {} is too large", args.file_size))?;
+            let size = usize::try_from(file_size)
+                .map_err(|_| usage!("--file-size {file_size} is too large"))?;
             (
                 "generated".to_string(),
                 Source::random(size),
@@ -376,7 +432,11 @@ fn config(
     Ok(SftpBenchConfig {
         client,
         source,
+        file_size: data.len() as u64,
         data: Arc::new(data),
+        ops: crate::sftp::workload::OpMix::UPLOAD,
+        remote_file: None,
+        ssh_login: None,
         chunk_size: args.chunk_size,
         mode: match args.mode {
             ModeArg::KeepOpen => ConnectionMode::KeepOpen,
@@ -416,54 +476,6 @@ fn config(
     })
 }
 
-fn print_header(cfg: &SftpBenchConfig, cipher: &str) {
-    let pacing = match cfg.engine.pacing {
-        Pacing::Delay(d) => format!("delay {}", humanize(d)),
-        Pacing::Interval(i) => format!("one chunk every {} per user", humanize(i)),
-    };
-    eprintln!(
-        "xfer sftp-bench: {} users, file {} ({}), chunk {}, {pacing}, {} mode, cipher {cipher} -> {}",
-        cfg.engine.users,
-        cfg.source,
-        Bytes(cfg.data.len() as u64),
-        Bytes(cfg.chunk_size),
-        match cfg.mode {
-            ConnectionMode::KeepOpen => "keep-open",
-            ConnectionMode::Reconnect => "reconnect",
-        },
-        cfg.client.target,
-    );
-    eprintln!("run directory: {}", cfg.out_dir.display());
-    if cfg.engine.shard.is_sharded() {
-        let users = cfg.engine.shard.users(cfg.engine.users);
-        eprintln!(
-            "shard {}: users {}..{} of {}",
-            cfg.engine.shard, users.start, users.end, cfg.engine.users
-        );
-    }
-    if let Some(at) = cfg.start_at {
-        eprintln!(
-            "waiting for --start-at {} (Ctrl-C to abandon)",
-            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        );
-    }
-    // Allowed (the default chunk is 1 MiB, files are often smaller), but a
-    // chunk size that is not used deserves a word.
-    let size = cfg.data.len() as u64;
-    if cfg.chunk_size > size {
-        eprintln!(
-            "xfer: note: --chunk-size {} is larger than the file ({}): every upload is one chunk of {}",
-            Bytes(cfg.chunk_size),
-            Bytes(size),
-            Bytes(size)
-        );
-    }
-}
-
-fn humanize(d: Duration) -> String {
-    crate::units::Micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)).to_string()
-}
-
 /// Runs, cleans up when asked, and prints the result; maps the outcome to
 /// the exit code: 0 done, 1 fatal error or users that gave up, 130
 /// interrupted.
@@ -479,7 +491,7 @@ fn run_and_report(
         // After a Ctrl-C during the run, the next one exits at once; before
         // it, the first Ctrl-C stops the cleanup and keeps the results.
         let during_run = interrupt.interrupted();
-        let report = bench::cleanup(&cfg.client, &cfg.shard_remote_paths(), || {
+        let report = bench::cleanup(&cfg.client, &cfg.cleanup_paths(), || {
             during_run || !interrupt.interrupted()
         });
         for w in &report.warnings {

@@ -318,20 +318,33 @@ pub fn read_perf(dir: &Path) -> Result<PerfRun, CompareError> {
 }
 
 /// perf records no response-phase name; its workloads use `request` (tcp://)
-/// and `write` (sftp://), and the sample header tells which one ran.
+/// and `write` (sftp:// uploads and mixed runs) or `read` (sftp://
+/// downloads). An sftp:// header has both columns, so the first of them
+/// that holds a value tells which one ran.
 fn response_phase_of(csv: &Path) -> Result<String, CompareError> {
-    let mut rd = csv::Reader::from_path(csv).map_err(|e| CompareError::Format {
+    let format_err = |e: csv::Error| CompareError::Format {
         file: csv.to_path_buf(),
         why: e.to_string(),
-    })?;
-    let header = rd.headers().map_err(|e| CompareError::Format {
-        file: csv.to_path_buf(),
-        why: e.to_string(),
-    })?;
-    Ok(["write", "request", "read"]
+    };
+    let mut rd = csv::Reader::from_path(csv).map_err(format_err)?;
+    let header = rd.headers().map_err(format_err)?.clone();
+    let candidates: Vec<(&str, usize)> = ["write", "request", "read"]
         .into_iter()
-        .find(|p| header.iter().any(|h| h == format!("{p}_us")))
-        .unwrap_or("request")
+        .filter_map(|p| Some((p, header.iter().position(|h| h == format!("{p}_us"))?)))
+        .collect();
+    let mut used = vec![false; candidates.len()];
+    for rec in rd.records() {
+        let rec = rec.map_err(format_err)?;
+        for (u, (_, col)) in used.iter_mut().zip(&candidates) {
+            *u |= rec.get(*col).is_some_and(|v| !v.is_empty());
+        }
+    }
+    Ok(candidates
+        .iter()
+        .zip(&used)
+        .find(|(_, u)| **u)
+        .or_else(|| candidates.iter().zip(&used).next())
+        .map_or("request", |((p, _), _)| p)
         .to_string())
 }
 

@@ -27,7 +27,7 @@ pub use stop::Stopper;
 use std::time::{Duration, Instant};
 
 /// The most phases a workload may time per step.
-pub const MAX_PHASES: usize = 8;
+pub const MAX_PHASES: usize = 9;
 
 /// What a protocol plugs into the engine.
 pub trait Workload: Sync {

@@ -18,6 +18,10 @@ pub const SHARD_FIELDS: &[&str] = &[
     "start_actual",
     "started",
     "remote_files",
+    // A shard's own copy of the downloaded source (its path names the
+    // shard), and the ssh config each machine read.
+    "remote_file",
+    "ssh_login",
     "session",
     "hostname",
     "out",

@@ -3,7 +3,7 @@
 //!
 //! - [`clients`]: the `--clients` list syntax (`1,2,4`, `1-8`, `1..64x2`).
 //! - [`target`]: a target URL made ready: the preflight, `tcp::workload` or
-//!   sftp-bench's `ChunkUpload`, and the one place where each target's
+//!   sftp-bench's `ChunkTransfer`, and the one place where each target's
 //!   driver is chosen.
 //! - [`embedded`]: the tcp-serve swept when there is no target.
 //! - [`sweep`]: runs the engine once per client count and repeat, writing

@@ -4,16 +4,14 @@
 //! after one preflight request of each kind (a wrong path is one clear error,
 //! not N clients' retries); no target does the same against an embedded
 //! tcp-serve (`perf::embedded`); `sftp://`
-//! gets sftp-bench's chunk upload after its preflight, with remote names
-//! unique to the run and a chunk policy that makes N requests whole passes.
+//! gets sftp-bench's chunk workload ([`sftp`]): uploads, downloads or both.
 //!
 //! [`Prepared::sweep`] is the one place where a target's driver is chosen:
 //! every target runs on the load engine's thread-per-user driver today; an
 //! event-loop driver for `tcp://` slots in there without touching the sweep.
 //!
-//! A little over 500 lines: three targets' preparation, each short, and
-//! their tests; splitting them would scatter the one `match` that picks a
-//! driver.
+//! The `tcp://` and embedded targets' preparation stays here beside the one
+//! `match` that picks a driver; the `sftp://` one is in [`sftp`].
 
 use super::embedded::EmbeddedTcp;
 use super::sweep::{self, EventLoop, SweepConfig, SweepOutcome, Threads};
@@ -22,8 +20,7 @@ use crate::load::{Pacing, StopAfter, Stopper, Workload};
 use crate::perf::results::PointRun;
 use crate::sftp::bench::{self as sftp_bench, BenchError};
 use crate::sftp::client::{ClientConfig, SftpTarget};
-use crate::sftp::source::Source;
-use crate::sftp::workload::{ChunkUpload, ConnectionMode, Verify};
+use crate::sftp::workload::ChunkTransfer;
 use crate::tcp::client::{ClientError, Connection};
 use crate::tcp::server::TcpServeError;
 use crate::tcp::workload::{Connections, RequestMix, TcpRequests};
@@ -31,6 +28,9 @@ use crate::units::{Bytes, Micros};
 use rand::RngCore;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod sftp;
+pub use sftp::SftpOptions;
 
 /// A target as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +82,8 @@ pub enum TargetError {
     },
     #[error(transparent)]
     Sftp(#[from] BenchError),
+    #[error("--remote-file {0} is empty: there is nothing to download")]
+    EmptyRemoteFile(String),
 }
 
 impl TargetError {
@@ -93,7 +95,8 @@ impl TargetError {
                 | TargetError::SftpUrl(_)
                 | TargetError::Unsupported(_)
                 | TargetError::TooLarge { .. }
-        )
+                | TargetError::EmptyRemoteFile(_)
+        ) || matches!(self, TargetError::Sftp(e) if e.is_usage())
     }
 }
 
@@ -159,11 +162,10 @@ pub enum TargetConfig {
         path: String,
         requests: RequestOptions,
     },
-    /// Chunk writes of `chunk_size` bytes, as sftp-bench does them.
+    /// Chunk writes or reads, as sftp-bench does them.
     Sftp {
         client: ClientConfig,
-        chunk_size: u64,
-        mode: ConnectionMode,
+        options: SftpOptions,
     },
 }
 
@@ -183,7 +185,8 @@ impl TargetConfig {
 enum Driven {
     /// Requests, and the event-loop threads that drive them.
     Tcp(TcpRequests, usize),
-    Sftp(ChunkUpload),
+    /// The workload, and the source the preflight uploaded for downloads.
+    Sftp(ChunkTransfer, Option<String>),
 }
 
 /// A target ready to sweep: its workload, and what must be undone after.
@@ -242,17 +245,13 @@ pub fn prepare(target: TargetConfig, cfg: &mut SweepConfig) -> Result<Prepared, 
                 notice: None,
             })
         }
-        TargetConfig::Sftp {
-            client,
-            chunk_size,
-            mode,
-        } => {
-            let (w, notice) = chunk_upload(client, chunk_size, mode, cfg)?;
+        TargetConfig::Sftp { client, options } => {
+            let t = sftp::chunk_transfer(client, &options, cfg)?;
             Ok(Prepared {
                 own_users,
-                driven: Driven::Sftp(w),
+                driven: Driven::Sftp(t.workload, t.uploaded_source),
                 embedded: None,
-                notice,
+                notice: t.notice,
             })
         }
     }
@@ -263,7 +262,7 @@ impl Prepared {
     pub fn response_phase(&self) -> &'static str {
         match &self.driven {
             Driven::Tcp(w, _) => w.phases()[w.response_phase()],
-            Driven::Sftp(w) => w.phases()[w.response_phase()],
+            Driven::Sftp(w, _) => w.phases()[w.response_phase()],
         }
     }
 
@@ -281,7 +280,7 @@ impl Prepared {
                 sweep::run(&EventLoop::new(w, *threads), cfg, stopper, on_run)
             }
             // libssh2 is blocking: one thread per user is the only choice.
-            Driven::Sftp(w) => sweep::run(&Threads(w), cfg, stopper, on_run),
+            Driven::Sftp(w, _) => sweep::run(&Threads(w), cfg, stopper, on_run),
         }
     }
 
@@ -289,16 +288,20 @@ impl Prepared {
     /// says so), the embedded server. Returns warnings for the caller to print.
     pub fn finish(self, keep_going: impl Fn() -> bool) -> Vec<String> {
         let mut warnings = Vec::new();
-        if let Driven::Sftp(w) = &self.driven {
+        if let Driven::Sftp(w, uploaded_source) = &self.driven {
             // A shard removes its own users' files only: the others' may
-            // still be in use.
-            let own: Vec<String> = w
+            // still be in use. Downloaders wrote nothing; the file they read
+            // goes only if this run uploaded it.
+            let mut own: Vec<String> = w
                 .remote_paths
                 .iter()
                 .enumerate()
-                .filter(|(u, _)| self.own_users.contains(&(*u as u32)))
+                .filter(|(u, _)| {
+                    self.own_users.contains(&(*u as u32)) && !w.ops.downloads(*u as u32)
+                })
                 .map(|(_, p)| p.clone())
                 .collect();
+            own.extend(uploaded_source.iter().cloned());
             warnings = sftp_bench::cleanup(&w.client, &own, keep_going).warnings;
         }
         if let Some(e) = self.embedded {
@@ -384,7 +387,7 @@ fn preflight_tcp(w: &TcpRequests) -> Result<Option<u64>, TargetError> {
 }
 
 /// How long each run lasts, for the one-line workload description.
-fn describe_length(cfg: &SweepConfig) -> String {
+pub(super) fn describe_length(cfg: &SweepConfig) -> String {
     let mut s = match cfg.stop {
         StopAfter::Duration(d) => format!("{} per run", Micros(d.as_micros() as u64)),
         StopAfter::Passes(n) => format!(
@@ -428,69 +431,6 @@ fn describe_tcp(w: &TcpRequests, get_body: Option<u64>, cfg: &SweepConfig) -> St
     format!("{what}, {conn}, {}", describe_length(cfg))
 }
 
-/// The largest divisor of `n` that is at most `cap`: chunks per remote file,
-/// so that N chunk writes are whole passes over a small file.
-fn chunks_per_file(n: u64, cap: u64) -> u64 {
-    (1..=cap.min(n))
-        .rev()
-        .find(|d| n.is_multiple_of(*d))
-        .unwrap_or(1)
-}
-
-/// Chunk files a sweep runs for a duration hold this many chunks.
-const CHUNKS_PER_FILE_TIMED: u64 = 16;
-
-fn chunk_upload(
-    mut client: ClientConfig,
-    chunk_size: u64,
-    mode: ConnectionMode,
-    cfg: &mut SweepConfig,
-) -> Result<(ChunkUpload, Option<String>), TargetError> {
-    if client.target.dir.is_empty() {
-        client.target.dir = ".".into();
-    }
-    let sftp_bench::Preflight {
-        session,
-        host_key,
-        notice,
-    } = sftp_bench::preflight(&client)?;
-    let client = sftp_bench::pinned(&client, host_key);
-    let described_length = describe_length(cfg);
-    let chunks = match cfg.stop {
-        StopAfter::Passes(n) => {
-            let per_file = chunks_per_file(n, 32);
-            cfg.stop = StopAfter::Passes(n / per_file);
-            per_file
-        }
-        StopAfter::Duration(_) => CHUNKS_PER_FILE_TIMED,
-    };
-    let data = random_bytes(chunk_size.saturating_mul(chunks), "--chunk-size")?;
-    let dir = client.target.dir.trim_end_matches('/').to_string();
-    let max_clients = *cfg.clients.last().unwrap_or(&1);
-    let remote_paths = (0..max_clients)
-        .map(|u| format!("{dir}/xfer-perf-{}-u{u:04}.bin", cfg.run_id))
-        .collect();
-    cfg.target = client.target.to_string();
-    cfg.workload = format!(
-        "SFTP chunk writes of {}, {} ({}), {described_length}",
-        Bytes(chunk_size),
-        match mode {
-            ConnectionMode::Reconnect => "new session per chunk",
-            ConnectionMode::KeepOpen => "keep-open session",
-        },
-        session.cipher_client_to_server,
-    );
-    let upload = ChunkUpload {
-        client,
-        data: Arc::new(Source::from(data)),
-        chunk_size,
-        mode,
-        verify: Verify::None,
-        remote_paths,
-    };
-    Ok((upload, notice))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,13 +457,5 @@ mod tests {
             assert!(e.is_usage(), "{t}: {e}");
             assert!(e.to_string().contains(want), "{t}: {e}");
         }
-    }
-
-    #[test]
-    fn chunk_counts_divide_the_requests() {
-        assert_eq!(chunks_per_file(200, 32), 25);
-        assert_eq!(chunks_per_file(50, 32), 25);
-        assert_eq!(chunks_per_file(37, 32), 1);
-        assert_eq!(chunks_per_file(8, 32), 8);
     }
 }

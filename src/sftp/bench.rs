@@ -6,10 +6,13 @@
 //! crash; Ctrl-C lets in-flight chunks finish and writes all four. Nothing
 //! here prints: warnings from user threads arrive as engine events and are
 //! printed above the progress bar; the rest is returned to the caller.
+//! The remote files around the run (a download's source, `--cleanup`) are
+//! in [`remote`].
 
-use super::client::{self, ClientConfig, Connection, HostKeyTrust, SessionInfo};
+use super::client::Provenance;
+use super::client::{self, ClientConfig, HostKeyTrust, SessionInfo};
 use super::source::Source;
-use super::workload::{ChunkUpload, ConnectionMode, Verify};
+use super::workload::{ChunkTransfer, ConnectionMode, Op, OpMix, Verify};
 use crate::load::{self, shard, EngineConfig, Event, Pacing, StopAfter, Stopper, Workload};
 use crate::report::csv_out::{users_csv, Flush, SampleCsv};
 use crate::report::format::{self, RunManifest};
@@ -17,6 +20,9 @@ use crate::report::progress::{RunFigures, RunProgress};
 use crate::report::series_out::SeriesOut;
 use crate::report::{write_atomic, Recorder, RunSummary};
 use chrono::{DateTime, Utc};
+
+mod remote;
+pub use remote::{cleanup, remote_size, upload_source, CleanupReport};
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -29,7 +35,17 @@ pub struct SftpBenchConfig {
     pub client: ClientConfig,
     /// Where the source bytes came from (a path, or "generated").
     pub source: String,
+    /// The source: what uploaders write and what `--verify sha256` compares
+    /// downloads with (empty when a download of a `--remote-file` needs none).
     pub data: Arc<Source>,
+    /// Bytes in one pass: the source's, or the `--remote-file`'s.
+    pub file_size: u64,
+    /// Which users upload and which download.
+    pub ops: OpMix,
+    /// The file downloading users read (`None` for an upload run).
+    pub remote_file: Option<format::bench::RemoteFile>,
+    /// Which login setting came from where (`None` with the embedded server).
+    pub ssh_login: Option<Provenance>,
     pub chunk_size: u64,
     pub mode: ConnectionMode,
     pub verify: Verify,
@@ -66,6 +82,21 @@ pub enum BenchError {
     },
     #[error(transparent)]
     StartAt(shard::ShardError),
+    #[error("--remote-file {path} on {host}: {message}")]
+    RemoteFile {
+        path: String,
+        host: String,
+        message: String,
+    },
+    #[error("uploading the source to {path} before the run: {message}")]
+    SourceUpload { path: String, message: String },
+}
+
+impl BenchError {
+    /// Whether the error is in what the user typed (exit 2), not in the world.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, BenchError::RemoteFile { .. })
+    }
 }
 
 impl From<client::ConnectError> for BenchError {
@@ -90,26 +121,54 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
 }
 
 impl SftpBenchConfig {
-    /// The remote files this shard writes (all of them when unsharded).
+    /// The remote files this shard's users write or read, in user order.
     pub fn shard_remote_paths(&self) -> Vec<String> {
         let users = self.engine.shard.users(self.engine.users);
         self.remote_paths()[users.start as usize..users.end as usize].to_vec()
     }
 
-    /// The remote file of every user of the whole run, by global user id.
+    /// The remote file of every user of the whole run, by global user id:
+    /// an uploader's own file, or the file downloaders read.
     pub fn remote_paths(&self) -> Vec<String> {
-        let dir = self.client.target.dir.trim_end_matches('/');
-        let dir = if dir.is_empty() { "/" } else { dir };
         (0..self.engine.users)
-            .map(|u| {
-                format!(
-                    "{}/{}-u{u:04}.{}",
-                    dir.trim_end_matches('/'),
-                    self.run_id,
-                    self.extension
-                )
+            .map(|u| match &self.remote_file {
+                Some(f) if self.ops.downloads(u) => f.path.clone(),
+                _ => self.in_dir(&format!("{}-u{u:04}.{}", self.run_id, self.extension)),
             })
             .collect()
+    }
+
+    /// Where the preflight uploads the source for the downloaders. Each
+    /// shard has its own copy: shards given one `--start-at` share a run id,
+    /// and generate different bytes.
+    pub fn source_upload_path(&self) -> String {
+        let shard = self.engine.shard;
+        let name = if shard.is_sharded() {
+            format!("{}-s{}-src.{}", self.run_id, shard.index, self.extension)
+        } else {
+            format!("{}-src.{}", self.run_id, self.extension)
+        };
+        self.in_dir(&name)
+    }
+
+    fn in_dir(&self, name: &str) -> String {
+        let dir = self.client.target.dir.trim_end_matches('/');
+        format!("{dir}/{name}")
+    }
+
+    /// What `--cleanup` removes: this shard's uploaded files, and the
+    /// source the preflight uploaded (never a `--remote-file`).
+    pub fn cleanup_paths(&self) -> Vec<String> {
+        let users = self.engine.shard.users(self.engine.users);
+        let all = self.remote_paths();
+        let mut paths: Vec<String> = users
+            .filter(|&u| !self.ops.downloads(u))
+            .map(|u| all[u as usize].clone())
+            .collect();
+        if let Some(f) = self.remote_file.as_ref().filter(|f| f.uploaded_by_run) {
+            paths.push(f.path.clone());
+        }
+        paths
     }
 }
 
@@ -163,13 +222,15 @@ pub fn run(
     let out = &cfg.out_dir;
     fs::create_dir_all(out).map_err(io_err(out))?;
     let remote_paths = cfg.remote_paths();
-    let workload = ChunkUpload {
+    let workload = ChunkTransfer {
         client: cfg.client.clone(),
         data: cfg.data.clone(),
+        file_size: cfg.file_size,
         chunk_size: cfg.chunk_size,
         mode: cfg.mode,
         verify: cfg.verify,
-        remote_paths: remote_paths.clone(),
+        ops: cfg.ops,
+        remote_paths,
     };
     let chunks_path = out.join(format::CHUNKS_CSV);
     let file = fs::File::create(&chunks_path).map_err(io_err(&chunks_path))?;
@@ -196,7 +257,7 @@ pub fn run(
         started_at,
         target: cfg.client.target.to_string(),
         source: cfg.source.clone(),
-        file_size: cfg.data.len() as u64,
+        file_size: cfg.file_size,
         chunk_size: cfg.chunk_size,
         chunks_per_file: workload.chunks(),
         users: cfg.engine.users,
@@ -207,7 +268,14 @@ pub fn run(
             Pacing::Interval(i) => format!("one chunk every {i:?} per user"),
         },
         stop: match cfg.engine.stop {
-            StopAfter::Passes(n) => format!("after {n} upload(s) of the file"),
+            StopAfter::Passes(n) => format!(
+                "after {n} {}(s) of the file",
+                match cfg.ops.op {
+                    Op::Upload => "upload",
+                    Op::Download => "download",
+                    Op::Mixed => "transfer",
+                }
+            ),
             StopAfter::Duration(d) => format!("after {d:?}"),
         },
         ramp_up_s: cfg.engine.ramp_up.as_secs_f64(),
@@ -221,6 +289,16 @@ pub fn run(
         shard_users: (shard_users.start, shard_users.end),
         start_at: cfg.start_at,
         interval_s: cfg.interval.map(|d| d.as_secs_f64()),
+        op: cfg.ops.op,
+        mix: (cfg.ops.op == Op::Mixed).then_some(cfg.ops.mix),
+        remote_file: cfg.remote_file.clone(),
+        download_users: match cfg.ops.op {
+            Op::Mixed => (0..cfg.engine.users)
+                .filter(|&u| cfg.ops.downloads(u))
+                .collect(),
+            Op::Upload | Op::Download => Vec::new(),
+        },
+        ssh_login: cfg.ssh_login.clone(),
     };
     let run_json = out.join(format::RUN_JSON);
     write_atomic(&run_json, &format::to_json(&manifest)).map_err(io_err(&run_json))?;
@@ -298,98 +376,10 @@ pub fn run(
     })
 }
 
-/// What `--cleanup` did.
-#[derive(Debug, Default)]
-pub struct CleanupReport {
-    pub removed: usize,
-    /// Files still on the server because the cleanup was interrupted.
-    pub left: usize,
-    /// Problems worth a warning line (none is fatal).
-    pub warnings: Vec<String>,
-}
-
-/// Removes the uploaded files while `keep_going()` says so (Ctrl-C stops
-/// it); a failure is reported, not fatal. A user that never started has no
-/// file, which is fine.
-pub fn cleanup(
-    cfg: &ClientConfig,
-    paths: &[String],
-    keep_going: impl Fn() -> bool,
-) -> CleanupReport {
-    let mut report = CleanupReport::default();
-    let conn: Connection = match client::connect(cfg, &mut load::PhaseTimer::default()) {
-        Ok(c) => c,
-        Err(e) => {
-            report
-                .warnings
-                .push(format!("--cleanup could not connect: {e}"));
-            report.left = paths.len();
-            return report;
-        }
-    };
-    for (i, p) in paths.iter().enumerate() {
-        if !keep_going() {
-            report.left = paths.len() - i;
-            break;
-        }
-        match conn.sftp.unlink(Path::new(p)) {
-            Ok(()) => report.removed += 1,
-            Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(2)) => {}
-            Err(e) => report
-                .warnings
-                .push(format!("--cleanup could not remove {p}: {e}")),
-        }
-    }
-    conn.disconnect();
-    report
-}
-
 /// Builds the client config the users share: the preflight's host key pinned.
 pub fn pinned(cfg: &ClientConfig, host_key: Vec<u8>) -> ClientConfig {
     ClientConfig {
         trust: HostKeyTrust::Pinned(host_key),
         ..cfg.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sftp::embedded::EmbeddedServer;
-    use std::cell::Cell;
-    use std::time::Duration;
-
-    #[test]
-    fn cleanup_removes_files_and_stops_when_told_to() {
-        let server = EmbeddedServer::start().unwrap();
-        let (target, credentials, trust) = server.client(None);
-        let cfg = ClientConfig {
-            target,
-            credentials,
-            trust,
-            ciphers: client::DEFAULT_CIPHERS.to_string(),
-            connect_timeout: Duration::from_secs(10),
-            io_timeout: Duration::from_secs(10),
-            proxy: None,
-        };
-        let names = ["a.bin", "b.bin", "c.bin"];
-        for n in names {
-            fs::write(server.root().join(n), b"x").unwrap();
-        }
-        let paths: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
-        // A Ctrl-C after the first file: the rest stay, and are counted.
-        let calls = Cell::new(0);
-        let report = cleanup(&cfg, &paths, || {
-            calls.set(calls.get() + 1);
-            calls.get() == 1
-        });
-        assert_eq!((report.removed, report.left), (1, 2), "{report:?}");
-        assert!(!server.root().join("a.bin").exists());
-        assert!(server.root().join("c.bin").exists());
-        // Not interrupted: everything goes; a missing file is no warning.
-        let report = cleanup(&cfg, &paths, || true);
-        assert_eq!((report.removed, report.left), (2, 0), "{report:?}");
-        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-        server.shutdown();
     }
 }

@@ -9,7 +9,7 @@ use crate::perf::PerfError;
 use crate::report::format::{
     self, tables, RunManifest, CHUNKS_CSV, PERF_CSV, PERF_JSON, RUN_JSON, USERS_CSV,
 };
-use crate::sftp::workload::ConnectionMode;
+use crate::sftp::workload::{ConnectionMode, Op};
 use crate::units::Bytes;
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -94,8 +94,14 @@ fn modified(path: &Path) -> DateTime<Utc> {
 
 fn load_sftp_bench(dir: &Path) -> Result<SftpBenchRun, PerfError> {
     let m: RunManifest = format::read_json(&dir.join(RUN_JSON), "run.json")?;
+    // The chart is of the run's response phase: a download run has no writes.
+    let (what, phase) = match m.op {
+        Op::Upload => ("chunk uploads", "write"),
+        Op::Download => ("chunk downloads", "read"),
+        Op::Mixed => ("chunk uploads (and downloads)", "write"),
+    };
     let workload = format!(
-        "chunk uploads: {} users, file {}, chunk {}, {}, {}",
+        "{what}: {} users, file {}, chunk {}, {}, {}",
         m.users,
         Bytes(m.file_size),
         Bytes(m.chunk_size),
@@ -109,8 +115,8 @@ fn load_sftp_bench(dir: &Path) -> Result<SftpBenchRun, PerfError> {
     let chunks_path = dir.join(CHUNKS_CSV);
     let table = tables::read_samples(&format::read(&chunks_path)?, &chunks_path)?;
     let write = table
-        .phase("write")
-        .ok_or_else(|| input_err(&chunks_path, "no column 'write_us'"))?;
+        .phase(phase)
+        .ok_or_else(|| input_err(&chunks_path, format!("no column '{phase}_us'")))?;
     let chunks = table
         .rows
         .iter()

@@ -5,8 +5,8 @@ use super::{unversioned, Versioned};
 use crate::load::Shard;
 use crate::report::threshold::ThresholdReport;
 use crate::report::RunSummary;
-use crate::sftp::client::SessionInfo;
-use crate::sftp::workload::{ConnectionMode, Verify};
+use crate::sftp::client::{Provenance, SessionInfo};
+use crate::sftp::workload::{ConnectionMode, Op, Verify};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,37 @@ pub struct RunManifest {
     /// `--interval`: the row length of `timeseries.csv` (absent: none written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_s: Option<f64>,
+    /// `--op`: `upload` (also what a run.json without it means), `download`
+    /// or `mixed`.
+    #[serde(default)]
+    pub op: Op,
+    /// `--mix`: the share of downloading users of a mixed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<f64>,
+    /// The file downloading users read (absent in an upload run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_file: Option<RemoteFile>,
+    /// The global ids of a mixed run's downloading users (the whole run's,
+    /// so every shard's run.json says the same); in `chunks.csv` a failed
+    /// attempt that never reached its transfer has neither a `read_us` nor
+    /// a `write_us` to tell its direction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub download_users: Vec<u32>,
+    /// Which login setting came from where: a flag, the URL, the ssh config
+    /// or xfer's default (absent with the embedded server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_login: Option<Provenance>,
+}
+
+/// The remote file of a download or mixed run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteFile {
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// `true`: the run uploaded it before the schedule started (and
+    /// `--cleanup` removes it); `false`: it existed (`--remote-file`).
+    pub uploaded_by_run: bool,
 }
 
 impl Versioned for RunManifest {
@@ -160,6 +191,15 @@ pub(crate) mod tests {
                     .to_utc(),
             ),
             interval_s: Some(1.0),
+            op: Op::Mixed,
+            mix: Some(0.5),
+            remote_file: Some(RemoteFile {
+                path: "/up/a-src.bin".into(),
+                size: 8 << 20,
+                uploaded_by_run: true,
+            }),
+            download_users: vec![1],
+            ssh_login: None,
         }
     }
 
@@ -170,6 +210,18 @@ pub(crate) mod tests {
         let m = manifest();
         std::fs::write(&path, super::super::to_json(&m)).unwrap();
         assert_eq!(read_json::<RunManifest>(&path, "run.json").unwrap(), m);
+    }
+
+    #[test]
+    fn a_run_json_from_before_downloads_reads_as_an_upload_run() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&super::super::to_json(&manifest())).unwrap();
+        for k in ["op", "mix", "remote_file", "download_users", "ssh_login"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        let m: RunManifest = serde_json::from_value(v).unwrap();
+        assert_eq!((m.op, m.mix, m.remote_file), (Op::Upload, None, None));
+        assert!(m.download_users.is_empty() && m.ssh_login.is_none());
     }
 
     #[test]

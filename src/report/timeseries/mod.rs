@@ -73,6 +73,8 @@ pub const SFTP_ERROR_KINDS: &[&str] = &[
     "missing_bytes",
     "verify",
     "close",
+    "checksum",
+    "read",
 ];
 
 /// Failure kinds of perf's HTTP workload (`tcp::workload`).

@@ -41,9 +41,13 @@ pub mod phase {
     pub const WRITE: usize = 5;
     pub const VERIFY: usize = 6;
     pub const CLOSE: usize = 7;
+    /// Appended after the upload phases so that older run directories'
+    /// phase indices (and columns) stay as they were.
+    pub const READ: usize = 8;
 }
 
-/// Names of the phases, in the order they happen.
+/// Names of the phases, in the order they happen (`read`, appended last to
+/// keep older indices, takes `write`'s place in a download).
 pub const PHASES: &[&str] = &[
     "connect",
     "handshake",
@@ -53,6 +57,7 @@ pub const PHASES: &[&str] = &[
     "write",
     "verify",
     "close",
+    "read",
 ];
 
 /// Ciphers offered when none is pinned: chacha20 first (cheapest in libssh2).

@@ -1,0 +1,223 @@
+//! `--op`, `--mix` and `--remote-file`: which users download, and the file
+//! they read. Checked in two steps because the remote file's size is known
+//! only after logging in: the flag combinations before the preflight, the
+//! sizes after it.
+
+use super::{SftpBenchArgs, VerifyArg};
+use crate::cmd::interrupt::Interrupt;
+use crate::report::format::bench::RemoteFile;
+use crate::sftp::bench::{self, BenchError, SftpBenchConfig};
+use crate::sftp::source::Source;
+use crate::sftp::workload::{Op, OpMix};
+use crate::units::Bytes;
+use crate::usage;
+use clap::ValueEnum;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OpArg {
+    /// Every user writes its own remote file.
+    Upload,
+    /// Every user reads the same remote file.
+    Download,
+    /// --mix of the users download, the others upload.
+    Mixed,
+}
+
+impl From<OpArg> for Op {
+    fn from(a: OpArg) -> Op {
+        match a {
+            OpArg::Upload => Op::Upload,
+            OpArg::Download => Op::Download,
+            OpArg::Mixed => Op::Mixed,
+        }
+    }
+}
+
+/// The share of downloading users when `--mix` is not given.
+pub const DEFAULT_MIX: f64 = 0.5;
+
+/// The flag combinations, before anything connects.
+pub fn op_mix(args: &SftpBenchArgs) -> anyhow::Result<OpMix> {
+    check(
+        args.op.into(),
+        args.mix,
+        args.remote_file.is_some(),
+        args.file.is_some(),
+        args.file_size.is_some(),
+        args.verify == VerifyArg::Sha256,
+    )
+}
+
+/// [`op_mix`] on plain values, for tests and for perf (which has no
+/// `--file` and no `--verify`).
+pub fn check(
+    op: Op,
+    mix: Option<f64>,
+    remote_file: bool,
+    file: bool,
+    file_size: bool,
+    sha256: bool,
+) -> anyhow::Result<OpMix> {
+    let name = |op| match op {
+        Op::Upload => "upload",
+        Op::Download => "download",
+        Op::Mixed => "mixed",
+    };
+    if let Some(m) = mix {
+        if op != Op::Mixed {
+            return Err(usage!(
+                "--mix is the share of downloads of --op mixed; it does not apply to --op {}",
+                name(op)
+            ));
+        }
+        if !(m > 0.0 && m < 1.0) {
+            return Err(usage!(
+                "--mix must be between 0 and 1 (exclusive), got {m}; use --op upload or --op download for all of one"
+            ));
+        }
+    }
+    if remote_file {
+        if op == Op::Upload {
+            return Err(usage!(
+                "--remote-file is the file downloads read; add --op download or --op mixed"
+            ));
+        }
+        if file_size {
+            return Err(usage!(
+                "--file-size does not apply with --remote-file: the size is the remote file's"
+            ));
+        }
+        if sha256 && !file {
+            return Err(usage!(
+                "--verify sha256 with --remote-file needs --file, the local copy to compare with"
+            ));
+        }
+    }
+    Ok(OpMix {
+        op,
+        mix: mix.unwrap_or(DEFAULT_MIX),
+    })
+}
+
+/// The file the downloaders read, once logged in: the `--remote-file`'s
+/// size checked against `--file`, or the source uploaded by the preflight.
+/// Prints what it does (an upload that is not measured deserves a line).
+/// `Ok(false)`: interrupted by Ctrl-C before anything was measured.
+pub fn prepare(cfg: &mut SftpBenchConfig, interrupt: &Interrupt) -> anyhow::Result<bool> {
+    if cfg.ops.op == Op::Upload {
+        return Ok(true);
+    }
+    if let Some(f) = cfg.remote_file.as_mut().filter(|f| !f.uploaded_by_run) {
+        // Like the preflight, a stalled server must not hold Ctrl-C back.
+        let (client, remote) = (cfg.client.clone(), f.path.clone());
+        let size = match interrupt.abortable(move || bench::remote_size(&client, &remote))? {
+            None => return Ok(false),
+            Some(Err(e)) if e.is_usage() => return Err(usage!("{e}")),
+            Some(r) => r?,
+        };
+        if size == 0 {
+            return Err(usage!(
+                "--remote-file {} is empty: there is nothing to download",
+                f.path
+            ));
+        }
+        f.size = size;
+        let path = f.path.clone();
+        if !cfg.data.is_empty() && cfg.data.len() as u64 != size {
+            return Err(usage!(
+                "--file {} is {} bytes but --remote-file {path} is {size} bytes; give the local copy of the remote file",
+                cfg.source,
+                cfg.data.len()
+            ));
+        }
+        cfg.file_size = size;
+        if cfg.data.is_empty() && cfg.ops.op == Op::Mixed {
+            // The uploaders need bytes; as many as the downloaders read, so
+            // that both take the same chunks per pass.
+            let too_large = || {
+                usage!(
+                    "--remote-file {path} ({}) does not fit in memory as the uploaders' source of --op mixed; give --file, a local copy",
+                    Bytes(size)
+                )
+            };
+            if crate::load::Capacity::probe()
+                .mem_available
+                .is_some_and(|avail| size > avail)
+            {
+                return Err(too_large());
+            }
+            let n = usize::try_from(size).map_err(|_| too_large())?;
+            cfg.data = Arc::new(Source::random(n));
+            cfg.source = "generated".into();
+        }
+        eprintln!("downloads read --remote-file {path} ({})", Bytes(size));
+        return Ok(true);
+    }
+    // A mixed run too small for its share (or a shard without a
+    // downloader) has nothing to read: no upload to wait for and remove.
+    let mut here = cfg.engine.shard.users(cfg.engine.users);
+    if !here.any(|u| cfg.ops.downloads(u)) {
+        return Ok(true);
+    }
+    let path = cfg.source_upload_path();
+    eprintln!(
+        "preflight: uploading the source ({}) to {path} for the downloads (not measured)",
+        Bytes(cfg.data.len() as u64)
+    );
+    let client = cfg.client.clone();
+    let data = cfg.data.clone();
+    let target = path.clone();
+    match interrupt.abortable(move || bench::upload_source(&client, &data, &target))? {
+        Some(r) => r.map_err(|e: BenchError| anyhow::Error::new(e))?,
+        None => return Ok(false),
+    }
+    cfg.remote_file = Some(RemoteFile {
+        path,
+        size: cfg.data.len() as u64,
+        uploaded_by_run: true,
+    });
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(r: anyhow::Result<OpMix>) -> String {
+        let e = r.unwrap_err();
+        assert!(
+            e.downcast_ref::<crate::cmd::UsageError>().is_some(),
+            "not a usage error: {e}"
+        );
+        e.to_string()
+    }
+
+    #[test]
+    fn bad_combinations_name_their_flags() {
+        let e = err(check(Op::Upload, Some(0.3), false, false, false, false));
+        assert!(e.starts_with("--mix") && e.contains("--op upload"), "{e}");
+        for m in [0.0, 1.0, -0.5, f64::NAN] {
+            let e = err(check(Op::Mixed, Some(m), false, false, false, false));
+            assert!(e.starts_with("--mix must be between 0 and 1"), "{e}");
+        }
+        let e = err(check(Op::Upload, None, true, false, false, false));
+        assert!(
+            e.starts_with("--remote-file") && e.contains("--op download"),
+            "{e}"
+        );
+        let e = err(check(Op::Download, None, true, false, true, false));
+        assert!(e.starts_with("--file-size"), "{e}");
+        let e = err(check(Op::Download, None, true, false, false, true));
+        assert!(e.contains("--verify sha256") && e.contains("--file"), "{e}");
+    }
+
+    #[test]
+    fn good_combinations_keep_their_share() {
+        let m = check(Op::Mixed, None, false, false, false, false).unwrap();
+        assert_eq!((m.op, m.mix), (Op::Mixed, DEFAULT_MIX));
+        let m = check(Op::Mixed, Some(0.3), true, true, false, true).unwrap();
+        assert_eq!((m.op, m.mix), (Op::Mixed, 0.3));
+        assert!(check(Op::Download, None, true, false, false, false).is_ok());
+    }
+}
