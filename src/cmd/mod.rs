@@ -1,6 +1,11 @@
 //! The command line: clap `*Args` are parsed and validated here into the plain
 //! `*Config` structs the core takes. clap is not used outside this module and
 //! `main.rs`.
+//!
+//! The doc comments on the `*Args` structs are `--help` text, written for a
+//! terminal (`<DIR>`, `[USER@]HOST`), not for rustdoc: rustdoc's HTML and
+//! link lints are off for them rather than escaping what users read.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

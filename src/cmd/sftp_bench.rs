@@ -3,7 +3,7 @@
 //! A little over 500 lines, most of them the documented flags and their
 //! validation, which belong together; the shared flag groups (login,
 //! thresholds, shards) already live in their own modules, and `--op`,
-//! `--mix`, `--remote-file` in [`ops`].
+//! `--mix`, `--remote-file` in `ops`.
 
 mod header;
 pub(crate) mod ops;

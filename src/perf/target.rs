@@ -4,14 +4,14 @@
 //! after one preflight request of each kind (a wrong path is one clear error,
 //! not N clients' retries); no target does the same against an embedded
 //! tcp-serve (`perf::embedded`); `sftp://`
-//! gets sftp-bench's chunk workload ([`sftp`]): uploads, downloads or both.
+//! gets sftp-bench's chunk workload (`sftp`): uploads, downloads or both.
 //!
 //! [`Prepared::sweep`] is the one place where a target's driver is chosen:
 //! every target runs on the load engine's thread-per-user driver today; an
 //! event-loop driver for `tcp://` slots in there without touching the sweep.
 //!
 //! The `tcp://` and embedded targets' preparation stays here beside the one
-//! `match` that picks a driver; the `sftp://` one is in [`sftp`].
+//! `match` that picks a driver; the `sftp://` one is in `sftp`.
 
 use super::embedded::EmbeddedTcp;
 use super::sweep::{self, EventLoop, SweepConfig, SweepOutcome, Threads};

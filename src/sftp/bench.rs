@@ -7,7 +7,7 @@
 //! here prints: warnings from user threads arrive as engine events and are
 //! printed above the progress bar; the rest is returned to the caller.
 //! The remote files around the run (a download's source, `--cleanup`) are
-//! in [`remote`].
+//! in `remote`.
 
 use super::client::Provenance;
 use super::client::{self, ClientConfig, HostKeyTrust, SessionInfo};

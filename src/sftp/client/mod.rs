@@ -4,7 +4,7 @@
 //!
 //! - [`target`]: `sftp://` targets and the default login name.
 //! - [`error`]: what fails and how it is counted; libssh2's error codes.
-//! - [`connect`]: connect, authenticate, start SFTP; the polite goodbye.
+//! - [`connect`](mod@connect): connect, authenticate, start SFTP; the polite goodbye.
 //! - [`known_hosts`]: host-key trust.
 //! - [`proxy`]: ProxyCommand / ProxyJump through a child process.
 //! - [`ssh_config`]: `~/.ssh/config` (`-F`), read as OpenSSH reads it.

@@ -1,5 +1,5 @@
 //! The SFTP chunk workloads: each user either writes the source file into its
-//! own remote file ([`upload`]) or reads one remote file ([`download`]), one
+//! own remote file (`upload`) or reads one remote file (`download`), one
 //! chunk per step, at the chunk's own offset.
 //!
 //! Explicit offsets (not appending, as the seed did) are what make a retry
