@@ -353,6 +353,9 @@ fn response_phase_of(csv: &Path) -> Result<String, CompareError> {
 /// keys of throwaway servers) are left out, and so is where a merged run
 /// came from (`merged`: its shards and their start skew), which is not a
 /// setting: a merged run and an unmerged one of one configuration are alike.
+/// The name of a download source that each run uploaded for itself carries
+/// its run id, so it is left out too; a `--remote-file` the user named is a
+/// setting.
 pub fn setting_changes(base: &Value, new: &Value) -> Vec<(String, String, String)> {
     const PER_RUN: [&str; 6] = [
         "started_at",
@@ -385,6 +388,10 @@ pub fn setting_changes(base: &Value, new: &Value) -> Vec<(String, String, String
     let (mut b, mut n) = (BTreeMap::new(), BTreeMap::new());
     flatten("", base, &mut b);
     flatten("", new, &mut n);
+    let own_source = |m: &BTreeMap<String, String>| {
+        m.get("remote_file.uploaded_by_run").map(String::as_str) == Some("true")
+    };
+    let both_own_source = own_source(&b) && own_source(&n);
     let keys: std::collections::BTreeSet<&String> = b.keys().chain(n.keys()).collect();
     keys.into_iter()
         .filter(|k| {
@@ -392,6 +399,7 @@ pub fn setting_changes(base: &Value, new: &Value) -> Vec<(String, String, String
                 .iter()
                 .any(|p| k.as_str() == *p || k.starts_with(&format!("{p}.")))
         })
+        .filter(|k| !(both_own_source && k.as_str() == "remote_file.path"))
         .filter_map(|k| {
             let (x, y) = (b.get(k), n.get(k));
             (x != y).then(|| {
@@ -492,6 +500,27 @@ mod tests {
             "merged": {"shards": [{"dir": "s0", "shard": 0}], "start_skew_ms": 3.1}});
         assert_eq!(setting_changes(&a, &b), []);
         assert_eq!(setting_changes(&b, &a), []);
+    }
+
+    #[test]
+    fn the_name_of_a_source_each_run_uploaded_itself_is_no_setting() {
+        let own = |path: &str| serde_json::json!({"remote_file": {"path": path, "size": 5, "uploaded_by_run": true}});
+        assert_eq!(setting_changes(&own("/a-src.bin"), &own("/b-src.bin")), []);
+        // A --remote-file the user named is a setting: a different file is
+        // a different test.
+        let named = |path: &str| serde_json::json!({"remote_file": {"path": path, "size": 5, "uploaded_by_run": false}});
+        assert_eq!(
+            setting_changes(&named("/a.bin"), &named("/b.bin")),
+            [(
+                "remote_file.path".to_string(),
+                "/a.bin".to_string(),
+                "/b.bin".to_string()
+            )]
+        );
+        assert_eq!(
+            setting_changes(&own("/a-src.bin"), &named("/a-src.bin")).len(),
+            1
+        );
     }
 
     #[test]
