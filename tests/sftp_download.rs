@@ -759,3 +759,68 @@ fn a_download_fetches_only_its_chunk_not_libssh2s_read_ahead() {
         data.len()
     );
 }
+
+#[test]
+fn ctrl_c_during_the_source_upload_removes_the_partial_copy() {
+    use std::io::{BufRead, BufReader};
+    let Some(sshd) = Sshd::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let out = work.path().join("out");
+    // Big enough that the upload is still under way when Ctrl-C comes (a
+    // file, not --file-size: generating one is slow in a debug build).
+    const SIZE: u64 = 256 << 20;
+    let src = work.path().join("big.bin");
+    std::fs::File::create(&src).unwrap().set_len(SIZE).unwrap();
+    let mut child = sshd_bench(&sshd, &remote, &out, &["-c", "1", "--op", "download"])
+        .arg("-f")
+        .arg(&src)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut child = support::KillOnDrop(child);
+    let partial = || {
+        std::fs::read_dir(&remote)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().contains("-src."))
+            .map(|e| e.metadata().unwrap().len())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !partial().is_some_and(|len| len > 0) {
+        if Instant::now() > deadline || child.0.try_wait().unwrap().is_some() {
+            let said: Vec<String> = rx.try_iter().collect();
+            panic!("the source upload never started:\n{}", said.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let before = partial().unwrap();
+    assert!(before < SIZE, "the upload finished before Ctrl-C");
+    child.interrupt();
+    let mut said = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => said.push_str(&(line + "\n")),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(_) => {}
+        }
+    }
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{said}");
+    assert_eq!(
+        partial(),
+        None,
+        "the partial source is still there:\n{said}"
+    );
+    assert!(said.contains("removed the partial source"), "{said}");
+}

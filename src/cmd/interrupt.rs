@@ -71,13 +71,25 @@ impl Interrupt {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<Option<T>> {
-        abortable(&self.stopper, f)
+        abortable(&self.stopper, f, std::time::Duration::ZERO)
+    }
+
+    /// As [`Interrupt::abortable`], for a call that tidies up after itself
+    /// when it sees the stopper (a half-done upload removes its file): after
+    /// Ctrl-C it is given up to `grace` to finish before it is abandoned.
+    pub fn abortable_with_grace<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<Option<T>> {
+        abortable(&self.stopper, f, grace)
     }
 }
 
 fn abortable<T: Send + 'static>(
     stopper: &Stopper,
     f: impl FnOnce() -> T + Send + 'static,
+    grace: std::time::Duration,
 ) -> anyhow::Result<Option<T>> {
     let (tx, rx) = crossbeam::channel::bounded(1);
     std::thread::Builder::new()
@@ -86,9 +98,13 @@ fn abortable<T: Send + 'static>(
             let _ = tx.send(f());
         })
         .context("starting a thread")?;
+    let mut give_up_at = None;
     loop {
         if stopper.is_stopped() {
-            return Ok(None);
+            let at = *give_up_at.get_or_insert_with(|| std::time::Instant::now() + grace);
+            if std::time::Instant::now() >= at {
+                return Ok(None);
+            }
         }
         // Polled: the stopper wakes sleepers, not channel receivers; 50 ms is
         // far below what a person notices after pressing Ctrl-C.
@@ -110,14 +126,44 @@ mod tests {
     #[test]
     fn an_abortable_call_returns_its_value_or_gives_up_when_stopped() {
         let s = Stopper::new();
-        assert_eq!(abortable(&s, || 7).unwrap(), Some(7));
+        assert_eq!(abortable(&s, || 7, Duration::ZERO).unwrap(), Some(7));
         let (release, wait) = crossbeam::channel::bounded::<()>(0);
         let stopper = s.clone();
         let stop = std::thread::spawn(move || stopper.stop());
         // The call blocks until released; the stop must end the wait first.
-        let got = abortable(&s, move || wait.recv_timeout(Duration::from_secs(30)));
+        let got = abortable(
+            &s,
+            move || wait.recv_timeout(Duration::from_secs(30)),
+            Duration::ZERO,
+        );
         stop.join().unwrap();
         assert!(got.unwrap().is_none());
         drop(release);
+    }
+
+    #[test]
+    fn a_call_that_tidies_up_gets_its_grace_after_the_stop() {
+        let s = Stopper::new();
+        s.stop();
+        let seen = s.clone();
+        // Sees the stop, then takes a moment to tidy up: within the grace.
+        let got = abortable(
+            &s,
+            move || {
+                assert!(seen.is_stopped());
+                std::thread::sleep(Duration::from_millis(100));
+                "removed"
+            },
+            Duration::from_secs(30),
+        );
+        assert_eq!(got.unwrap(), Some("removed"));
+        // Past its grace, it is abandoned.
+        let (_release, wait) = crossbeam::channel::bounded::<()>(0);
+        let got = abortable(
+            &s,
+            move || wait.recv_timeout(Duration::from_secs(30)),
+            Duration::from_millis(50),
+        );
+        assert!(got.unwrap().is_none());
     }
 }

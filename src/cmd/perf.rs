@@ -219,7 +219,15 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     let gate = args.thresholds.parse(target.phases())?;
     // Installed before the preflight, so no moment of a sweep ignores Ctrl-C.
     let interrupt = Interrupt::install("finishing in-flight requests and writing results")?;
-    let prepared = target::prepare(target, &mut cfg).map_err(target_err)?;
+    let stopper = interrupt.stopper().clone();
+    let prepared = match target::prepare(target, &mut cfg, &|| !stopper.is_stopped()) {
+        Ok(p) => p,
+        Err(e @ target::TargetError::Interrupted { .. }) => {
+            eprintln!("xfer: {e}");
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        Err(e) => return Err(target_err(e)),
+    };
     if let Some(notice) = &prepared.notice {
         eprintln!("{notice}");
     }

@@ -84,6 +84,9 @@ pub enum TargetError {
     Sftp(#[from] BenchError),
     #[error("--remote-file {0} is empty: there is nothing to download")]
     EmptyRemoteFile(String),
+    /// Ctrl-C during the preflight; what it left behind, if anything.
+    #[error("interrupted before the first run; nothing was measured{}", left.as_deref().map(|w| format!(" ({w})")).unwrap_or_default())]
+    Interrupted { left: Option<String> },
 }
 
 impl TargetError {
@@ -202,7 +205,14 @@ pub struct Prepared {
 /// Makes `target` ready: starts the embedded server, sends the preflight
 /// requests or logs in, and fills in `cfg.target` and `cfg.workload` (for
 /// sftp, `cfg.stop` too: N requests become passes over a small file).
-pub fn prepare(target: TargetConfig, cfg: &mut SweepConfig) -> Result<Prepared, TargetError> {
+/// Starts or checks the target. `keep_going` is asked during long preflight
+/// work (the upload of a download source), which tidies up and ends with
+/// [`TargetError::Interrupted`] when it says stop.
+pub fn prepare(
+    target: TargetConfig,
+    cfg: &mut SweepConfig,
+    keep_going: &dyn Fn() -> bool,
+) -> Result<Prepared, TargetError> {
     let own_users = cfg
         .clients
         .iter()
@@ -246,7 +256,7 @@ pub fn prepare(target: TargetConfig, cfg: &mut SweepConfig) -> Result<Prepared, 
             })
         }
         TargetConfig::Sftp { client, options } => {
-            let t = sftp::chunk_transfer(client, &options, cfg)?;
+            let t = sftp::chunk_transfer(client, &options, cfg, keep_going)?;
             Ok(Prepared {
                 own_users,
                 driven: Driven::Sftp(t.workload, t.uploaded_source),

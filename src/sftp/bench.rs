@@ -22,7 +22,7 @@ use crate::report::{write_atomic, Recorder, RunSummary};
 use chrono::{DateTime, Utc};
 
 mod remote;
-pub use remote::{cleanup, remote_size, upload_source, CleanupReport};
+pub use remote::{cleanup, remote_size, upload_source, CleanupReport, SourceUpload};
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};

@@ -6,13 +6,14 @@
 use super::{SftpBenchArgs, VerifyArg};
 use crate::cmd::interrupt::Interrupt;
 use crate::report::format::bench::RemoteFile;
-use crate::sftp::bench::{self, BenchError, SftpBenchConfig};
+use crate::sftp::bench::{self, SftpBenchConfig, SourceUpload};
 use crate::sftp::source::Source;
 use crate::sftp::workload::{Op, OpMix};
 use crate::units::Bytes;
 use crate::usage;
 use clap::ValueEnum;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OpArg {
@@ -168,9 +169,29 @@ pub fn prepare(cfg: &mut SftpBenchConfig, interrupt: &Interrupt) -> anyhow::Resu
     let client = cfg.client.clone();
     let data = cfg.data.clone();
     let target = path.clone();
-    match interrupt.abortable(move || bench::upload_source(&client, &data, &target))? {
-        Some(r) => r.map_err(|e: BenchError| anyhow::Error::new(e))?,
-        None => return Ok(false),
+    let stopper = interrupt.stopper().clone();
+    // On Ctrl-C the upload removes what it wrote; 5 s is plenty for one
+    // piece and an unlink, and bounds the wait on a wedged server.
+    let upload = interrupt.abortable_with_grace(
+        move || bench::upload_source(&client, &data, &target, || !stopper.is_stopped()),
+        Duration::from_secs(5),
+    )?;
+    match upload {
+        Some(Ok(SourceUpload::Whole)) => {}
+        Some(Ok(SourceUpload::NotStarted)) => return Ok(false),
+        Some(Ok(SourceUpload::Removed)) => {
+            eprintln!("removed the partial source upload {path}");
+            return Ok(false);
+        }
+        Some(Ok(SourceUpload::Left(why))) => {
+            eprintln!("warning: the partial source upload {path} is still on the server: {why}");
+            return Ok(false);
+        }
+        Some(Err(e)) => return Err(anyhow::Error::new(e)),
+        None => {
+            eprintln!("warning: {path} may still be on the server, partly uploaded");
+            return Ok(false);
+        }
     }
     cfg.remote_file = Some(RemoteFile {
         path,

@@ -6,7 +6,7 @@
 use super::{describe_length, random_bytes, TargetError};
 use crate::load::StopAfter;
 use crate::perf::sweep::SweepConfig;
-use crate::sftp::bench::{self as sftp_bench};
+use crate::sftp::bench::{self as sftp_bench, SourceUpload};
 use crate::sftp::client::ClientConfig;
 use crate::sftp::source::Source;
 use crate::sftp::workload::{ChunkTransfer, ConnectionMode, Op, OpMix, Verify};
@@ -47,6 +47,7 @@ pub(super) fn chunk_transfer(
     mut client: ClientConfig,
     o: &SftpOptions,
     cfg: &mut SweepConfig,
+    keep_going: &dyn Fn() -> bool,
 ) -> Result<Transfer, TargetError> {
     if client.target.dir.is_empty() {
         client.target.dir = ".".into();
@@ -103,7 +104,22 @@ pub(super) fn chunk_transfer(
                 "preflight: uploading the source ({}) to {path} for the downloads (not measured)",
                 Bytes(file_size)
             );
-            sftp_bench::upload_source(&client, &data, &path)?;
+            match sftp_bench::upload_source(&client, &data, &path, keep_going)? {
+                SourceUpload::Whole => {}
+                SourceUpload::NotStarted => return Err(TargetError::Interrupted { left: None }),
+                SourceUpload::Removed => {
+                    return Err(TargetError::Interrupted {
+                        left: Some(format!("removed the partial source upload {path}")),
+                    })
+                }
+                SourceUpload::Left(why) => {
+                    return Err(TargetError::Interrupted {
+                        left: Some(format!(
+                            "the partial source upload {path} is still on the server: {why}"
+                        )),
+                    })
+                }
+            }
             uploaded_source = Some(path.clone());
             Some(path)
         }

@@ -25,12 +25,38 @@ pub fn remote_size(cfg: &ClientConfig, path: &str) -> Result<u64, BenchError> {
     }
 }
 
+/// How the source upload ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SourceUpload {
+    /// The whole file is on the server, its size checked.
+    Whole,
+    /// `keep_going` said stop (Ctrl-C) before anything was created.
+    NotStarted,
+    /// `keep_going` said stop; the partial file was removed.
+    Removed,
+    /// `keep_going` said stop, and removing the partial file failed: why.
+    Left(String),
+}
+
 /// Uploads `data` to `path` once, before the schedule starts (not timed,
 /// no samples), and checks its size, so that the downloaders read a whole
 /// file whose every byte is known.
-pub fn upload_source(cfg: &ClientConfig, data: &[u8], path: &str) -> Result<(), BenchError> {
+///
+/// `keep_going` is asked between pieces: when it says stop, the partial
+/// file is removed on the same connection, so that an interrupted run
+/// leaves nothing half-written on the server.
+pub fn upload_source(
+    cfg: &ClientConfig,
+    data: &[u8],
+    path: &str,
+    keep_going: impl Fn() -> bool,
+) -> Result<SourceUpload, BenchError> {
     use std::io::Write;
     let conn = client::connect(cfg, &mut load::PhaseTimer::default())?;
+    if !keep_going() {
+        conn.disconnect();
+        return Ok(SourceUpload::NotStarted);
+    }
     let err = |message: String| BenchError::SourceUpload {
         path: path.to_string(),
         message,
@@ -40,11 +66,30 @@ pub fn upload_source(cfg: &ClientConfig, data: &[u8], path: &str) -> Result<(), 
         .sftp
         .open_mode(Path::new(path), flags, 0o644, ssh2::OpenType::File)
         .map_err(|e| err(e.message().to_string()))?;
-    // Pieces of 4 MiB: deep enough for libssh2 to pipeline.
+    let abandon = |file: ssh2::File| {
+        drop(file);
+        match conn.sftp.unlink(Path::new(path)) {
+            Ok(()) => SourceUpload::Removed,
+            Err(e) => SourceUpload::Left(e.message().to_string()),
+        }
+    };
+    // Pieces of 4 MiB: deep enough for libssh2 to pipeline, short enough
+    // that Ctrl-C is heard within a fraction of a second.
     for piece in data.chunks(4 << 20) {
+        if !keep_going() {
+            let outcome = abandon(file);
+            conn.disconnect();
+            return Ok(outcome);
+        }
         file.write_all(piece).map_err(|e| err(e.to_string()))?;
     }
     file.close().map_err(|e| err(e.message().to_string()))?;
+    if !keep_going() {
+        // Whole, but the run will not read it: it would be left behind.
+        let outcome = abandon(file);
+        conn.disconnect();
+        return Ok(outcome);
+    }
     let size = conn
         .sftp
         .stat(Path::new(path))
@@ -59,7 +104,7 @@ pub fn upload_source(cfg: &ClientConfig, data: &[u8], path: &str) -> Result<(), 
             data.len()
         )));
     }
-    Ok(())
+    Ok(SourceUpload::Whole)
 }
 
 /// What `--cleanup` did.
