@@ -12,17 +12,18 @@ pub fn print(cfg: &SftpBenchConfig, cipher: &str) {
         Pacing::Delay(d) => format!("delay {}", humanize(d)),
         Pacing::Interval(i) => format!("one chunk every {} per user", humanize(i)),
     };
+    let n = cfg.engine.users;
+    let users = format!("{n} user{}", if n == 1 { "" } else { "s" });
     let users = match cfg.ops.op {
-        Op::Upload => format!("{} users", cfg.engine.users),
-        Op::Download => format!("{} users downloading", cfg.engine.users),
+        Op::Upload => users,
+        Op::Download => format!("{users} downloading"),
         Op::Mixed => {
             let down = (0..cfg.engine.users)
                 .filter(|&u| cfg.ops.downloads(u))
                 .count();
             format!(
-                "{} users ({down} downloading, {} uploading)",
-                cfg.engine.users,
-                cfg.engine.users as usize - down
+                "{users} ({down} downloading, {} uploading)",
+                n as usize - down
             )
         }
     };
