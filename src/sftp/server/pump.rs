@@ -30,8 +30,14 @@
 //! Replies in memory per session: the batch being sent, one batch queued
 //! ([`REPLY_QUEUE`]) and the one being built, each at most
 //! [`READ_BATCH`](super::reads::READ_BATCH) plus one read (256 KiB) of file
-//! data, so about 4 MiB while downloading. They go to russh as they are
-//! (`data_bytes`), cut into channel packets without copying.
+//! data (about 4 MiB while downloading, nothing while idle), and what
+//! russh's session queue holds, never more than the client's window.
+//!
+//! Each reply goes to russh's session loop in as few messages as the
+//! client's window admits (`data_bytes_windowed`, a patch in
+//! vendor/russh/XFER-PATCH.md); the loop cuts them into channel packets.
+//! Writing through the channel's `AsyncWrite` instead copied every 32 KiB
+//! packet and woke the session loop once per packet.
 
 use super::dispatch::handle_packet;
 use super::files::{SftpHandler, MAX_CLIENT_PACKET, MAX_IO_LEN};
@@ -294,9 +300,10 @@ async fn worker(
     drop(handler);
 }
 
+/// Hands `batch` to the session loop, waiting for the client's window.
 async fn send_all(write: &ChannelWriteHalf<Msg>, batch: Vec<Bytes>) -> Result<(), russh::Error> {
     for reply in batch {
-        write.data_bytes(reply).await?;
+        write.data_bytes_windowed(reply).await?;
     }
     Ok(())
 }
