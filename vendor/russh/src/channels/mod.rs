@@ -361,7 +361,7 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> ChannelWriteHalf<
         Ok(())
     }
 
-    /// xfer patch: like [`data_bytes`](Self::data_bytes), but each message
+    /// xfer patch (XFER-PATCH.md): like [`data_bytes`](Self::data_bytes), but each message
     /// to the session loop carries as much as the peer's window admits, not
     /// one packet's worth; the session loop cuts it into packets of the
     /// peer's maximum size. A large reply then costs one message (and one
