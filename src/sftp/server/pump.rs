@@ -30,8 +30,9 @@
 //! Replies in memory per session: the batch being sent, one batch queued
 //! ([`REPLY_QUEUE`]) and the one being built, each at most
 //! [`READ_BATCH`](super::reads::READ_BATCH) plus one read (256 KiB) of file
-//! data (about 4 MiB while downloading, nothing while idle), and what
-//! russh's session queue holds, never more than the client's window.
+//! data: about 4 MiB while downloading, nothing while idle. What russh's
+//! session queue holds of them are slices of the batch being sent (shared,
+//! not copied), never more than the client's window.
 //!
 //! Each reply goes to russh's session loop in as few messages as the
 //! client's window admits (`data_bytes_windowed`, a patch in
