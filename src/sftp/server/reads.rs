@@ -43,9 +43,11 @@ pub(super) fn pread_append(
     let mut filled = 0;
     while filled < len {
         let spare = &mut buf.spare_capacity_mut()[..len - filled];
-        let at = offset + filled as u64;
-        let at =
-            libc::off_t::try_from(at).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // A client's offset past what off_t holds is refused, never wrapped.
+        let at = offset
+            .checked_add(filled as u64)
+            .and_then(|at| libc::off_t::try_from(at).ok())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
         // SAFETY: `spare` is writable memory of `spare.len()` bytes owned by
         // `buf`; pread(2) writes at most that many, and `set_len` below
         // covers only the bytes it reports as written.
@@ -175,6 +177,11 @@ mod tests {
         assert_eq!(pread_append(&f, &mut buf, 8, 100).unwrap(), 2);
         assert_eq!(buf, b"head345689");
         assert_eq!(pread_append(&f, &mut buf, 50, 10).unwrap(), 0);
+        assert_eq!(buf.len(), 10);
+        for offset in [u64::MAX, i64::MAX as u64 + 1] {
+            let e = pread_append(&f, &mut buf, offset, 10).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "offset {offset}");
+        }
         assert_eq!(buf.len(), 10);
     }
 
