@@ -72,7 +72,7 @@ where
     let id = request.get_request_id();
     macro_rules! call {
         ($method:ident, $req:ident; $($field:ident),*) => {
-            reply(id, handler.$method($($req.$field),*).await)
+            reply_packet(id, handler.$method($($req.$field),*).await)
         };
     }
     match request {
@@ -100,7 +100,12 @@ where
     }
 }
 
-fn reply<T: Into<Packet>, E: Into<StatusReply>>(id: u32, result: Result<T, E>) -> Packet {
+/// The reply packet for a handler's answer to request `id`: the answer, or
+/// an `SSH_FXP_STATUS` carrying its error.
+pub(super) fn reply_packet<T: Into<Packet>, E: Into<StatusReply>>(
+    id: u32,
+    result: Result<T, E>,
+) -> Packet {
     match result {
         Ok(packet) => packet.into(),
         Err(e) => {

@@ -57,7 +57,7 @@ pub struct SftpHandler {
     next_handle: u64,
 }
 
-fn io_reply(e: io::Error) -> Reply {
+pub(super) fn io_reply(e: io::Error) -> Reply {
     match e.kind() {
         io::ErrorKind::NotFound => StatusCode::NoSuchFile.with_message("No such file"),
         io::ErrorKind::PermissionDenied => {
@@ -151,6 +151,10 @@ impl SftpHandler {
         }
     }
 
+    pub(super) fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
     fn jail(&self) -> super::confine::Jail {
         self.record_shared().jail.clone()
     }
@@ -173,7 +177,7 @@ impl SftpHandler {
         Ok(h)
     }
 
-    fn file(&self, handle: &str) -> Result<(Arc<std::fs::File>, Arc<str>), Reply> {
+    pub(super) fn file(&self, handle: &str) -> Result<(Arc<std::fs::File>, Arc<str>), Reply> {
         match self.handles.get(handle) {
             Some(HandleState::File { file, path }) => Ok((file.clone(), path.clone())),
             _ => Err(StatusCode::Failure.with_message("invalid handle")),
@@ -321,18 +325,11 @@ impl russh_sftp::server::Handler for SftpHandler {
     ) -> Result<Data, Self::Error> {
         let (file, _) = self.file(&handle)?;
         let len = len.min(MAX_IO_LEN) as usize;
+        // Sessions take the batched path in `reads`; this one serves
+        // `dispatch::handle_packet` (fuzzing, tests).
         let data = blocking(move || {
-            let mut buf = vec![0u8; len];
-            let mut filled = 0;
-            while filled < len {
-                match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(io_reply(e)),
-                }
-            }
-            buf.truncate(filled);
+            let mut buf = Vec::new();
+            super::reads::pread_append(&file, &mut buf, offset, len).map_err(io_reply)?;
             Ok(buf)
         })
         .await?;

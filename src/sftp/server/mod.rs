@@ -10,7 +10,8 @@
 //! [`files`] (the SFTP operations), [`attrs`] (file attributes to and from
 //! the file system), [`pump`] (moves packets between the SSH
 //! channel and the handler without either direction stalling the other),
-//! [`dispatch`] (one decoded request to one reply), [`limits`] (sessions
+//! [`dispatch`] (one decoded request to one reply), [`reads`] (downloads:
+//! READs in batches, file bytes read into the reply), [`limits`] (sessions
 //! the descriptor limit holds), [`hostkey`],
 //! [`translog`] (`--log-transfers`).
 
@@ -21,6 +22,7 @@ pub mod files;
 pub mod hostkey;
 pub mod limits;
 pub mod pump;
+pub mod reads;
 pub mod record;
 pub mod session;
 pub mod translog;

@@ -13,26 +13,43 @@
 //! died, and `--idle-timeout` could not fire. The pattern russh's users
 //! converged on is to drain the channel at all times; this module does that.
 //!
-//! Two tasks per session: the *reader* drains the channel into a queue of
-//! complete request packets; the *worker* takes them one at a time, runs
-//! the handler and writes the reply (waiting for window as long as it
-//! takes). The queue is bounded in bytes, not in count: above
-//! [`SOFT_BACKLOG`] the reader pauses (backpressure for clients that send
-//! faster than the disk writes), unless the worker is itself waiting to
-//! write a reply, since the window it waits for may sit behind the queued
+//! Three tasks per session: the *reader* drains the channel into a queue of
+//! complete request packets; the *worker* takes them in order and runs the
+//! handler (a run of consecutive READs as one batch, see
+//! [`reads`](super::reads)); the *writer* sends the replies (waiting for
+//! window as long as it takes). Worker and writer overlap, so the file
+//! reads of the next batch happen while the previous one is on its way;
+//! every request is still handled only after the one before it, so a READ
+//! sees every earlier WRITE. The request queue is bounded in bytes, not in
+//! count: above [`SOFT_BACKLOG`] the reader pauses (backpressure for
+//! clients that send faster than the disk writes), unless the writer is
+//! waiting to send, since the window it waits for may sit behind the queued
 //! requests. A client that keeps more than [`HARD_BACKLOG`] of requests
 //! unanswered (about eight million 32 KiB reads) has its channel closed.
+//!
+//! Replies in memory per session: the batch being sent, one batch queued
+//! ([`REPLY_QUEUE`]) and the one being built, each at most
+//! [`READ_BATCH`](super::reads::READ_BATCH) plus one read (256 KiB) of file
+//! data: about 4 MiB while downloading, nothing while idle. What russh's
+//! session queue holds of them are slices of the batch being sent (shared,
+//! not copied), never more than the client's window.
+//!
+//! Each reply goes to russh's session loop in as few messages as the
+//! client's window admits (`data_bytes_windowed`, a patch in
+//! vendor/russh/XFER-PATCH.md); the loop cuts them into channel packets.
+//! Writing through the channel's `AsyncWrite` instead copied every 32 KiB
+//! packet and woke the session loop once per packet.
 
 use super::dispatch::handle_packet;
-use super::files::{SftpHandler, MAX_CLIENT_PACKET};
+use super::files::{SftpHandler, MAX_CLIENT_PACKET, MAX_IO_LEN};
+use super::reads::READ_BATCH;
 use super::record::SessionRecord;
 use bytes::{Buf, Bytes, BytesMut};
 use russh::server::Msg;
-use russh::{Channel, ChannelMsg};
+use russh::{Channel, ChannelMsg, ChannelWriteHalf};
 use russh_sftp::protocol::{Packet, StatusCode};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch, Notify};
 
 /// Queued request bytes above which the reader waits for the worker.
@@ -42,12 +59,14 @@ pub const HARD_BACKLOG: usize = 256 * 1024 * 1024;
 /// Bookkeeping charged per queued packet, so that a flood of tiny requests
 /// counts for what it costs.
 const PER_PACKET_COST: usize = 64;
+/// Batches of replies the worker may have ready while the writer sends.
+pub const REPLY_QUEUE: usize = 1;
 
 /// What the reader and the worker of one session share.
 struct Backlog {
     /// Bytes of requests queued and not yet taken by the worker.
     queued: AtomicUsize,
-    /// The worker is inside a reply write (possibly waiting for window).
+    /// The writer holds replies to send (possibly waiting for window).
     writing: AtomicBool,
     /// The worker has stopped: nothing will shrink the queue any more.
     worker_done: AtomicBool,
@@ -59,7 +78,7 @@ struct Backlog {
 /// Returns at once; the work runs on two tasks.
 pub(crate) fn spawn(channel: Channel<Msg>, handler: SftpHandler, record: Arc<SessionRecord>) {
     let (read, write) = channel.split();
-    let writer = write.make_writer();
+    let write = Arc::new(write);
     let backlog = Arc::new(Backlog {
         queued: AtomicUsize::new(0),
         writing: AtomicBool::new(false),
@@ -67,16 +86,24 @@ pub(crate) fn spawn(channel: Channel<Msg>, handler: SftpHandler, record: Arc<Ses
         progress: Notify::new(),
     });
     let (requests, queue) = mpsc::unbounded_channel();
+    let (replies, to_send) = mpsc::channel(REPLY_QUEUE);
     let (closed_tx, closed) = watch::channel(false);
     tokio::spawn(reader(
         read,
-        write,
+        write.clone(),
         requests,
         backlog.clone(),
         closed_tx,
         record,
     ));
-    tokio::spawn(worker(queue, writer, handler, backlog, closed));
+    tokio::spawn(worker(
+        queue,
+        replies,
+        handler,
+        backlog.clone(),
+        closed.clone(),
+    ));
+    tokio::spawn(writer(to_send, write, backlog, closed));
 }
 
 /// Splits a byte stream into SFTP packets (length prefix removed).
@@ -122,7 +149,7 @@ impl Framer {
 
 async fn reader(
     mut read: russh::ChannelReadHalf,
-    write: russh::ChannelWriteHalf<Msg>,
+    write: Arc<ChannelWriteHalf<Msg>>,
     requests: mpsc::UnboundedSender<Bytes>,
     backlog: Arc<Backlog>,
     closed: watch::Sender<bool>,
@@ -193,40 +220,76 @@ async fn reader(
     let _ = closed.send(true);
 }
 
+/// Takes a packet off the queue: releases its share of the backlog and
+/// decodes it.
+fn dequeue(backlog: &Backlog, mut packet: Bytes) -> Option<Packet> {
+    backlog
+        .queued
+        .fetch_sub(packet.len() + PER_PACKET_COST, Ordering::AcqRel);
+    backlog.progress.notify_one();
+    Packet::try_from(&mut packet).ok()
+}
+
 async fn worker(
     mut queue: mpsc::UnboundedReceiver<Bytes>,
-    mut writer: impl tokio::io::AsyncWrite + Unpin,
+    replies: mpsc::Sender<Vec<Bytes>>,
     mut handler: SftpHandler,
     backlog: Arc<Backlog>,
     mut closed: watch::Receiver<bool>,
 ) {
+    // A request taken off the queue while gathering READs, not a READ: it
+    // is handled next, after the batch, to keep the client's order.
+    let mut held: Option<Option<Packet>> = None;
     loop {
-        let next = tokio::select! {
-            next = queue.recv() => next,
-            _ = closed.wait_for(|&c| c) => None,
+        let request = match held.take() {
+            Some(request) => request,
+            None => {
+                let next = tokio::select! {
+                    next = queue.recv() => next,
+                    _ = closed.wait_for(|&c| c) => None,
+                };
+                let Some(packet) = next else { break };
+                dequeue(&backlog, packet)
+            }
         };
-        let Some(mut packet) = next else { break };
-        backlog
-            .queued
-            .fetch_sub(packet.len() + PER_PACKET_COST, Ordering::AcqRel);
-        backlog.progress.notify_one();
-        let reply = match Packet::try_from(&mut packet) {
-            Ok(request) => handle_packet(&mut handler, request).await,
-            Err(_) => Packet::error(0, StatusCode::BadMessage),
+        let batch = match request {
+            Some(Packet::Read(first)) => {
+                let mut bytes = first.len.min(MAX_IO_LEN) as usize;
+                let mut reads = vec![first];
+                while bytes < READ_BATCH {
+                    let Ok(packet) = queue.try_recv() else { break };
+                    match dequeue(&backlog, packet) {
+                        Some(Packet::Read(read)) => {
+                            bytes += read.len.min(MAX_IO_LEN) as usize;
+                            reads.push(read);
+                        }
+                        other => {
+                            held = Some(other);
+                            break;
+                        }
+                    }
+                }
+                handler.read_batch(reads).await
+            }
+            Some(request) => {
+                let reply = handle_packet(&mut handler, request).await;
+                let Ok(bytes) = Bytes::try_from(reply) else {
+                    break;
+                };
+                vec![bytes]
+            }
+            None => {
+                let Ok(bytes) = Bytes::try_from(Packet::error(0, StatusCode::BadMessage)) else {
+                    break;
+                };
+                vec![bytes]
+            }
         };
-        let Ok(bytes) = Bytes::try_from(reply) else {
-            break;
-        };
-        backlog.writing.store(true, Ordering::Release);
-        backlog.progress.notify_one();
-        // The window may never open again (a stalled or dead client): the
-        // write gives way when the channel closes.
-        let written = tokio::select! {
-            r = writer.write_all(&bytes) => r.is_ok(),
+        let queued = tokio::select! {
+            r = replies.send(batch) => r.is_ok(),
             _ = closed.wait_for(|&c| c) => false,
         };
-        backlog.writing.store(false, Ordering::Release);
-        if !written {
+        if !queued {
             break;
         }
     }
@@ -236,6 +299,42 @@ async fn worker(
     backlog.progress.notify_one();
     // Dropping the handler closes its files (and tells shutdown so).
     drop(handler);
+}
+
+/// Hands `batch` to the session loop, waiting for the client's window.
+async fn send_all(write: &ChannelWriteHalf<Msg>, batch: Vec<Bytes>) -> Result<(), russh::Error> {
+    for reply in batch {
+        write.data_bytes_windowed(reply).await?;
+    }
+    Ok(())
+}
+
+async fn writer(
+    mut to_send: mpsc::Receiver<Vec<Bytes>>,
+    write: Arc<ChannelWriteHalf<Msg>>,
+    backlog: Arc<Backlog>,
+    mut closed: watch::Receiver<bool>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = to_send.recv() => next,
+            _ = closed.wait_for(|&c| c) => None,
+        };
+        let Some(batch) = next else { break };
+        backlog.writing.store(true, Ordering::Release);
+        backlog.progress.notify_one();
+        // The window may never open again (a stalled or dead client): the
+        // send gives way when the channel closes.
+        let sent = tokio::select! {
+            r = send_all(&write, batch) => r.is_ok(),
+            _ = closed.wait_for(|&c| c) => false,
+        };
+        backlog.writing.store(false, Ordering::Release);
+        if !sent {
+            break;
+        }
+    }
+    // Dropping `to_send` fails the worker's next hand-over: it stops too.
 }
 
 #[cfg(test)]

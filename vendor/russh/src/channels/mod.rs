@@ -361,15 +361,45 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> ChannelWriteHalf<
         Ok(())
     }
 
+    /// xfer patch (XFER-PATCH.md): like [`data_bytes`](Self::data_bytes), but each message
+    /// to the session loop carries as much as the peer's window admits, not
+    /// one packet's worth; the session loop cuts it into packets of the
+    /// peer's maximum size. A large reply then costs one message (and one
+    /// wakeup of the session loop) per window grant instead of one per
+    /// packet. The window is reserved before sending, as `data_bytes` does,
+    /// so the session loop never holds data the window does not admit and
+    /// keeps taking messages (a disconnect, say) from its queue.
+    pub async fn data_bytes_windowed(&self, data: impl Into<Bytes>) -> Result<(), Error> {
+        let data = data.into();
+        let mut offset = 0;
+        while offset < data.len() {
+            let writable = self
+                .reserve_window(data.len() - offset, u32::MAX as usize)
+                .await?;
+            let end = offset + writable;
+            self.send_msg(ChannelMsg::Data {
+                data: data.slice(offset..end),
+            })
+            .await?;
+            offset = end;
+        }
+        Ok(())
+    }
+
     async fn reserve_writable_chunk(&self, remaining: usize) -> Result<usize, Error> {
+        self.reserve_window(remaining, self.max_packet_size as usize)
+            .await
+    }
+
+    /// Takes up to `remaining` bytes, at most `most`, of the peer's window,
+    /// waiting until some is open.
+    async fn reserve_window(&self, remaining: usize, most: usize) -> Result<usize, Error> {
         if self.max_packet_size == 0 {
             return Err(Error::Inconsistent);
         }
         loop {
             let mut window_size = self.window_size.value.lock().await;
-            let writable = (self.max_packet_size as usize)
-                .min(*window_size as usize)
-                .min(remaining);
+            let writable = most.min(*window_size as usize).min(remaining);
             if writable > 0 {
                 *window_size -= writable as u32;
                 if *window_size > 0 {
