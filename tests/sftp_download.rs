@@ -8,121 +8,49 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::rundir::{chunks, rows, run_json, summary, Row};
 use support::sftp_serve::XferSftpServe;
 use support::sshd::Sshd;
-use support::xfer;
+use support::{assert_ok, assert_usage, stderr, wait, xfer};
 
 /// A source that is not a multiple of the chunk sizes used here.
 fn source(dir: &Path) -> (PathBuf, Vec<u8>) {
-    let data: Vec<u8> = (0..300_123u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let path = dir.join("source.dat");
-    std::fs::write(&path, &data).unwrap();
-    (path, data)
+    support::rundir::source_file(dir, "source.dat", 300_123)
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "xfer failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        stderr(o)
-    );
-}
-
-/// Exit 2, and one line naming `needle`.
-fn assert_usage(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "expected one line: {err}");
-    assert!(
-        err.starts_with("xfer: error: ") && err.contains(needle),
-        "{err}"
-    );
-}
+/// Chunks of 64 KiB back to back, retried after 50 ms: a short run.
+const FAST: &[&str] = &[
+    "-s",
+    "64K",
+    "-d",
+    "0",
+    "--ramp-up",
+    "0",
+    "--backoff",
+    "50ms",
+];
 
 /// sftp-bench against `xfer sftp-serve`, fast settings, `extra` last.
 fn serve_bench(server: &XferSftpServe, dir: &str, out: &Path, extra: &[&str]) -> Command {
-    let mut cmd = xfer();
-    cmd.arg("sftp-bench")
-        .arg(server.target(dir))
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&server.known_hosts)
-        .args([
-            "-s",
-            "64K",
-            "-d",
-            "0",
-            "--ramp-up",
-            "0",
-            "--backoff",
-            "50ms",
-        ])
-        .arg("-o")
-        .arg(out)
-        .args(extra)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("XFER_PASSWORD");
+    let mut cmd = server.bench(dir);
+    cmd.args(FAST).arg("-o").arg(out).args(extra);
     cmd
 }
 
 /// sftp-bench against the private sshd, fast settings, `extra` last.
 fn sshd_bench(sshd: &Sshd, remote: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = sshd.bench(sshd.target(remote));
-    cmd.args([
-        "-s",
-        "64K",
-        "-d",
-        "0",
-        "--ramp-up",
-        "0",
-        "--backoff",
-        "50ms",
-    ])
-    .args(["--io-timeout", "20s"])
-    .arg("-o")
-    .arg(out)
-    .args(extra);
+    cmd.args(FAST)
+        .args(["--io-timeout", "20s"])
+        .arg("-o")
+        .arg(out)
+        .args(extra);
     cmd
-}
-
-type Row = BTreeMap<String, String>;
-
-fn chunks(out: &Path) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-fn run_json(out: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
-}
-
-fn summary(out: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
 }
 
 /// Every chunk of every user was read once successfully, covering the file
@@ -345,40 +273,10 @@ fn a_mixed_run_splits_users_by_global_id_and_both_directions_are_exact() {
     assert_eq!(s["response_phase"], "write");
 }
 
-fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn ok_reads(out: &Path) -> usize {
     std::fs::read_to_string(out.join("chunks.csv"))
         .map(|t| t.lines().skip(1).filter(|l| l.ends_with(",,")).count())
         .unwrap_or(0)
-}
-
-/// Every process below `pid` (sshd's per-session children).
-fn descendants_of(pid: u32) -> Vec<i32> {
-    let mut all = Vec::new();
-    let mut frontier = vec![pid];
-    while let Some(parent) = frontier.pop() {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-                continue;
-            };
-            let after = &stat[stat.rfind(')').unwrap_or(0) + 1..];
-            if after.split_whitespace().nth(1) == Some(&parent.to_string()) {
-                all.push(p);
-                frontier.push(p as u32);
-            }
-        }
-    }
-    all
 }
 
 #[test]
@@ -409,16 +307,16 @@ fn a_download_whose_connection_is_killed_resumes_at_the_failing_offset() {
         .spawn()
         .unwrap();
     let mut child = support::KillOnDrop(child);
-    wait_until(60, "a few chunks read before the kill", || {
+    wait::until(60, "a few chunks read before the kill", || {
         ok_reads(&out) >= 4
     });
     // The server side of every session dies; the listener stays.
-    let sessions = descendants_of(sshd.pid());
+    let sessions = support::procs::descendants_of(sshd.pid());
     assert!(!sessions.is_empty());
     for p in sessions {
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
-    let status = child.0.wait().unwrap();
+    let status = wait::exit(&mut child.0, 120, "the run to end after the kill");
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{status:?}: {err}");
@@ -534,13 +432,8 @@ fn a_missing_or_mismatched_remote_file_is_a_usage_error_naming_the_flags() {
 }
 
 fn perf(server: &XferSftpServe, out: &Path, extra: &[&str]) -> Output {
-    xfer()
-        .arg("perf")
-        .arg(server.target(""))
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&server.known_hosts)
+    server
+        .perf("")
         .args([
             "--clients",
             "1,2",
@@ -553,26 +446,13 @@ fn perf(server: &XferSftpServe, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .arg("-o")
         .arg(out)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("XFER_PASSWORD")
         .stdin(Stdio::null())
         .output()
         .unwrap()
 }
 
 fn perf_rows(out: &Path, file: &str) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(out.join(file)).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    rows(&out.join(file))
 }
 
 #[test]
@@ -727,21 +607,11 @@ fn a_download_fetches_only_its_chunk_not_libssh2s_read_ahead() {
     let data = vec![0x42u8; 5 * 65536];
     std::fs::write(server.root.join("f.bin"), &data).unwrap();
     let (proxy, down) = counting_proxy(server.addr);
-    let known_hosts = work.path().join("known_hosts");
-    let line = std::fs::read_to_string(&server.known_hosts).unwrap();
-    let key = line.split_once(' ').unwrap().1;
-    std::fs::write(&known_hosts, format!("[127.0.0.1]:{} {key}", proxy.port())).unwrap();
-    let o = xfer()
-        .arg("sftp-bench")
-        .arg(format!("sftp://{}@{proxy}/", server.user))
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&known_hosts)
+    let o = server
+        .command_via("sftp-bench", proxy, "")
         .args(["-c", "1", "-s", "64K", "-d", "0", "--mode", "reconnect"])
         .args(["--op", "download", "--remote-file", "/f.bin", "-o"])
         .arg(work.path().join("run"))
-        .env_remove("SSH_AUTH_SOCK")
         .output()
         .unwrap();
     assert_ok(&o);
@@ -795,13 +665,13 @@ fn ctrl_c_during_the_source_upload_removes_the_partial_copy() {
             .find(|e| e.file_name().to_string_lossy().contains("-src."))
             .map(|e| e.metadata().unwrap().len())
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while partial().unwrap_or(0) == 0 {
-        if Instant::now() > deadline || child.0.try_wait().unwrap().is_some() {
-            let said: Vec<String> = rx.try_iter().collect();
-            panic!("the source upload never started:\n{}", said.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    // Until the copy has bytes, or the run ended without one.
+    wait::poll(Duration::from_secs(30), || {
+        partial().unwrap_or(0) > 0 || child.0.try_wait().unwrap().is_some()
+    });
+    if partial().unwrap_or(0) == 0 {
+        let said: Vec<String> = rx.try_iter().collect();
+        panic!("the source upload never started:\n{}", said.join("\n"));
     }
     let before = partial().unwrap();
     assert!(before < SIZE, "the upload finished before Ctrl-C");
@@ -815,7 +685,7 @@ fn ctrl_c_during_the_source_upload_removes_the_partial_copy() {
             Err(_) => {}
         }
     }
-    let status = child.0.wait().unwrap();
+    let status = wait::exit(&mut child.0, 20, "the run to exit after Ctrl-C");
     assert_eq!(status.code(), Some(130), "{said}");
     assert_eq!(
         partial(),

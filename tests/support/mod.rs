@@ -55,6 +55,52 @@ pub fn assert_ok(o: &Output) {
     assert_ran(o, "xfer");
 }
 
+/// Asserts that an `xfer` run was refused as a usage error: exit 2, nothing
+/// on stdout, and on stderr exactly one line, `xfer: error: ...`, that
+/// contains `needle` (the flag it names and why).
+pub fn assert_usage(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "expected one line: {err}");
+    assert!(
+        err.starts_with("xfer: error: ") && err.contains(needle),
+        "expected `xfer: error: ` and {needle:?}: {err}"
+    );
+    assert!(
+        o.stdout.is_empty(),
+        "printed on stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+/// Runs `xfer ARGS -o OUT` to the end and asserts that it succeeded.
+pub fn run_ok(args: &[&str], out: &Path) -> Output {
+    let o = xfer().args(args).arg("-o").arg(out).output().unwrap();
+    assert_ran(&o, &format!("xfer {args:?}"));
+    o
+}
+
+/// Raises this process's soft limit on open files to `want` (at most the
+/// hard limit; never lowers it), so that a test holding thousands of
+/// connections, and the servers it spawns, can open them; returns the soft
+/// limit now in force.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // Safety: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+    }
+    lim.rlim_cur
+}
+
 /// A `--start-at` `secs` seconds from now: the instant, and the flag's
 /// RFC 3339 text (milliseconds, as shards given one start share it).
 pub fn start_at(secs: i64) -> (chrono::DateTime<chrono::Utc>, String) {

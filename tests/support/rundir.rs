@@ -7,7 +7,7 @@
 //! script would, so that a test checks the files as written.
 
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,6 +17,41 @@ use xfer::report::histogram::LatencyHistogram;
 pub fn json(path: &Path) -> Value {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `run.json` of run directory `out`.
+pub fn run_json(out: &Path) -> Value {
+    json(&out.join("run.json"))
+}
+
+/// `summary.json` of run directory `out`.
+pub fn summary(out: &Path) -> Value {
+    json(&out.join("summary.json"))
+}
+
+/// One CSV record, column name to value (empty cells stay empty strings).
+pub type Row = BTreeMap<String, String>;
+
+/// The records of a CSV file as column-name maps, in row order: what a
+/// test that looks at several columns of one row reads.
+pub fn rows(path: &Path) -> Vec<Row> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The rows of `chunks.csv` in run directory `out` (see [`rows`]).
+pub fn chunks(out: &Path) -> Vec<Row> {
+    rows(&out.join("chunks.csv"))
 }
 
 /// The values of column `name` of a CSV file, in row order.
