@@ -12,27 +12,16 @@ use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 use support::delay_proxy::DelayProxy;
 use support::sftp_serve::XferSftpServe;
-use support::xfer;
+use support::{assert_usage, run_ok, xfer};
 
 /// Starts `xfer sftp-bench` through `proxy` to `server`: 1 user, 60 chunks of
 /// 32 KiB back to back, so each write is about one round trip of the proxy.
 fn bench_via(server: &XferSftpServe, proxy: SocketAddr, out: &Path) -> Child {
-    // The proxy's port, with the server's host key.
-    let known = std::fs::read_to_string(&server.known_hosts).unwrap();
-    let key = known.split_once(' ').unwrap().1;
-    let kh = out.with_extension("known_hosts");
-    std::fs::write(&kh, format!("[127.0.0.1]:{} {key}", proxy.port())).unwrap();
-    xfer()
-        .args(["sftp-bench", &format!("sftp://{}@{proxy}/", server.user)])
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&kh)
+    server
+        .command_via("sftp-bench", proxy, "")
         .args(["-c", "1", "--file-size", "1920K", "-s", "32K", "-d", "0"])
         .args(["--ramp-up", "0", "--io-timeout", "20s", "-o"])
         .arg(out)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("XFER_PASSWORD")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -40,7 +29,8 @@ fn bench_via(server: &XferSftpServe, proxy: SocketAddr, out: &Path) -> Child {
 }
 
 fn finished(child: Child) {
-    support::assert_ran(&child.wait_with_output().unwrap(), "sftp-bench");
+    let o = support::wait::output(child, Duration::from_secs(120));
+    support::assert_ran(&o, "sftp-bench");
 }
 
 fn compare(args: &[&Path], extra: &[&str]) -> Output {
@@ -169,13 +159,6 @@ fn two_runs_of_one_configuration_are_not_called_different() {
     }
 }
 
-/// Runs `xfer ARGS` and returns its output, asserting success.
-fn run_ok(args: &[&str], out: &Path) -> Output {
-    let o = xfer().args(args).arg("-o").arg(out).output().unwrap();
-    support::assert_ran(&o, &format!("{args:?}"));
-    o
-}
-
 fn perf_run(out: &Path, samples: bool) {
     let mut args = vec![
         "perf",
@@ -190,17 +173,6 @@ fn perf_run(out: &Path, samples: bool) {
         args.push("--samples");
     }
     run_ok(&args, out);
-}
-
-fn one_usage_line(o: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("xfer: error: ") && err.contains(needle),
-        "{err}"
-    );
-    assert!(o.stdout.is_empty());
 }
 
 #[test]
@@ -222,7 +194,7 @@ fn runs_of_different_kinds_and_other_directories_are_refused_with_one_line() {
         &bench,
     );
     perf_run(&perf, false);
-    one_usage_line(
+    assert_usage(
         &compare(&[&bench, &perf], &[]),
         &format!(
             "cannot compare runs of different kinds: BASE {} is sftp-bench, NEW {} is perf",
@@ -230,16 +202,16 @@ fn runs_of_different_kinds_and_other_directories_are_refused_with_one_line() {
             perf.display()
         ),
     );
-    one_usage_line(&compare(&[&perf, &bench], &["--json"]), "BASE");
-    one_usage_line(
+    assert_usage(&compare(&[&perf, &bench], &["--json"]), "BASE");
+    assert_usage(
         &compare(&[&bench, work.path()], &[]),
         "not an xfer run directory",
     );
-    one_usage_line(
+    assert_usage(
         &compare(&[&bench, &work.path().join("nope")], &[]),
         "not a directory",
     );
-    one_usage_line(
+    assert_usage(
         &compare(&[&bench, &bench], &["--noise", "lots"]),
         "--noise must be",
     );

@@ -152,7 +152,13 @@ impl XferSftpServe {
             .dir
             .path()
             .join(format!("known_hosts_{}", proxy.port()));
-        std::fs::write(&known_hosts, format!("[127.0.0.1]:{} {key}", proxy.port())).unwrap();
+        // Written once per proxy: a second command for the same proxy must
+        // not truncate the file under a client already reading it.
+        if !known_hosts.exists() {
+            let tmp = known_hosts.with_extension("tmp");
+            std::fs::write(&tmp, format!("[127.0.0.1]:{} {key}", proxy.port())).unwrap();
+            std::fs::rename(&tmp, &known_hosts).unwrap();
+        }
         let target = format!("sftp://{}@{proxy}/{dir}", self.user);
         super::xfer_login(subcommand, target, &self.key, &known_hosts)
     }
