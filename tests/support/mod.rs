@@ -38,15 +38,35 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// What a process printed, for the message of a failed assertion.
+pub fn printed(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Asserts that `what` (a process) succeeded; else shows its exit status,
 /// stdout and stderr.
 pub fn assert_ran(o: &Output, what: &str) {
     assert!(
         o.status.success(),
-        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+        "{what} failed: {:?}\n{}",
         o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+        printed(o)
+    );
+}
+
+/// Asserts that a process exited with `code` (3 for a failed threshold, 1
+/// for a run in which a user gave up); else shows what it printed.
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit status {:?}\n{}",
+        o.status,
+        printed(o)
     );
 }
 
