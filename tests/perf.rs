@@ -316,20 +316,9 @@ fn perf_plot_draws_an_sftp_bench_run_directory() {
     let work = tempfile::tempdir().unwrap();
     let run = work.path().join("bench");
     let o = xfer()
-        .args([
-            "sftp-bench",
-            "--file-size",
-            "1M",
-            "-s",
-            "64K",
-            "-d",
-            "0",
-            "--ramp-up",
-            "0",
-            "-c",
-            "2",
-            "-o",
-        ])
+        .args(["sftp-bench", "--file-size", "1M"])
+        .args(support::QUICK_CHUNKS)
+        .args(["-c", "2", "-o"])
         .arg(&run)
         .stdin(Stdio::null())
         .output()

@@ -23,29 +23,32 @@ fn source(dir: &Path) -> (PathBuf, Vec<u8>) {
     support::rundir::source_file(dir, "source.dat", 300_123)
 }
 
-/// Chunks of 64 KiB back to back, retried after 50 ms: a short run.
-const FAST: &[&str] = &[
-    "-s",
-    "64K",
-    "-d",
-    "0",
-    "--ramp-up",
-    "0",
-    "--backoff",
-    "50ms",
-];
+/// A private sshd and a scratch directory with `remote/` in it, where the
+/// runs upload and read.
+fn sshd_and_remote() -> Option<(Sshd, tempfile::TempDir, PathBuf)> {
+    let sshd = Sshd::start()?;
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    Some((sshd, work, remote))
+}
+
+/// Short runs (see [`support::QUICK_CHUNKS`]) whose retries come soon.
+fn fast(cmd: &mut Command) -> &mut Command {
+    cmd.args(support::QUICK_CHUNKS).args(["--backoff", "50ms"])
+}
 
 /// sftp-bench against `xfer sftp-serve`, fast settings, `extra` last.
 fn serve_bench(server: &XferSftpServe, dir: &str, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = server.bench(dir);
-    cmd.args(FAST).arg("-o").arg(out).args(extra);
+    fast(&mut cmd).arg("-o").arg(out).args(extra);
     cmd
 }
 
 /// sftp-bench against the private sshd, fast settings, `extra` last.
 fn sshd_bench(sshd: &Sshd, remote: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = sshd.bench(sshd.target(remote));
-    cmd.args(FAST)
+    fast(&mut cmd)
         .args(["--io-timeout", "20s"])
         .arg("-o")
         .arg(out)
@@ -133,10 +136,9 @@ fn reconnect_downloads_from_sftp_serve_read_every_byte_of_the_source() {
 
 #[test]
 fn both_modes_download_from_openssh_and_cleanup_removes_only_the_runs_copy() {
-    let Some(sshd) = Sshd::start() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let remote = work.path().join("remote");
-    std::fs::create_dir(&remote).unwrap();
+    let Some((sshd, work, remote)) = sshd_and_remote() else {
+        return;
+    };
     let (src, data) = source(work.path());
     for mode in ["keep-open", "reconnect"] {
         let out = work.path().join(mode);
@@ -156,10 +158,9 @@ fn both_modes_download_from_openssh_and_cleanup_removes_only_the_runs_copy() {
 
 #[test]
 fn a_remote_file_is_read_as_placed_and_one_corrupt_byte_is_a_checksum_failure() {
-    let Some(sshd) = Sshd::start() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let remote = work.path().join("remote");
-    std::fs::create_dir(&remote).unwrap();
+    let Some((sshd, work, remote)) = sshd_and_remote() else {
+        return;
+    };
     let (src, data) = source(work.path());
     let placed = remote.join("placed.dat");
     std::fs::write(&placed, &data).unwrap();
@@ -260,12 +261,7 @@ fn a_mixed_run_splits_users_by_global_id_and_both_directions_are_exact() {
     }
     // Per-phase figures for both directions; the response is the uploads'.
     let s = summary(&out);
-    let phases: Vec<&str> = s["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let phases = support::rundir::phase_names(&s);
     assert!(
         phases.contains(&"read") && phases.contains(&"write"),
         "{phases:?}"
@@ -281,10 +277,9 @@ fn ok_reads(out: &Path) -> usize {
 
 #[test]
 fn a_download_whose_connection_is_killed_resumes_at_the_failing_offset() {
-    let Some(sshd) = Sshd::start() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let remote = work.path().join("remote");
-    std::fs::create_dir(&remote).unwrap();
+    let Some((sshd, work, remote)) = sshd_and_remote() else {
+        return;
+    };
     let (src, data) = source(work.path());
     let out = work.path().join("run");
     let child = sshd
@@ -633,10 +628,9 @@ fn a_download_fetches_only_its_chunk_not_libssh2s_read_ahead() {
 #[test]
 fn ctrl_c_during_the_source_upload_removes_the_partial_copy() {
     use std::io::{BufRead, BufReader};
-    let Some(sshd) = Sshd::start() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let remote = work.path().join("remote");
-    std::fs::create_dir(&remote).unwrap();
+    let Some((sshd, work, remote)) = sshd_and_remote() else {
+        return;
+    };
     let out = work.path().join("out");
     // Big enough that the upload is still under way when Ctrl-C comes (a
     // file, not --file-size: generating one is slow in a debug build).

@@ -128,6 +128,10 @@ pub fn start_at(secs: i64) -> (chrono::DateTime<chrono::Utc>, String) {
     (at, at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
+/// sftp-bench's flags for a short run: 64 KiB chunks back to back from the
+/// first moment (no delay between chunks, no ramp-up).
+pub const QUICK_CHUNKS: &[&str] = &["-s", "64K", "-d", "0", "--ramp-up", "0"];
+
 /// `xfer SUBCOMMAND TARGET -i KEY --known-hosts FILE -F none` (sftp-bench or
 /// perf), logging in with `key` only: agent and password variables cleared,
 /// the developer's ~/.ssh/config not read, so it cannot change what is

@@ -139,6 +139,16 @@ pub fn phase<'a>(summary: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no phase {name} in {summary}"))
 }
 
+/// The names of a summary.json's `phases`, in order.
+pub fn phase_names(summary: &Value) -> Vec<&str> {
+    summary["phases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no phases in {summary}"))
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect()
+}
+
 /// The entries of a directory, sorted.
 pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
