@@ -382,13 +382,7 @@ fn bad_download_flags_are_one_line_naming_the_flag() {
             "--file-size does not apply with --remote-file",
         ),
     ] {
-        let o = xfer()
-            .args(["sftp-bench", "sftp://u@127.0.0.1:1/x"])
-            .args(&args)
-            .env("XFER_PASSWORD", "x")
-            .output()
-            .unwrap();
-        assert_usage(&o, needle);
+        assert_usage(&support::bench_offline(&args), needle);
     }
 }
 
@@ -426,9 +420,11 @@ fn a_missing_or_mismatched_remote_file_is_a_usage_error_naming_the_flags() {
     }
 }
 
-fn perf(server: &XferSftpServe, out: &Path, extra: &[&str]) -> Output {
+/// A perf sweep of `op` at 1 and 2 clients, `requests` 32 KiB chunks each.
+fn perf(server: &XferSftpServe, out: &Path, requests: u32, op: &str, extra: &[&str]) -> Output {
     server
         .perf("")
+        .args(["--requests", &requests.to_string(), "--op", op])
         .args([
             "--clients",
             "1,2",
@@ -458,18 +454,7 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
     let work = tempfile::tempdir().unwrap();
     // Downloads of a file the preflight uploads, removed at the end.
     let out = work.path().join("down");
-    let o = perf(
-        &server,
-        &out,
-        &[
-            "--requests",
-            "8",
-            "--op",
-            "download",
-            "--fail-if",
-            "read.p99<1h",
-        ],
-    );
+    let o = perf(&server, &out, 8, "download", &["--fail-if", "read.p99<1h"]);
     assert_ok(&o);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("PASS read.p99<1h"), "{stdout}");
@@ -488,11 +473,7 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
     // Two download sweeps compare on their read times (the samples' header
     // has a write_us column too, empty).
     let again = work.path().join("down2");
-    assert_ok(&perf(
-        &server,
-        &again,
-        &["--requests", "8", "--op", "download"],
-    ));
+    assert_ok(&perf(&server, &again, 8, "download", &[]));
     let o = xfer()
         .arg("compare")
         .arg(&out)
@@ -515,7 +496,7 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
 
     // Mixed: client 1 of 2 reads, client 0 writes.
     let out = work.path().join("mixed");
-    let o = perf(&server, &out, &["--requests", "4", "--op", "mixed"]);
+    let o = perf(&server, &out, 4, "mixed", &[]);
     assert_ok(&o);
     let samples = perf_rows(&out, "samples/c0002-r0.csv");
     for s in &samples {
@@ -530,14 +511,9 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
     let o = perf(
         &server,
         &out,
-        &[
-            "--requests",
-            "8",
-            "--op",
-            "download",
-            "--remote-file",
-            "/placed.bin",
-        ],
+        8,
+        "download",
+        &["--remote-file", "/placed.bin"],
     );
     assert_ok(&o);
     for row in perf_rows(&out, "perf.csv") {

@@ -93,6 +93,21 @@ pub fn assert_usage(o: &Output, needle: &str) {
     );
 }
 
+/// `xfer sftp-bench ARGS` against a port nothing listens on, with a password
+/// in the environment so that no key is looked for: for the checks of flags
+/// that come before any connection (a usage error is expected; were the
+/// flags accepted, the run would fail to connect, exit 1).
+pub fn bench_offline(args: &[&str]) -> Output {
+    xfer()
+        .args(["sftp-bench", "sftp://u@127.0.0.1:1/x"])
+        .args(args)
+        .env("XFER_PASSWORD", "x")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// Runs `xfer ARGS -o OUT` to the end and asserts that it succeeded.
 pub fn run_ok(args: &[&str], out: &Path) -> Output {
     let o = xfer().args(args).arg("-o").arg(out).output().unwrap();
