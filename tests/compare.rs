@@ -33,6 +33,23 @@ fn finished(child: Child) {
     support::assert_ran(&o, "sftp-bench");
 }
 
+/// Two benches side by side, so both see the same machine: the first
+/// through `proxies.0` into `outs.0`, the second likewise; then
+/// `compare --json` of the first (base) against the second.
+fn side_by_side(
+    server: &XferSftpServe,
+    proxies: (SocketAddr, SocketAddr),
+    outs: (&Path, &Path),
+) -> Value {
+    let (x, y) = (
+        bench_via(server, proxies.0, outs.0),
+        bench_via(server, proxies.1, outs.1),
+    );
+    finished(x);
+    finished(y);
+    json(&compare(&[outs.0, outs.1], &["--json"]))
+}
+
 fn compare(args: &[&Path], extra: &[&str]) -> Output {
     xfer()
         .arg("compare")
@@ -71,15 +88,7 @@ fn a_doubled_round_trip_is_called_slower() {
     let (base, new) = (work.path().join("base"), work.path().join("new"));
     let near = DelayProxy::start(server.addr, Duration::from_millis(10));
     let far = DelayProxy::start(server.addr, Duration::from_millis(20));
-    // Side by side, so both runs see the same machine.
-    let (b, n) = (
-        bench_via(&server, near.addr, &base),
-        bench_via(&server, far.addr, &new),
-    );
-    finished(b);
-    finished(n);
-
-    let c = json(&compare(&[&base, &new], &["--json"]));
+    let c = side_by_side(&server, (near.addr, far.addr), (&base, &new));
     assert_eq!(c["kind"], "sftp-bench");
     let w = row(&c, "write", "p50");
     eprintln!("10 ms vs 20 ms proxy, write p50: {w}");
@@ -128,13 +137,7 @@ fn two_runs_of_one_configuration_are_not_called_different() {
     let work = tempfile::tempdir().unwrap();
     let (a, b) = (work.path().join("a"), work.path().join("b"));
     let proxy = DelayProxy::start(server.addr, Duration::from_millis(15));
-    let (x, y) = (
-        bench_via(&server, proxy.addr, &a),
-        bench_via(&server, proxy.addr, &b),
-    );
-    finished(x);
-    finished(y);
-    let c = json(&compare(&[&a, &b], &["--json"]));
+    let c = side_by_side(&server, (proxy.addr, proxy.addr), (&a, &b));
     eprintln!(
         "one configuration twice, write p50: {}",
         row(&c, "write", "p50")

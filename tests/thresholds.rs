@@ -80,8 +80,7 @@ fn an_sftp_bench_run_is_checked_from_its_summary_and_its_junit_file_parses() {
     let work = tempfile::tempdir().unwrap();
     let run = work.path().join("run");
     run_ok(BENCH, &run);
-    let summary: RunSummary =
-        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let summary: RunSummary = rundir::typed(&run.join("summary.json"));
     let chunks = record_count(&run.join("chunks.csv"));
     let report = threshold::check(
         &parse_all(&[
@@ -152,8 +151,7 @@ fn a_perf_run_is_checked_at_every_client_count() {
     let work = tempfile::tempdir().unwrap();
     let run = work.path().join("run");
     run_ok(PERF, &run);
-    let report: PerfReport =
-        serde_json::from_slice(&std::fs::read(run.join("perf.json")).unwrap()).unwrap();
+    let report: PerfReport = rundir::typed(&run.join("perf.json"));
     let file = work.path().join("perf-junit.xml");
     let gate = ThresholdArgs {
         fail_if: vec!["request.p50<1us".into(), "errors==0".into()],

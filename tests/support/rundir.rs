@@ -15,6 +15,12 @@ use xfer::report::histogram::LatencyHistogram;
 
 /// A JSON file as an untyped value.
 pub fn json(path: &Path) -> Value {
+    typed(path)
+}
+
+/// A JSON file read into a typed value (a library type such as
+/// `RunSummary`), failing with the file's name.
+pub fn typed<T: serde::de::DeserializeOwned>(path: &Path) -> T {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
