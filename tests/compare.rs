@@ -12,27 +12,16 @@ use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 use support::delay_proxy::DelayProxy;
 use support::sftp_serve::XferSftpServe;
-use support::xfer;
+use support::{assert_usage, run_ok, xfer};
 
 /// Starts `xfer sftp-bench` through `proxy` to `server`: 1 user, 60 chunks of
 /// 32 KiB back to back, so each write is about one round trip of the proxy.
 fn bench_via(server: &XferSftpServe, proxy: SocketAddr, out: &Path) -> Child {
-    // The proxy's port, with the server's host key.
-    let known = std::fs::read_to_string(&server.known_hosts).unwrap();
-    let key = known.split_once(' ').unwrap().1;
-    let kh = out.with_extension("known_hosts");
-    std::fs::write(&kh, format!("[127.0.0.1]:{} {key}", proxy.port())).unwrap();
-    xfer()
-        .args(["sftp-bench", &format!("sftp://{}@{proxy}/", server.user)])
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&kh)
+    server
+        .command_via("sftp-bench", proxy, "")
         .args(["-c", "1", "--file-size", "1920K", "-s", "32K", "-d", "0"])
         .args(["--ramp-up", "0", "--io-timeout", "20s", "-o"])
         .arg(out)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("XFER_PASSWORD")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -40,7 +29,25 @@ fn bench_via(server: &XferSftpServe, proxy: SocketAddr, out: &Path) -> Child {
 }
 
 fn finished(child: Child) {
-    support::assert_ran(&child.wait_with_output().unwrap(), "sftp-bench");
+    let o = support::wait::output(child, Duration::from_secs(120));
+    support::assert_ran(&o, "sftp-bench");
+}
+
+/// Two benches side by side, so both see the same machine: the first
+/// through `proxies.0` into `outs.0`, the second likewise; then
+/// `compare --json` of the first (base) against the second.
+fn side_by_side(
+    server: &XferSftpServe,
+    proxies: (SocketAddr, SocketAddr),
+    outs: (&Path, &Path),
+) -> Value {
+    let (x, y) = (
+        bench_via(server, proxies.0, outs.0),
+        bench_via(server, proxies.1, outs.1),
+    );
+    finished(x);
+    finished(y);
+    json(&compare(&[outs.0, outs.1], &["--json"]))
 }
 
 fn compare(args: &[&Path], extra: &[&str]) -> Output {
@@ -81,15 +88,7 @@ fn a_doubled_round_trip_is_called_slower() {
     let (base, new) = (work.path().join("base"), work.path().join("new"));
     let near = DelayProxy::start(server.addr, Duration::from_millis(10));
     let far = DelayProxy::start(server.addr, Duration::from_millis(20));
-    // Side by side, so both runs see the same machine.
-    let (b, n) = (
-        bench_via(&server, near.addr, &base),
-        bench_via(&server, far.addr, &new),
-    );
-    finished(b);
-    finished(n);
-
-    let c = json(&compare(&[&base, &new], &["--json"]));
+    let c = side_by_side(&server, (near.addr, far.addr), (&base, &new));
     assert_eq!(c["kind"], "sftp-bench");
     let w = row(&c, "write", "p50");
     eprintln!("10 ms vs 20 ms proxy, write p50: {w}");
@@ -138,13 +137,7 @@ fn two_runs_of_one_configuration_are_not_called_different() {
     let work = tempfile::tempdir().unwrap();
     let (a, b) = (work.path().join("a"), work.path().join("b"));
     let proxy = DelayProxy::start(server.addr, Duration::from_millis(15));
-    let (x, y) = (
-        bench_via(&server, proxy.addr, &a),
-        bench_via(&server, proxy.addr, &b),
-    );
-    finished(x);
-    finished(y);
-    let c = json(&compare(&[&a, &b], &["--json"]));
+    let c = side_by_side(&server, (proxy.addr, proxy.addr), (&a, &b));
     eprintln!(
         "one configuration twice, write p50: {}",
         row(&c, "write", "p50")
@@ -169,13 +162,6 @@ fn two_runs_of_one_configuration_are_not_called_different() {
     }
 }
 
-/// Runs `xfer ARGS` and returns its output, asserting success.
-fn run_ok(args: &[&str], out: &Path) -> Output {
-    let o = xfer().args(args).arg("-o").arg(out).output().unwrap();
-    support::assert_ran(&o, &format!("{args:?}"));
-    o
-}
-
 fn perf_run(out: &Path, samples: bool) {
     let mut args = vec![
         "perf",
@@ -190,17 +176,6 @@ fn perf_run(out: &Path, samples: bool) {
         args.push("--samples");
     }
     run_ok(&args, out);
-}
-
-fn one_usage_line(o: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("xfer: error: ") && err.contains(needle),
-        "{err}"
-    );
-    assert!(o.stdout.is_empty());
 }
 
 #[test]
@@ -222,7 +197,7 @@ fn runs_of_different_kinds_and_other_directories_are_refused_with_one_line() {
         &bench,
     );
     perf_run(&perf, false);
-    one_usage_line(
+    assert_usage(
         &compare(&[&bench, &perf], &[]),
         &format!(
             "cannot compare runs of different kinds: BASE {} is sftp-bench, NEW {} is perf",
@@ -230,16 +205,16 @@ fn runs_of_different_kinds_and_other_directories_are_refused_with_one_line() {
             perf.display()
         ),
     );
-    one_usage_line(&compare(&[&perf, &bench], &["--json"]), "BASE");
-    one_usage_line(
+    assert_usage(&compare(&[&perf, &bench], &["--json"]), "BASE");
+    assert_usage(
         &compare(&[&bench, work.path()], &[]),
         "not an xfer run directory",
     );
-    one_usage_line(
+    assert_usage(
         &compare(&[&bench, &work.path().join("nope")], &[]),
         "not a directory",
     );
-    one_usage_line(
+    assert_usage(
         &compare(&[&bench, &bench], &["--noise", "lots"]),
         "--noise must be",
     );

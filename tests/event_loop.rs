@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::delay_proxy::DelayProxy;
 use support::nginx::Nginx;
+use support::wait;
 use xfer::load::event_loop::{self, EventLoopOutcome};
 use xfer::load::{EngineConfig, Event, Pacing, RetryPolicy, Sample, Shard, StopAfter, Stopper};
 use xfer::tcp::server::{self, TcpServeConfig};
@@ -71,13 +72,8 @@ fn run(
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done2 = Arc::clone(&done);
     let guard = std::thread::spawn(move || {
-        let until = Instant::now() + bound;
-        while !done2.load(std::sync::atomic::Ordering::SeqCst) {
-            if Instant::now() >= until {
-                s2.stop();
-                return;
-            }
-            std::thread::sleep(10 * MS);
+        if !wait::poll(bound, || done2.load(std::sync::atomic::Ordering::SeqCst)) {
+            s2.stop();
         }
     });
     let mut events = Vec::new();
@@ -373,11 +369,9 @@ fn tcp_serve_over_its_connection_cap_is_counted_as_http_503() {
         .write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npart")
         .unwrap();
     // Being served: the upload's temporary file exists beside `f`.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_dir(root.path()).unwrap().count() < 2 {
-        assert!(Instant::now() < deadline, "the upload never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait::until(10, "the upload never started", || {
+        std::fs::read_dir(root.path()).unwrap().count() >= 2
+    });
     let w = requests(&srv.addr().to_string(), "/f", 0.0, Connections::KeepAlive);
     let (events, _) = run(&w, &config(3, 2), 1, Duration::from_secs(30));
     let k = kinds(&events);
@@ -434,20 +428,6 @@ fn a_server_that_never_answers_is_counted_as_timeout() {
     h.join().unwrap();
 }
 
-fn raise_fd_limit() -> u64 {
-    // Safety: plain getrlimit/setrlimit on a local struct.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        lim.rlim_cur
-    }
-}
-
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -461,7 +441,7 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 fn ten_thousand_keep_alive_connections_to_tcp_serve_without_an_error() {
     const USERS: u32 = 10_000;
     let _timed = timed();
-    if raise_fd_limit() < u64::from(USERS) + 200 {
+    if support::raise_fd_limit(u64::MAX) < u64::from(USERS) + 200 {
         eprintln!("skipping: the open-file limit cannot be raised above {USERS}");
         return;
     }

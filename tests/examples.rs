@@ -30,13 +30,7 @@ fn run_recipe(name: &str, out: &Path, env: &[(&str, &str)]) {
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    assert!(
-        o.status.success(),
-        "{name}: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    support::assert_ran(&o, name);
 }
 
 fn perf_report(dir: &Path) -> PerfReport {

@@ -6,22 +6,12 @@ mod charts;
 mod support;
 
 use charts::assert_chart;
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Output, Stdio};
-use support::xfer;
+use support::rundir::{self, Row};
+use support::{assert_ok, assert_usage, wait, xfer};
 use xfer::report::LatencyHistogram;
-
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "xfer failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn perf(args: &[&str], out: &Path) -> Output {
     xfer()
@@ -34,22 +24,6 @@ fn perf(args: &[&str], out: &Path) -> Output {
         .expect("run xfer perf")
 }
 
-type Row = BTreeMap<String, String>;
-
-fn read_csv(path: &Path) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let h = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            h.iter()
-                .zip(rec.iter())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
 fn num(row: &Row, col: &str) -> f64 {
     row[col]
         .parse()
@@ -59,7 +33,7 @@ fn num(row: &Row, col: &str) -> f64 {
 /// Recounts a run's figures from its raw samples with an independent
 /// histogram, and compares them with its perf.csv row.
 fn recount(row: &Row, samples: &Path) {
-    let rows = read_csv(samples);
+    let rows = rundir::rows(samples);
     let ok: Vec<&Row> = rows.iter().filter(|r| r["error_kind"].is_empty()).collect();
     let errors = rows.len() - ok.len();
     let mut h = LatencyHistogram::new();
@@ -133,7 +107,7 @@ fn a_sweep_writes_one_row_per_point_and_repeat_that_a_recount_of_samples_confirm
         "{stdout}"
     );
 
-    let rows = read_csv(&out.join("perf.csv"));
+    let rows = rundir::rows(&out.join("perf.csv"));
     let keys: Vec<(String, String)> = rows
         .iter()
         .map(|r| (r["clients"].clone(), r["repeat"].clone()))
@@ -266,7 +240,7 @@ fn perf_sweeps_a_real_nginx() {
         &out,
     );
     assert_ok(&o);
-    let rows = read_csv(&out.join("perf.csv"));
+    let rows = rundir::rows(&out.join("perf.csv"));
     assert_eq!(rows.len(), 2);
     for row in &rows {
         let clients: f64 = num(row, "clients");
@@ -297,13 +271,8 @@ fn perf_sweeps_chunk_writes_to_xfer_sftp_serve() {
     let root = &server.root;
 
     let out = work.path().join("run");
-    let o = xfer()
-        .arg("perf")
-        .arg(server.target(""))
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&server.known_hosts)
+    let o = server
+        .perf("")
         .args([
             "--clients",
             "1,3",
@@ -317,12 +286,10 @@ fn perf_sweeps_chunk_writes_to_xfer_sftp_serve() {
             "-o",
         ])
         .arg(&out)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("XFER_PASSWORD")
         .output()
         .unwrap();
     assert_ok(&o);
-    let rows = read_csv(&out.join("perf.csv"));
+    let rows = rundir::rows(&out.join("perf.csv"));
     assert_eq!(rows.len(), 2);
     for row in &rows {
         let clients = num(row, "clients");
@@ -330,7 +297,7 @@ fn perf_sweeps_chunk_writes_to_xfer_sftp_serve() {
         assert_eq!(num(row, "bytes"), 10.0 * clients * 32768.0, "{row:?}");
         // The response time of a chunk is its write phase.
         let samples = out.join(format!("samples/c{:04}-r0.csv", clients as u32));
-        let s = read_csv(&samples);
+        let s = rundir::rows(&samples);
         assert_eq!(s.len(), 10 * clients as usize);
         let mut h = LatencyHistogram::new();
         for r in &s {
@@ -349,20 +316,9 @@ fn perf_plot_draws_an_sftp_bench_run_directory() {
     let work = tempfile::tempdir().unwrap();
     let run = work.path().join("bench");
     let o = xfer()
-        .args([
-            "sftp-bench",
-            "--file-size",
-            "1M",
-            "-s",
-            "64K",
-            "-d",
-            "0",
-            "--ramp-up",
-            "0",
-            "-c",
-            "2",
-            "-o",
-        ])
+        .args(["sftp-bench", "--file-size", "1M"])
+        .args(support::QUICK_CHUNKS)
+        .args(["-c", "2", "-o"])
         .arg(&run)
         .stdin(Stdio::null())
         .output()
@@ -419,10 +375,8 @@ fn bad_client_lists_and_targets_get_one_line_naming_the_flag_and_exit_2() {
         (vec!["--post-ratio", "2", "--post", "1K"], "--post-ratio"),
     ] {
         let o = perf(&args, &work.path().join("never"));
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
+        eprintln!("{args:?}");
+        assert_usage(&o, want);
     }
     assert!(!work.path().join("never").exists());
 }
@@ -462,18 +416,13 @@ fn ctrl_c_keeps_the_points_measured_draws_them_and_exits_130() {
     // Interrupt in the middle of the second (2 s) point, once it has
     // measured something to keep: its sample file has rows on disk.
     let samples = out.join("samples").join("c0002-r0.csv");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::fs::read_to_string(&samples).map_or(0, |t| t.lines().count()) < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the second point wrote no sample"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
-    let status = child.0.wait().unwrap();
+    wait::until(10, "the second point wrote no sample", || {
+        std::fs::read_to_string(&samples).map_or(0, |t| t.lines().count()) >= 2
+    });
+    child.interrupt();
+    let status = wait::exit(&mut child.0, 30, "perf to exit after Ctrl-C");
     assert_eq!(status.code(), Some(130));
-    let rows = read_csv(&out.join("perf.csv"));
+    let rows = rundir::rows(&out.join("perf.csv"));
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[0]["interrupted"], "false");
     assert_eq!(rows[1]["interrupted"], "true");
@@ -501,7 +450,8 @@ fn two_sweeps_started_together_each_get_their_own_directory() {
             .unwrap()
     };
     let (a, b) = (spawn(), spawn());
-    for o in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
+    let limit = std::time::Duration::from_secs(120);
+    for o in [wait::output(a, limit), wait::output(b, limit)] {
         assert_ok(&o);
     }
     let runs: Vec<_> = std::fs::read_dir(work.path().join("xfer-results"))
@@ -511,7 +461,7 @@ fn two_sweeps_started_together_each_get_their_own_directory() {
     assert_eq!(runs.len(), 2, "{runs:?}");
     for run in runs {
         assert_eq!(
-            read_csv(&run.join("perf.csv")).len(),
+            rundir::rows(&run.join("perf.csv")).len(),
             2,
             "{}",
             run.display()
@@ -526,20 +476,16 @@ fn a_non_empty_out_dir_is_refused_with_exit_2_unless_overwrite() {
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("perf.csv"), "earlier run\n").unwrap();
     let o = perf(&["--clients", "1", "--requests", "5"], &out);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("--out") && err.contains("--overwrite"),
-        "{err}"
-    );
+    assert_usage(&o, "--out");
+    let err = support::stderr(&o);
+    assert!(err.contains("--overwrite"), "{err}");
     assert_eq!(
         std::fs::read_to_string(out.join("perf.csv")).unwrap(),
         "earlier run\n"
     );
     let o = perf(&["--clients", "1", "--requests", "5", "--overwrite"], &out);
     assert_ok(&o);
-    assert_eq!(read_csv(&out.join("perf.csv")).len(), 1);
+    assert_eq!(rundir::rows(&out.join("perf.csv")).len(), 1);
 }
 
 /// A server that answers `n` GETs (over any connections), then closes its
@@ -602,7 +548,7 @@ fn a_sweep_in_which_a_client_gave_up_exits_1_and_still_writes_everything() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("gave up"), "{err}");
-    let rows = read_csv(&out.join("perf.csv"));
+    let rows = rundir::rows(&out.join("perf.csv"));
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(num(&rows[0], "users_gave_up"), 1.0);
     assert_eq!(num(&rows[0], "requests"), 2.0);

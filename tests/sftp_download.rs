@@ -8,121 +8,52 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::rundir::{chunks, rows, run_json, summary, Row};
 use support::sftp_serve::XferSftpServe;
 use support::sshd::Sshd;
-use support::xfer;
+use support::{assert_ok, assert_usage, stderr, wait, xfer};
 
 /// A source that is not a multiple of the chunk sizes used here.
 fn source(dir: &Path) -> (PathBuf, Vec<u8>) {
-    let data: Vec<u8> = (0..300_123u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let path = dir.join("source.dat");
-    std::fs::write(&path, &data).unwrap();
-    (path, data)
+    support::rundir::source_file(dir, "source.dat", 300_123)
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// A private sshd and a scratch directory with `remote/` in it, where the
+/// runs upload and read.
+fn sshd_and_remote() -> Option<(Sshd, tempfile::TempDir, PathBuf)> {
+    let sshd = Sshd::start()?;
+    let work = tempfile::tempdir().unwrap();
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    Some((sshd, work, remote))
 }
 
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "xfer failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        stderr(o)
-    );
-}
-
-/// Exit 2, and one line naming `needle`.
-fn assert_usage(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "expected one line: {err}");
-    assert!(
-        err.starts_with("xfer: error: ") && err.contains(needle),
-        "{err}"
-    );
+/// Short runs (see [`support::QUICK_CHUNKS`]) whose retries come soon.
+fn fast(cmd: &mut Command) -> &mut Command {
+    cmd.args(support::QUICK_CHUNKS).args(["--backoff", "50ms"])
 }
 
 /// sftp-bench against `xfer sftp-serve`, fast settings, `extra` last.
 fn serve_bench(server: &XferSftpServe, dir: &str, out: &Path, extra: &[&str]) -> Command {
-    let mut cmd = xfer();
-    cmd.arg("sftp-bench")
-        .arg(server.target(dir))
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&server.known_hosts)
-        .args([
-            "-s",
-            "64K",
-            "-d",
-            "0",
-            "--ramp-up",
-            "0",
-            "--backoff",
-            "50ms",
-        ])
-        .arg("-o")
-        .arg(out)
-        .args(extra)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("XFER_PASSWORD");
+    let mut cmd = server.bench(dir);
+    fast(&mut cmd).arg("-o").arg(out).args(extra);
     cmd
 }
 
 /// sftp-bench against the private sshd, fast settings, `extra` last.
 fn sshd_bench(sshd: &Sshd, remote: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = sshd.bench(sshd.target(remote));
-    cmd.args([
-        "-s",
-        "64K",
-        "-d",
-        "0",
-        "--ramp-up",
-        "0",
-        "--backoff",
-        "50ms",
-    ])
-    .args(["--io-timeout", "20s"])
-    .arg("-o")
-    .arg(out)
-    .args(extra);
+    fast(&mut cmd)
+        .args(["--io-timeout", "20s"])
+        .arg("-o")
+        .arg(out)
+        .args(extra);
     cmd
-}
-
-type Row = BTreeMap<String, String>;
-
-fn chunks(out: &Path) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-fn run_json(out: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
-}
-
-fn summary(out: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
 }
 
 /// Every chunk of every user was read once successfully, covering the file
@@ -205,10 +136,9 @@ fn reconnect_downloads_from_sftp_serve_read_every_byte_of_the_source() {
 
 #[test]
 fn both_modes_download_from_openssh_and_cleanup_removes_only_the_runs_copy() {
-    let Some(sshd) = Sshd::start() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let remote = work.path().join("remote");
-    std::fs::create_dir(&remote).unwrap();
+    let Some((sshd, work, remote)) = sshd_and_remote() else {
+        return;
+    };
     let (src, data) = source(work.path());
     for mode in ["keep-open", "reconnect"] {
         let out = work.path().join(mode);
@@ -228,10 +158,9 @@ fn both_modes_download_from_openssh_and_cleanup_removes_only_the_runs_copy() {
 
 #[test]
 fn a_remote_file_is_read_as_placed_and_one_corrupt_byte_is_a_checksum_failure() {
-    let Some(sshd) = Sshd::start() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let remote = work.path().join("remote");
-    std::fs::create_dir(&remote).unwrap();
+    let Some((sshd, work, remote)) = sshd_and_remote() else {
+        return;
+    };
     let (src, data) = source(work.path());
     let placed = remote.join("placed.dat");
     std::fs::write(&placed, &data).unwrap();
@@ -332,25 +261,12 @@ fn a_mixed_run_splits_users_by_global_id_and_both_directions_are_exact() {
     }
     // Per-phase figures for both directions; the response is the uploads'.
     let s = summary(&out);
-    let phases: Vec<&str> = s["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let phases = support::rundir::phase_names(&s);
     assert!(
         phases.contains(&"read") && phases.contains(&"write"),
         "{phases:?}"
     );
     assert_eq!(s["response_phase"], "write");
-}
-
-fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn ok_reads(out: &Path) -> usize {
@@ -359,34 +275,11 @@ fn ok_reads(out: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// Every process below `pid` (sshd's per-session children).
-fn descendants_of(pid: u32) -> Vec<i32> {
-    let mut all = Vec::new();
-    let mut frontier = vec![pid];
-    while let Some(parent) = frontier.pop() {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-                continue;
-            };
-            let after = &stat[stat.rfind(')').unwrap_or(0) + 1..];
-            if after.split_whitespace().nth(1) == Some(&parent.to_string()) {
-                all.push(p);
-                frontier.push(p as u32);
-            }
-        }
-    }
-    all
-}
-
 #[test]
 fn a_download_whose_connection_is_killed_resumes_at_the_failing_offset() {
-    let Some(sshd) = Sshd::start() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let remote = work.path().join("remote");
-    std::fs::create_dir(&remote).unwrap();
+    let Some((sshd, work, remote)) = sshd_and_remote() else {
+        return;
+    };
     let (src, data) = source(work.path());
     let out = work.path().join("run");
     let child = sshd
@@ -409,16 +302,16 @@ fn a_download_whose_connection_is_killed_resumes_at_the_failing_offset() {
         .spawn()
         .unwrap();
     let mut child = support::KillOnDrop(child);
-    wait_until(60, "a few chunks read before the kill", || {
+    wait::until(60, "a few chunks read before the kill", || {
         ok_reads(&out) >= 4
     });
     // The server side of every session dies; the listener stays.
-    let sessions = descendants_of(sshd.pid());
+    let sessions = support::procs::descendants_of(sshd.pid());
     assert!(!sessions.is_empty());
     for p in sessions {
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
-    let status = child.0.wait().unwrap();
+    let status = wait::exit(&mut child.0, 120, "the run to end after the kill");
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{status:?}: {err}");
@@ -489,13 +382,7 @@ fn bad_download_flags_are_one_line_naming_the_flag() {
             "--file-size does not apply with --remote-file",
         ),
     ] {
-        let o = xfer()
-            .args(["sftp-bench", "sftp://u@127.0.0.1:1/x"])
-            .args(&args)
-            .env("XFER_PASSWORD", "x")
-            .output()
-            .unwrap();
-        assert_usage(&o, needle);
+        assert_usage(&support::bench_offline(&args), needle);
     }
 }
 
@@ -533,14 +420,11 @@ fn a_missing_or_mismatched_remote_file_is_a_usage_error_naming_the_flags() {
     }
 }
 
-fn perf(server: &XferSftpServe, out: &Path, extra: &[&str]) -> Output {
-    xfer()
-        .arg("perf")
-        .arg(server.target(""))
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&server.known_hosts)
+/// A perf sweep of `op` at 1 and 2 clients, `requests` 32 KiB chunks each.
+fn perf(server: &XferSftpServe, out: &Path, requests: u32, op: &str, extra: &[&str]) -> Output {
+    server
+        .perf("")
+        .args(["--requests", &requests.to_string(), "--op", op])
         .args([
             "--clients",
             "1,2",
@@ -553,26 +437,13 @@ fn perf(server: &XferSftpServe, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .arg("-o")
         .arg(out)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("XFER_PASSWORD")
         .stdin(Stdio::null())
         .output()
         .unwrap()
 }
 
 fn perf_rows(out: &Path, file: &str) -> Vec<Row> {
-    let mut r = csv::Reader::from_path(out.join(file)).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    rows(&out.join(file))
 }
 
 #[test]
@@ -583,18 +454,7 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
     let work = tempfile::tempdir().unwrap();
     // Downloads of a file the preflight uploads, removed at the end.
     let out = work.path().join("down");
-    let o = perf(
-        &server,
-        &out,
-        &[
-            "--requests",
-            "8",
-            "--op",
-            "download",
-            "--fail-if",
-            "read.p99<1h",
-        ],
-    );
+    let o = perf(&server, &out, 8, "download", &["--fail-if", "read.p99<1h"]);
     assert_ok(&o);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("PASS read.p99<1h"), "{stdout}");
@@ -613,11 +473,7 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
     // Two download sweeps compare on their read times (the samples' header
     // has a write_us column too, empty).
     let again = work.path().join("down2");
-    assert_ok(&perf(
-        &server,
-        &again,
-        &["--requests", "8", "--op", "download"],
-    ));
+    assert_ok(&perf(&server, &again, 8, "download", &[]));
     let o = xfer()
         .arg("compare")
         .arg(&out)
@@ -640,7 +496,7 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
 
     // Mixed: client 1 of 2 reads, client 0 writes.
     let out = work.path().join("mixed");
-    let o = perf(&server, &out, &["--requests", "4", "--op", "mixed"]);
+    let o = perf(&server, &out, 4, "mixed", &[]);
     assert_ok(&o);
     let samples = perf_rows(&out, "samples/c0002-r0.csv");
     for s in &samples {
@@ -655,14 +511,9 @@ fn perf_sweeps_downloads_mixed_runs_and_a_remote_file_on_sftp_serve() {
     let o = perf(
         &server,
         &out,
-        &[
-            "--requests",
-            "8",
-            "--op",
-            "download",
-            "--remote-file",
-            "/placed.bin",
-        ],
+        8,
+        "download",
+        &["--remote-file", "/placed.bin"],
     );
     assert_ok(&o);
     for row in perf_rows(&out, "perf.csv") {
@@ -727,21 +578,11 @@ fn a_download_fetches_only_its_chunk_not_libssh2s_read_ahead() {
     let data = vec![0x42u8; 5 * 65536];
     std::fs::write(server.root.join("f.bin"), &data).unwrap();
     let (proxy, down) = counting_proxy(server.addr);
-    let known_hosts = work.path().join("known_hosts");
-    let line = std::fs::read_to_string(&server.known_hosts).unwrap();
-    let key = line.split_once(' ').unwrap().1;
-    std::fs::write(&known_hosts, format!("[127.0.0.1]:{} {key}", proxy.port())).unwrap();
-    let o = xfer()
-        .arg("sftp-bench")
-        .arg(format!("sftp://{}@{proxy}/", server.user))
-        .arg("-i")
-        .arg(&server.key)
-        .arg("--known-hosts")
-        .arg(&known_hosts)
+    let o = server
+        .command_via("sftp-bench", proxy, "")
         .args(["-c", "1", "-s", "64K", "-d", "0", "--mode", "reconnect"])
         .args(["--op", "download", "--remote-file", "/f.bin", "-o"])
         .arg(work.path().join("run"))
-        .env_remove("SSH_AUTH_SOCK")
         .output()
         .unwrap();
     assert_ok(&o);
@@ -763,10 +604,9 @@ fn a_download_fetches_only_its_chunk_not_libssh2s_read_ahead() {
 #[test]
 fn ctrl_c_during_the_source_upload_removes_the_partial_copy() {
     use std::io::{BufRead, BufReader};
-    let Some(sshd) = Sshd::start() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let remote = work.path().join("remote");
-    std::fs::create_dir(&remote).unwrap();
+    let Some((sshd, work, remote)) = sshd_and_remote() else {
+        return;
+    };
     let out = work.path().join("out");
     // Big enough that the upload is still under way when Ctrl-C comes (a
     // file, not --file-size: generating one is slow in a debug build).
@@ -795,13 +635,13 @@ fn ctrl_c_during_the_source_upload_removes_the_partial_copy() {
             .find(|e| e.file_name().to_string_lossy().contains("-src."))
             .map(|e| e.metadata().unwrap().len())
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while partial().unwrap_or(0) == 0 {
-        if Instant::now() > deadline || child.0.try_wait().unwrap().is_some() {
-            let said: Vec<String> = rx.try_iter().collect();
-            panic!("the source upload never started:\n{}", said.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    // Until the copy has bytes, or the run ended without one.
+    wait::poll(Duration::from_secs(30), || {
+        partial().unwrap_or(0) > 0 || child.0.try_wait().unwrap().is_some()
+    });
+    if partial().unwrap_or(0) == 0 {
+        let said: Vec<String> = rx.try_iter().collect();
+        panic!("the source upload never started:\n{}", said.join("\n"));
     }
     let before = partial().unwrap();
     assert!(before < SIZE, "the upload finished before Ctrl-C");
@@ -815,7 +655,7 @@ fn ctrl_c_during_the_source_upload_removes_the_partial_copy() {
             Err(_) => {}
         }
     }
-    let status = child.0.wait().unwrap();
+    let status = wait::exit(&mut child.0, 20, "the run to exit after Ctrl-C");
     assert_eq!(status.code(), Some(130), "{said}");
     assert_eq!(
         partial(),

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{addr_in, peer, spawn_server, KillOnDrop};
+use support::{addr_in, peer, spawn_server, wait, KillOnDrop};
 
 fn serve(root: &Path, extra: &[&str]) -> (KillOnDrop, SocketAddr) {
     let root = root.to_str().unwrap();
@@ -355,11 +355,7 @@ fn cut_off_or_trickling_uploads_leave_the_old_file_and_no_temp_file() {
     );
     assert_eq!(r.status, 408, "{}", r.head);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !temp_files(root).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(temp_files(root), Vec::<String>::new());
+    assert_no_temp_files_soon(root);
     assert_eq!(get(addr, "/keep.txt").body, b"old contents");
 }
 
@@ -404,11 +400,9 @@ fn over_the_cap_clients_get_503_with_retry_after() {
             .unwrap();
         c.get_mut().write_all(&[b'x'; 1000]).unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while temp_files(tmp.path()).len() < 2 {
-        assert!(Instant::now() < deadline, "uploads did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait::until(10, "uploads did not start", || {
+        temp_files(tmp.path()).len() >= 2
+    });
     let r = exchange(&mut connect(addr), b"GET /f HTTP/1.1\r\n\r\n", false);
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
@@ -429,14 +423,9 @@ fn when_full_the_longest_idle_keep_alive_connection_makes_room() {
     // expired keep-alive timeout. The other one still works.
     // A server thread counts as busy until it is back to waiting for the
     // next head, a moment after its response left: retry a 503 (bounded).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let r = loop {
-        let r = exchange(&mut connect(addr), b"GET /f HTTP/1.1\r\n\r\n", false);
-        if r.status != 503 || Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let r = retried(&[503], || {
+        exchange(&mut connect(addr), b"GET /f HTTP/1.1\r\n\r\n", false)
+    });
     assert_eq!(r.status, 200, "{}", r.head);
     let mut statuses: Vec<u16> = held
         .iter_mut()
@@ -446,25 +435,10 @@ fn when_full_the_longest_idle_keep_alive_connection_makes_room() {
     assert_eq!(statuses, [0, 200], "exactly one idle connection reclaimed");
 }
 
-fn raise_fd_limit(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on a valid struct.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 #[test]
 fn a_thousand_concurrent_connections_are_held_and_served() {
     // The server inherits the raised limit; each side holds 1,000 sockets.
-    raise_fd_limit(4096);
+    support::raise_fd_limit(4096);
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("f"), "hello").unwrap();
     let (_server, addr) = serve(tmp.path(), &["--max-connections", "2000"]);
@@ -547,22 +521,13 @@ fn sigterm_during_an_upload_leaves_no_temp_file() {
         .unwrap();
     c.get_mut().write_all(&[b'x'; 64 * 1024]).unwrap();
     // Wait (bounded) until the server has created its temporary file.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while temp_files(root).is_empty() {
-        assert!(Instant::now() < deadline, "no temporary file appeared");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait::until(10, "no temporary file appeared", || {
+        !temp_files(root).is_empty()
+    });
     let pid = server.0.id() as libc::pid_t;
     // SAFETY: signalling our own child process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "server did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait::exit(&mut server.0, 10, "server did not exit on SIGTERM");
     assert!(status.success(), "{status:?}");
     assert_eq!(temp_files(root), Vec::<String>::new());
     assert!(!root.join("big.bin").exists());
@@ -687,15 +652,14 @@ fn slow_senders_twice_the_cap_do_not_lock_out_a_complete_request() {
         // Every slow sender has connected, and the server has dealt with all
         // of them: with only `cap` slots, `cap` of them were closed (refused
         // or reclaimed), so the attackers reconnected at least that often.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while opened.load(Ordering::SeqCst) < 3 * cap {
-            assert!(
-                Instant::now() < deadline,
-                "slow senders opened only {} connections",
-                opened.load(Ordering::SeqCst)
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let all_in = wait::poll(Duration::from_secs(20), || {
+            opened.load(Ordering::SeqCst) >= 3 * cap
+        });
+        assert!(
+            all_in,
+            "slow senders opened only {} connections",
+            opened.load(Ordering::SeqCst)
+        );
         for i in 0..10 {
             let started = Instant::now();
             let r = get(addr, "/f");
@@ -722,7 +686,7 @@ fn usage_mistakes_exit_2_with_one_line_naming_the_flag() {
     // An address in use on loopback: binding it fails without any traffic.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_addr = taken.local_addr().unwrap().to_string();
-    let base = ["--listen", "127.0.0.1:0", "--root", dir];
+    let base = [("--listen", "127.0.0.1:0"), ("--root", dir)];
     let cases: &[(&[&str], &str)] = &[
         (&["--root", "/no/such/dir"], "--root"),
         (&["--root", file.to_str().unwrap()], "--root"),
@@ -742,17 +706,26 @@ fn usage_mistakes_exit_2_with_one_line_naming_the_flag() {
         (&["--min-rate", "fast"], "--min-rate"),
     ];
     for (extra, flag) in cases {
+        // A case's own --listen or --root replaces the default one: given
+        // twice, the flag is refused as repeated before its value is read.
+        let defaults = base
+            .iter()
+            .filter(|(f, _)| !extra.contains(f))
+            .flat_map(|(f, v)| [*f, *v]);
         let out = support::xfer()
             .arg("tcp-serve")
-            .args(base)
+            .args(defaults)
             .args(*extra)
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
-        let first = stderr.lines().next().unwrap_or_default();
-        assert!(first.contains(flag), "{extra:?}: {stderr}");
+        let stderr = support::stderr(&out);
+        eprintln!("{extra:?}");
+        support::assert_usage(&out, flag);
+        assert!(
+            !stderr.contains("cannot be used multiple times"),
+            "{stderr}"
+        );
         // One error, its cause (an OS error, say) printed once.
         assert_eq!(stderr.matches("error:").count(), 1, "{extra:?}: {stderr}");
         assert!(
@@ -857,24 +830,26 @@ impl Drop for StopOnDrop<'_> {
 
 /// Sends a request until it is answered (not closed unanswered, not 503),
 /// for at most 5 s; returns the last response.
-fn until_served(mut request: impl FnMut() -> Resp) -> Resp {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+fn until_served(request: impl FnMut() -> Resp) -> Resp {
+    retried(&[0, 503], request)
+}
+
+/// Sends a request until its status is none of `retry_on`, for at most
+/// 5 s; returns the last response.
+fn retried(retry_on: &[u16], mut request: impl FnMut() -> Resp) -> Resp {
+    let mut last = None;
+    wait::poll(Duration::from_secs(5), || {
         let r = request();
-        if !matches!(r.status, 0 | 503) || Instant::now() > deadline {
-            return r;
-        }
-        // Pacing of the retries, not synchronization.
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        let done = !retry_on.contains(&r.status);
+        last = Some(r);
+        done
+    });
+    last.expect("polled at least once")
 }
 
 /// Waits (bounded) until no upload temporary file is left in `dir`.
 fn assert_no_temp_files_soon(dir: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !temp_files(dir).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::poll(Duration::from_secs(10), || temp_files(dir).is_empty());
     assert_eq!(temp_files(dir), Vec::<String>::new());
 }
 
@@ -904,11 +879,9 @@ fn slow_upload_bodies_twice_the_cap_do_not_lock_out_requests() {
         let _stop = StopOnDrop(&stop);
         // Every slow client has connected and the cap is full of bodies in
         // progress (their temporary files exist).
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while opened.load(Ordering::SeqCst) < 2 * cap || temp_files(root).len() < cap {
-            assert!(Instant::now() < deadline, "the slow uploads did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait::until(20, "the slow uploads did not start", || {
+            opened.load(Ordering::SeqCst) >= 2 * cap && temp_files(root).len() >= cap
+        });
         let upload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         let post = || {
             let head = format!(
@@ -1054,10 +1027,8 @@ fn a_response_read_below_the_min_rate_is_cut_off() {
         // Pacing of the slow reader, not synchronization.
         std::thread::sleep(Duration::from_millis(500));
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while running.open_connections() > 0 {
-        assert!(Instant::now() < deadline, "the connection stayed open");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::until(10, "the connection stayed open", || {
+        running.open_connections() == 0
+    });
     assert!(got < data.len(), "the slow reader got the whole file");
 }

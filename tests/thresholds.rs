@@ -10,21 +10,12 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
-use support::{peer, xfer};
+use support::rundir::{self, record_count};
+use support::{assert_exit, assert_usage, peer, run_ok, xfer};
 use xfer::cmd::thresholds::ThresholdArgs;
 use xfer::perf::results::PerfReport;
 use xfer::report::threshold::{self, Threshold};
 use xfer::report::{junit, RunSummary};
-
-fn run_ok(args: &[&str], out: &Path) -> Output {
-    let o = xfer().args(args).arg("-o").arg(out).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
 
 const BENCH: &[&str] = &[
     "sftp-bench",
@@ -89,12 +80,8 @@ fn an_sftp_bench_run_is_checked_from_its_summary_and_its_junit_file_parses() {
     let work = tempfile::tempdir().unwrap();
     let run = work.path().join("run");
     run_ok(BENCH, &run);
-    let summary: RunSummary =
-        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
-    let chunks = csv::Reader::from_path(run.join("chunks.csv"))
-        .unwrap()
-        .records()
-        .count();
+    let summary: RunSummary = rundir::typed(&run.join("summary.json"));
+    let chunks = record_count(&run.join("chunks.csv"));
     let report = threshold::check(
         &parse_all(&[
             "write.p99<1h",
@@ -164,8 +151,7 @@ fn a_perf_run_is_checked_at_every_client_count() {
     let work = tempfile::tempdir().unwrap();
     let run = work.path().join("run");
     run_ok(PERF, &run);
-    let report: PerfReport =
-        serde_json::from_slice(&std::fs::read(run.join("perf.json")).unwrap()).unwrap();
+    let report: PerfReport = rundir::typed(&run.join("perf.json"));
     let file = work.path().join("perf-junit.xml");
     let gate = ThresholdArgs {
         fail_if: vec!["request.p50<1us".into(), "errors==0".into()],
@@ -250,13 +236,8 @@ fn sftp_bench_exits_3_on_a_failed_threshold_after_writing_everything() {
             junit_file.to_str().unwrap(),
         ],
     );
+    assert_exit(&o, 3);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     assert!(
         out.lines()
             .any(|l| l.starts_with("FAIL write.p99<1us (measured ")),
@@ -272,9 +253,7 @@ fn sftp_bench_exits_3_on_a_failed_threshold_after_writing_everything() {
             "{f} not written"
         );
     }
-    let summary: Value =
-        serde_json::from_slice(&std::fs::read(work.path().join("fail/summary.json")).unwrap())
-            .unwrap();
+    let summary = rundir::summary(&work.path().join("fail"));
     assert_eq!(summary["thresholds"]["pass"], false, "{summary}");
     assert_eq!(
         summary["thresholds"]["results"].as_array().map(Vec::len),
@@ -292,21 +271,15 @@ fn sftp_bench_exits_3_on_a_failed_threshold_after_writing_everything() {
         &work.path().join("pass"),
         &["--fail-if", "write.p99<1h", "--fail-if", "users_gave_up==0"],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
 
     let o = run(
         BENCH,
         &work.path().join("bad"),
         &["--fail-if", "write.p99<<1s"],
     );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_usage(&o, "--fail-if 'write.p99<<1s'");
+    let err = support::stderr(&o);
     assert!(err.starts_with("xfer: error: --fail-if 'write.p99<<1s': '<<' is not an operator; expected METRIC OP VALUE"), "{err}");
 }
 
@@ -319,13 +292,8 @@ fn perf_exits_3_when_a_threshold_fails_at_some_client_count() {
         &work.path().join("fail"),
         &["--fail-if", "request.p50<1us"],
     );
+    assert_exit(&o, 3);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     assert_eq!(
         out.lines()
             .filter(|l| l.starts_with("FAIL request.p50<1us at "))
@@ -333,19 +301,12 @@ fn perf_exits_3_when_a_threshold_fails_at_some_client_count() {
         2,
         "{out}"
     );
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(work.path().join("fail/perf.json")).unwrap())
-            .unwrap();
+    let report = rundir::json(&work.path().join("fail/perf.json"));
     assert_eq!(
         report["thresholds"]["results"].as_array().map(Vec::len),
         Some(2),
         "{report}"
     );
     let o = run(PERF, &work.path().join("pass"), &["--fail-if", "errors==0"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
 }

@@ -38,15 +38,35 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// What a process printed, for the message of a failed assertion.
+pub fn printed(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Asserts that `what` (a process) succeeded; else shows its exit status,
 /// stdout and stderr.
 pub fn assert_ran(o: &Output, what: &str) {
     assert!(
         o.status.success(),
-        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+        "{what} failed: {:?}\n{}",
         o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+        printed(o)
+    );
+}
+
+/// Asserts that a process exited with `code` (3 for a failed threshold, 1
+/// for a run in which a user gave up); else shows what it printed.
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit status {:?}\n{}",
+        o.status,
+        printed(o)
     );
 }
 
@@ -55,12 +75,77 @@ pub fn assert_ok(o: &Output) {
     assert_ran(o, "xfer");
 }
 
+/// Asserts that an `xfer` run was refused as a usage error: exit 2, nothing
+/// on stdout, and on stderr exactly one line, `xfer: error: ...`, that
+/// contains `needle` (the flag it names and why).
+pub fn assert_usage(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "expected one line: {err}");
+    assert!(
+        err.starts_with("xfer: error: ") && err.contains(needle),
+        "expected `xfer: error: ` and {needle:?}: {err}"
+    );
+    assert!(
+        o.stdout.is_empty(),
+        "printed on stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+/// `xfer sftp-bench ARGS` against a port nothing listens on, with a password
+/// in the environment so that no key is looked for: for the checks of flags
+/// that come before any connection (a usage error is expected; were the
+/// flags accepted, the run would fail to connect, exit 1).
+pub fn bench_offline(args: &[&str]) -> Output {
+    xfer()
+        .args(["sftp-bench", "sftp://u@127.0.0.1:1/x"])
+        .args(args)
+        .env("XFER_PASSWORD", "x")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Runs `xfer ARGS -o OUT` to the end and asserts that it succeeded.
+pub fn run_ok(args: &[&str], out: &Path) -> Output {
+    let o = xfer().args(args).arg("-o").arg(out).output().unwrap();
+    assert_ran(&o, &format!("xfer {args:?}"));
+    o
+}
+
+/// Raises this process's soft limit on open files to `want` (at most the
+/// hard limit; never lowers it), so that a test holding thousands of
+/// connections, and the servers it spawns, can open them; returns the soft
+/// limit now in force.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // Safety: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+    }
+    lim.rlim_cur
+}
+
 /// A `--start-at` `secs` seconds from now: the instant, and the flag's
 /// RFC 3339 text (milliseconds, as shards given one start share it).
 pub fn start_at(secs: i64) -> (chrono::DateTime<chrono::Utc>, String) {
     let at = chrono::Utc::now() + chrono::Duration::seconds(secs);
     (at, at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
+
+/// sftp-bench's flags for a short run: 64 KiB chunks back to back from the
+/// first moment (no delay between chunks, no ramp-up).
+pub const QUICK_CHUNKS: &[&str] = &["-s", "64K", "-d", "0", "--ramp-up", "0"];
 
 /// `xfer SUBCOMMAND TARGET -i KEY --known-hosts FILE -F none` (sftp-bench or
 /// perf), logging in with `key` only: agent and password variables cleared,

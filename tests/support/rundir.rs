@@ -7,7 +7,7 @@
 //! script would, so that a test checks the files as written.
 
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -15,8 +15,49 @@ use xfer::report::histogram::LatencyHistogram;
 
 /// A JSON file as an untyped value.
 pub fn json(path: &Path) -> Value {
+    typed(path)
+}
+
+/// A JSON file read into a typed value (a library type such as
+/// `RunSummary`), failing with the file's name.
+pub fn typed<T: serde::de::DeserializeOwned>(path: &Path) -> T {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `run.json` of run directory `out`.
+pub fn run_json(out: &Path) -> Value {
+    json(&out.join("run.json"))
+}
+
+/// `summary.json` of run directory `out`.
+pub fn summary(out: &Path) -> Value {
+    json(&out.join("summary.json"))
+}
+
+/// One CSV record, column name to value (empty cells stay empty strings).
+pub type Row = BTreeMap<String, String>;
+
+/// The records of a CSV file as column-name maps, in row order: what a
+/// test that looks at several columns of one row reads.
+pub fn rows(path: &Path) -> Vec<Row> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The rows of `chunks.csv` in run directory `out` (see [`rows`]).
+pub fn chunks(out: &Path) -> Vec<Row> {
+    rows(&out.join("chunks.csv"))
 }
 
 /// The values of column `name` of a CSV file, in row order.
@@ -102,6 +143,16 @@ pub fn phase<'a>(summary: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|p| p["name"] == name)
         .unwrap_or_else(|| panic!("no phase {name} in {summary}"))
+}
+
+/// The names of a summary.json's `phases`, in order.
+pub fn phase_names(summary: &Value) -> Vec<&str> {
+    summary["phases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no phases in {summary}"))
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect()
 }
 
 /// The entries of a directory, sorted.

@@ -141,6 +141,28 @@ impl XferSftpServe {
         self.command("sftp-bench", self.target(dir))
     }
 
+    /// `xfer SUBCOMMAND sftp://tester@PROXY/DIR` logged in as
+    /// [`Self::command`] does, for a proxy (delaying, counting) in front of
+    /// this server: the known_hosts given names the proxy's port, as the
+    /// client checks the host key under the address it dials.
+    pub fn command_via(&self, subcommand: &str, proxy: SocketAddr, dir: &str) -> Command {
+        let line = std::fs::read_to_string(&self.known_hosts).unwrap();
+        let key = line.split_once(' ').unwrap().1;
+        let known_hosts = self
+            .dir
+            .path()
+            .join(format!("known_hosts_{}", proxy.port()));
+        // Written once per proxy: a second command for the same proxy must
+        // not truncate the file under a client already reading it.
+        if !known_hosts.exists() {
+            let tmp = known_hosts.with_extension("tmp");
+            std::fs::write(&tmp, format!("[127.0.0.1]:{} {key}", proxy.port())).unwrap();
+            std::fs::rename(&tmp, &known_hosts).unwrap();
+        }
+        let target = format!("sftp://{}@{proxy}/{dir}", self.user);
+        super::xfer_login(subcommand, target, &self.key, &known_hosts)
+    }
+
     /// `xfer perf` against `DIR` on this server (see [`Self::command`]).
     pub fn perf(&self, dir: &str) -> Command {
         self.command("perf", self.target(dir))
