@@ -478,6 +478,8 @@ static int crypt_dtor_chacha20_poly(LIBSSH2_SESSION *session, void **abstract)
 {
     struct crypt_ctx **cctx = (struct crypt_ctx **)abstract;
     if(cctx && *cctx) {
+        /* xfer patch: the cipher contexts are OpenSSL's, not inline */
+        chachapoly_free(&(*cctx)->chachapoly_ctx);
         SSH2_FREE(session, *cctx);
         *abstract = NULL;
     }
