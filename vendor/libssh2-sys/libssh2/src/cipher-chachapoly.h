@@ -27,21 +27,28 @@
 
 /* xfer patch: with OpenSSL 1.1.0 or later, ChaCha20 runs in OpenSSL's
    EVP_chacha20 (assembly where the CPU has it), as OpenSSH's
-   cipher-chachapoly-libcrypto.c does, instead of the portable C chacha.c.
-   EVP_chacha20 takes a 16-byte IV: a 32-bit little-endian block counter,
-   then a 96-bit nonce. LibreSSL's and BoringSSL's differ or are missing, and
-   wolfSSL is not checked, so they keep chacha.c. Poly1305 is unchanged. */
+   cipher-chachapoly-libcrypto.c does, instead of the portable C chacha.c;
+   with OpenSSL 3, Poly1305 runs in its EVP_MAC "POLY1305" instead of
+   poly1305.c. LibreSSL's and BoringSSL's EVP_chacha20 differ or are missing,
+   and wolfSSL is not checked, so they keep the portable code. So does an
+   OpenSSL whose providers lack either, found at chachapoly_init(). */
 #if defined(LIBSSH2_OPENSSL) && !defined(LIBSSH2_WOLFSSL) && \
     !defined(LIBRESSL_VERSION_NUMBER) && !defined(OPENSSL_IS_BORINGSSL) && \
     !defined(OPENSSL_NO_CHACHA) && OPENSSL_VERSION_NUMBER >= 0x10100000L
 #define LIBSSH2_CHACHAPOLY_EVP 1
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L && !defined(OPENSSL_NO_POLY1305)
+#define LIBSSH2_CHACHAPOLY_EVP_MAC 1
+#endif
 #endif
 
 struct chachapoly_ctx {
-#ifdef LIBSSH2_CHACHAPOLY_EVP
-    EVP_CIPHER_CTX *main_evp, *header_evp;
-#else
+    /* the portable key schedules, used when main_evp is NULL */
     struct chacha_ctx main_ctx, header_ctx;
+#ifdef LIBSSH2_CHACHAPOLY_EVP
+    EVP_CIPHER_CTX *main_evp, *header_evp;  /* both set, or both NULL */
+#endif
+#ifdef LIBSSH2_CHACHAPOLY_EVP_MAC
+    EVP_MAC_CTX *poly_mac;  /* NULL: poly1305.c */
 #endif
 };
 
@@ -53,8 +60,9 @@ int chachapoly_crypt(struct chachapoly_ctx *ctx, libssh2_uint64_t seqnr,
 int chachapoly_get_length(struct chachapoly_ctx *ctx,
                           unsigned int *plenp, libssh2_uint64_t seqnr,
                           const unsigned char *cp, size_t len);
-/* xfer patch: releases what chachapoly_init() set up (the EVP contexts)
-   and wipes the key state; safe to call twice, and after a failed init. */
+/* xfer patch: releases what chachapoly_init() set up (the OpenSSL
+   contexts) and wipes the key state; safe to call twice, and after a failed
+   init. */
 void chachapoly_free(struct chachapoly_ctx *ctx);
 
 #endif /* CHACHA_POLY_AEAD_H */
