@@ -123,15 +123,14 @@ fn aes256_gcm_uploads_and_downloads_are_byte_identical() {
 }
 
 /// libssh2 decrypts an OpenSSH private key whose passphrase protection is
-/// chacha20-poly1305 through the same code (no length header, sequence
-/// number 0).
-#[test]
-fn a_key_encrypted_with_chacha20_poly1305_authenticates() {
+/// `cipher` through the same code as the transport (the whole key at once
+/// with the tag after it, no length header, the key file's own IV).
+fn a_key_encrypted_with(cipher: &str) {
     let Some(sshd) = Sshd::start() else { return };
     let work = tempfile::tempdir().unwrap();
-    let key = work.path().join("id_chacha");
+    let key = work.path().join("id_encrypted");
     let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-Z", "chacha20-poly1305@openssh.com"])
+        .args(["-q", "-t", "ed25519", "-Z", cipher])
         .args(["-N", "correct horse", "-C", "xfer-test", "-f"])
         .arg(&key)
         .status()
@@ -155,4 +154,19 @@ fn a_key_encrypted_with_chacha20_poly1305_authenticates() {
     // The wrong passphrase fails the key file's MAC: refused, not garbage.
     let o = run("wrong horse");
     assert!(!o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_key_encrypted_with_chacha20_poly1305_authenticates() {
+    a_key_encrypted_with("chacha20-poly1305@openssh.com");
+}
+
+#[test]
+fn a_key_encrypted_with_aes256_gcm_authenticates() {
+    a_key_encrypted_with("aes256-gcm@openssh.com");
+}
+
+#[test]
+fn a_key_encrypted_with_aes128_gcm_authenticates() {
+    a_key_encrypted_with("aes128-gcm@openssh.com");
 }

@@ -37,6 +37,7 @@
 #if defined(LIBSSH2_OPENSSL) || defined(LIBSSH2_WOLFSSL)
 
 #include <stdlib.h>
+#include <limits.h> /* xfer patch: INT_MAX */
 #include <assert.h>
 
 void ssh2_crypto_init(void)
@@ -1015,6 +1016,47 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
        invalid MACs */
     return rc;
 }
+
+#ifdef LIBSSH2_AES_GCM_PACKET
+/* xfer patch: one AES-GCM packet in place, in one pass through OpenSSL.
+   'buf' holds 'aadlen' bytes of additional data (the packet length, sent in
+   the clear), 'len' bytes to en/decrypt, then the 16-byte tag: written when
+   encrypting, checked when decrypting. 'next_iv': take this packet's IV
+   from the invocation counter and step it (RFC 5647 7.1, as the per-block
+   path does on FIRST_BLOCK); 0 keeps the IV as set at init (a private key
+   file). 0 on success, 1 on failure, a wrong tag included. */
+int ssh2_cipher_crypt_gcm_packet(ssh2_cipher_ctx *ctx, int encrypt,
+                                 int next_iv, unsigned char *buf,
+                                 size_t aadlen, size_t len)
+{
+    unsigned char *tag = buf + aadlen + len;
+    unsigned char lastiv[1];
+    unsigned char fin[EVP_MAX_BLOCK_LENGTH]; /* GCM's final writes nothing */
+    int outl = 0;
+
+    if(aadlen > INT_MAX || len > INT_MAX)
+        return 1;
+    if(next_iv &&
+       EVP_CIPHER_CTX_ctrl(*ctx, EVP_CTRL_GCM_IV_GEN, 1, lastiv) != 1)
+        return 1;
+    if(!encrypt &&
+       EVP_CIPHER_CTX_ctrl(*ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1)
+        return 1;
+    if(aadlen &&
+       EVP_CipherUpdate(*ctx, NULL, &outl, buf, (int)aadlen) != 1)
+        return 1;
+    if(len &&
+       (EVP_CipherUpdate(*ctx, buf + aadlen, &outl, buf + aadlen,
+                         (int)len) != 1 || outl != (int)len))
+        return 1;
+    if(EVP_CipherFinal_ex(*ctx, fin, &outl) != 1)
+        return 1;
+    if(encrypt &&
+       EVP_CIPHER_CTX_ctrl(*ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
+        return 1;
+    return 0;
+}
+#endif /* LIBSSH2_AES_GCM_PACKET */
 
 #if LIBSSH2_RSA || LIBSSH2_DSA || LIBSSH2_ECDSA || LIBSSH2_ED25519
 /* TODO: Optionally call a passphrase callback specified by the calling program

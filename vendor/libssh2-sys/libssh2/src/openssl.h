@@ -337,6 +337,16 @@ typedef enum {
 
 #define ssh2_cipher_dtor(ctx)        EVP_CIPHER_CTX_free(*(ctx))
 
+/* xfer patch: AES-GCM a whole packet per call (crypt.c), not one 16-byte
+   block per EVP call with a copy each. OpenSSL proper only: wolfSSL keeps
+   the per-block path its workarounds were written for. */
+#if LIBSSH2_AES_GCM && !defined(LIBSSH2_WOLFSSL)
+#define LIBSSH2_AES_GCM_PACKET 1
+int ssh2_cipher_crypt_gcm_packet(ssh2_cipher_ctx *ctx, int encrypt,
+                                 int next_iv, unsigned char *buf,
+                                 size_t aadlen, size_t len);
+#endif
+
 #define ssh2_bn_ctx                  BN_CTX
 #define ssh2_bn_ctx_new()            BN_CTX_new()
 #define ssh2_bn_ctx_free(bnctx)      BN_CTX_free(bnctx)
