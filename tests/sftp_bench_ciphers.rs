@@ -151,9 +151,13 @@ fn a_key_encrypted_with(cipher: &str) {
             .unwrap()
     };
     assert_ok(&run("correct horse"));
-    // The wrong passphrase fails the key file's MAC: refused, not garbage.
+    // The wrong passphrase fails the key file's tag: one clear line, not a
+    // garbage key offered to the server.
     let o = run("wrong horse");
-    assert!(!o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("wrong passphrase"), "{err}");
 }
 
 #[test]
