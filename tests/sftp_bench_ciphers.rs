@@ -1,15 +1,18 @@
 //! Each AEAD cipher xfer offers, forced on both ends, carries uploads and
-//! downloads byte for byte through a real OpenSSH sshd.
+//! downloads byte for byte through a real OpenSSH sshd, and decrypts private
+//! keys protected with it.
 //!
-//! xfer's libssh2 is patched (vendor/libssh2-sys/XFER-PATCH.md): its
-//! chacha20-poly1305 runs OpenSSL's ChaCha20 instead of libssh2's own. A
-//! key stream that is off by one block, one byte of the IV or one sequence
-//! number fails the peer's MAC on the first packet, so a session that
-//! carries a file both ways, verified by SHA-256 and compared with the
-//! source, and survives sshd's rekeying every 256 KiB (which replaces the
-//! cipher contexts mid-transfer), proves the patch against the reference
-//! implementation. The cipher is the only one sshd accepts, and run.json
-//! must name it for both directions, so no fallback can pass in its place.
+//! xfer's libssh2 is patched (vendor/libssh2-sys/XFER-PATCH.md):
+//! chacha20-poly1305 runs OpenSSL's ChaCha20 and Poly1305 instead of
+//! libssh2's own, and AES-GCM a whole packet per OpenSSL call instead of one
+//! block. A key stream that is off by one block, one byte of the IV or one
+//! sequence number, or a GCM IV not stepped per packet, fails the peer's
+//! check on the first packet, so a session that carries a file both ways,
+//! verified by SHA-256 and compared with the source, and survives sshd's
+//! rekeying every 256 KiB (which replaces the cipher contexts mid-transfer),
+//! proves the patch against the reference implementation. The cipher is the
+//! only one sshd accepts, and run.json must name it for both directions, so
+//! no other cipher can pass in its place.
 
 mod support;
 
