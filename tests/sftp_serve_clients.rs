@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::sftp_serve::{Options, XferSftpServe};
-use support::{peer, peers_required};
+use support::{have_paramiko, peer, peers_required};
 
 /// Upper bound for one client run.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,24 +73,6 @@ fn poll_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 
 fn have_sftp() -> bool {
     peer("sftp").is_some() && peer("ssh-keygen").is_some()
-}
-
-/// Whether python3 with paramiko is here; fails instead when peers are required.
-fn have_paramiko() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import paramiko"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            !peers_required(),
-            "python3 with paramiko is missing and XFER_REQUIRE_PEERS=1"
-        );
-        eprintln!("skipping: python3 with paramiko is not installed");
-    }
-    ok
 }
 
 /// OpenSSH `sftp -b BATCH` logged in with the server's authorized key, plus

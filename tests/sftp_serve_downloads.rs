@@ -10,25 +10,8 @@ mod support;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::peers_required;
+use support::have_paramiko;
 use support::sftp_serve::XferSftpServe;
-
-fn have_paramiko() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import paramiko"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            !peers_required(),
-            "python3 with paramiko is missing and XFER_REQUIRE_PEERS=1"
-        );
-        eprintln!("skipping: python3 with paramiko is not installed");
-    }
-    ok
-}
 
 /// Requests sent without waiting, then each reply taken in order:
 /// `_read_response(num)` returns the reply for `num` only if it is the next

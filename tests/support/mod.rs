@@ -176,6 +176,24 @@ pub fn peers_required() -> bool {
     std::env::var("XFER_REQUIRE_PEERS").is_ok_and(|v| v == "1")
 }
 
+/// Whether python3 with paramiko is here; fails instead when peers are required.
+pub fn have_paramiko() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import paramiko"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            !peers_required(),
+            "python3 with paramiko is missing and XFER_REQUIRE_PEERS=1"
+        );
+        eprintln!("skipping: python3 with paramiko is not installed");
+    }
+    ok
+}
+
 /// Finds an external program (`/usr/sbin/sshd`, `curl`...). When it is missing,
 /// panics if peers are required, else returns `None` after saying so.
 pub fn peer(program: &str) -> Option<PathBuf> {
