@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::sftp_serve::{Options, XferSftpServe};
-use support::{have_paramiko, peer, peers_required};
+use support::{have_paramiko, peer};
 
 /// Upper bound for one client run.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
