@@ -42,7 +42,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Many users upload a file to an SFTP server in chunks; every chunk timed.
+    /// Many users upload or download a file over SFTP in chunks; every chunk timed.
     SftpBench(sftp_bench::SftpBenchArgs),
     /// A real SFTP server confined to one root directory (a test target).
     SftpServe(sftp_serve::SftpServeArgs),
