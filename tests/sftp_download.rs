@@ -663,4 +663,9 @@ fn ctrl_c_during_the_source_upload_removes_the_partial_copy() {
         "the partial source is still there:\n{said}"
     );
     assert!(said.contains("removed the partial source"), "{said}");
+    // Nothing was in flight yet: the first Ctrl-C says what it really does.
+    assert!(
+        said.contains("xfer: interrupted; stopping before the first chunk"),
+        "{said}"
+    );
 }

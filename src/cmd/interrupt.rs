@@ -20,13 +20,16 @@ use crate::cmd::EXIT_INTERRUPTED;
 use crate::load::Stopper;
 use anyhow::Context;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The process's Ctrl-C (and SIGTERM) state.
 #[derive(Debug, Clone)]
 pub struct Interrupt {
     stopper: Stopper,
     count: Arc<AtomicU32>,
+    /// What the first Ctrl-C does now; it changes as the run moves from its
+    /// preflight (nothing to keep) to its users (results to write).
+    on_first: Arc<Mutex<&'static str>>,
 }
 
 impl Interrupt {
@@ -37,18 +40,27 @@ impl Interrupt {
         let interrupt = Interrupt {
             stopper: Stopper::new(),
             count: Arc::new(AtomicU32::new(0)),
+            on_first: Arc::new(Mutex::new(on_first)),
         };
         let handler = interrupt.clone();
-        ctrlc::set_handler(move || handler.on_signal(on_first))
-            .context("installing the Ctrl-C handler")?;
+        ctrlc::set_handler(move || handler.on_signal()).context("installing the Ctrl-C handler")?;
         Ok(interrupt)
     }
 
-    fn on_signal(&self, on_first: &str) {
+    /// From now on, the first Ctrl-C says `on_first` (e.g. once the users
+    /// start: "letting in-flight chunks finish").
+    pub fn set_on_first(&self, on_first: &'static str) {
+        *self.on_first.lock().unwrap_or_else(|e| e.into_inner()) = on_first;
+    }
+
+    fn on_signal(&self) {
         if self.count.fetch_add(1, Ordering::SeqCst) > 0 {
             eprintln!("\nxfer: second interrupt, exiting now");
             std::process::exit(EXIT_INTERRUPTED.into());
         }
+        // ctrlc runs this on its own thread, not in the signal handler, so a
+        // lock is fine here.
+        let on_first = *self.on_first.lock().unwrap_or_else(|e| e.into_inner());
         eprintln!("\nxfer: interrupted; {on_first} (Ctrl-C again to quit at once)");
         self.stopper.stop();
     }

@@ -218,7 +218,7 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     let target = target_config(&args)?;
     let gate = args.thresholds.parse(target.phases())?;
     // Installed before the preflight, so no moment of a sweep ignores Ctrl-C.
-    let interrupt = Interrupt::install("finishing in-flight requests and writing results")?;
+    let interrupt = Interrupt::install("stopping before the first run")?;
     let stopper = interrupt.stopper().clone();
     let prepared = match target::prepare(target, &mut cfg, &|| !stopper.is_stopped()) {
         Ok(p) => p,
@@ -231,7 +231,9 @@ pub fn run(args: PerfArgs) -> anyhow::Result<ExitCode> {
     if let Some(notice) = &prepared.notice {
         eprintln!("{notice}");
     }
+    interrupt.set_on_first("finishing in-flight requests and writing results");
     let code = if interrupt.interrupted() {
+        eprintln!("xfer: interrupted before the first run; nothing was measured");
         Ok(ExitCode::from(EXIT_INTERRUPTED))
     } else {
         sweep_and_report(&prepared, &cfg, &interrupt, args.json, &gate)

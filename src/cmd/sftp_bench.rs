@@ -193,7 +193,7 @@ pub struct SftpBenchArgs {
 
 pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
     // First of all, so that no moment of the run ignores Ctrl-C.
-    let interrupt = Interrupt::install("letting in-flight chunks finish, then writing every file")?;
+    let interrupt = Interrupt::install("stopping before the first chunk")?;
     check_capacity(&args)?;
     let op_mix = ops::op_mix(&args)?;
     let gate = args.thresholds.parse(client::PHASES)?;
@@ -261,6 +261,7 @@ pub fn run(args: SftpBenchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     header::print(&cfg, &preflight.session.cipher_client_to_server);
+    interrupt.set_on_first("letting in-flight chunks finish, then writing every file");
     let code = run_and_report(&cfg, &preflight.session, args.json, &gate, &interrupt);
     if let Some(server) = embedded {
         server.shutdown();
