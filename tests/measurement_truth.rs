@@ -10,6 +10,8 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 use support::delay_proxy::DelayProxy;
+use support::procs::descendants_of;
+use support::rundir::{chunks, phase_names};
 use support::sshd::Sshd;
 
 fn run(sshd: &Sshd, target: &str, out: &Path, extra: &[&str]) -> Output {
@@ -28,20 +30,6 @@ fn run(sshd: &Sshd, target: &str, out: &Path, extra: &[&str]) -> Output {
         String::from_utf8_lossy(&o.stderr)
     );
     o
-}
-
-/// chunks.csv as a list of column-name -> value maps.
-fn rows(out: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(out.join("chunks.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            h.iter()
-                .zip(rec.unwrap().iter())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
 }
 
 fn us(row: &BTreeMap<String, String>, col: &str) -> Option<u64> {
@@ -88,7 +76,7 @@ fn injected_delay_shows_up_in_every_phase_that_needs_a_round_trip() {
             "reconnect",
         ],
     );
-    let rows = rows(&out);
+    let rows = chunks(&out);
     assert_eq!(rows.len(), 2 * 5);
     for r in &rows {
         assert_eq!(r["error_kind"], "", "{r:?}");
@@ -143,34 +131,6 @@ fn injected_delay_shows_up_in_every_phase_that_needs_a_round_trip() {
     }
 }
 
-/// Every process in the tree rooted at `pid` (sshd forks a process per session).
-fn process_tree(pid: u32) -> Vec<i32> {
-    let mut tree = vec![pid as i32];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-                continue;
-            };
-            // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
-            let ppid = stat
-                .rsplit(')')
-                .next()
-                .and_then(|s| s.split_whitespace().nth(1))
-                .and_then(|s| s.parse::<i32>().ok());
-            if ppid == Some(parent) && !tree.contains(&p) {
-                tree.push(p);
-            }
-        }
-        i += 1;
-    }
-    tree
-}
-
 #[test]
 fn a_stalled_server_shows_in_schedule_true_latency_and_the_raw_max() {
     let Some(sshd) = Sshd::start() else { return };
@@ -210,7 +170,9 @@ fn a_stalled_server_shows_in_schedule_true_latency_and_the_raw_max() {
         assert!(std::time::Instant::now() < deadline, "no progress");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let tree = process_tree(sshd.pid());
+    // sshd and the process it forks per session.
+    let mut tree = vec![sshd.pid() as i32];
+    tree.extend(descendants_of(sshd.pid()));
     assert!(
         tree.len() >= 2,
         "expected session processes under sshd: {tree:?}"
@@ -312,7 +274,7 @@ fn every_figure_in_summary_json_is_recomputed_from_chunks_csv() {
         ],
     );
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let rows = rows(&out);
+    let rows = chunks(&out);
     let ok: Vec<_> = rows.iter().filter(|r| r["error_kind"].is_empty()).collect();
     let failed: Vec<_> = rows
         .iter()
@@ -352,12 +314,7 @@ fn every_figure_in_summary_json_is_recomputed_from_chunks_csv() {
             .collect();
         assert_latency(name, p, vals);
     }
-    let phases: Vec<&str> = s["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let phases = phase_names(&s);
     assert_eq!(
         phases,
         [
