@@ -4,9 +4,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use support::sshd::Sshd;
-use support::xfer;
+use support::{assert_ok, assert_usage, stderr, xfer};
 
 /// A source file that is not a multiple of the 64 KiB chunk size.
 fn source(dir: &Path) -> (PathBuf, Vec<u8>) {
@@ -38,20 +38,6 @@ fn bench(work: &Path, target: &str, src: &Path, extra: &[&str]) -> Command {
         .env_remove("XFER_PASSWORD")
         .env_remove("XFER_PASSPHRASE");
     cmd
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "xfer failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        stderr(o)
-    );
 }
 
 /// Every file in `dir` is `data`, and there are `n` of them.
@@ -209,16 +195,6 @@ fn strict_host_key_checking_accept_new_fills_the_user_known_hosts_file() {
     );
 }
 
-/// Exit 2, one line, naming `needle`, no panic.
-fn assert_usage_line(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].contains(needle), "{err}");
-}
-
 #[test]
 fn a_bad_config_line_is_one_clear_line_exit_2() {
     // No server needed: the config is read before any connection.
@@ -253,7 +229,7 @@ fn a_bad_config_line_is_one_clear_line_exit_2() {
         )
         .output()
         .unwrap();
-        assert_usage_line(&o, needle);
+        assert_usage(&o, needle);
         assert!(stderr(&o).contains(cfg.to_str().unwrap()), "{}", stderr(&o));
     }
     let missing = work.path().join("missing");
@@ -265,7 +241,7 @@ fn a_bad_config_line_is_one_clear_line_exit_2() {
     )
     .output()
     .unwrap();
-    assert_usage_line(&o, missing.to_str().unwrap());
+    assert_usage(&o, missing.to_str().unwrap());
 }
 
 /// A config in which `behind` is the fixture reached through `jump`, the
