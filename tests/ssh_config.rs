@@ -162,6 +162,21 @@ fn the_url_and_flags_win_over_the_config() {
         .unwrap();
     assert_ok(&o);
     assert_uploaded(&dir, 2, &data);
+    // run.json says where each setting came from.
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("run/run.json")).unwrap()).unwrap();
+    let login = &run["ssh_login"];
+    assert_eq!(login["ssh_config"], cfg.to_str().unwrap(), "{login}");
+    assert_eq!(login["host_as_given"], "gw", "{login}");
+    for (setting, origin) in [
+        ("host", "ssh_config"),
+        ("port", "ssh_config"),
+        ("user", "url"),
+        ("identity", "flag"),
+        ("known_hosts", "flag"),
+    ] {
+        assert_eq!(login[setting], origin, "{setting}: {login}");
+    }
 }
 
 #[test]
