@@ -178,13 +178,10 @@ pub fn prepare(cfg: &mut SftpBenchConfig, interrupt: &Interrupt) -> anyhow::Resu
     )?;
     match upload {
         Some(Ok(SourceUpload::Whole)) => {}
-        Some(Ok(SourceUpload::NotStarted)) => return Ok(false),
-        Some(Ok(SourceUpload::Removed)) => {
-            eprintln!("removed the partial source upload {path}");
-            return Ok(false);
-        }
-        Some(Ok(SourceUpload::Left(why))) => {
-            eprintln!("warning: the partial source upload {path} is still on the server: {why}");
+        Some(Ok(stopped)) => {
+            if let Some(note) = stopped.left_behind(&path) {
+                eprintln!("{note}");
+            }
             return Ok(false);
         }
         Some(Err(e)) => return Err(anyhow::Error::new(e)),

@@ -104,21 +104,11 @@ pub(super) fn chunk_transfer(
                 "preflight: uploading the source ({}) to {path} for the downloads (not measured)",
                 Bytes(file_size)
             );
-            match sftp_bench::upload_source(&client, &data, &path, keep_going)? {
-                SourceUpload::Whole => {}
-                SourceUpload::NotStarted => return Err(TargetError::Interrupted { left: None }),
-                SourceUpload::Removed => {
-                    return Err(TargetError::Interrupted {
-                        left: Some(format!("removed the partial source upload {path}")),
-                    })
-                }
-                SourceUpload::Left(why) => {
-                    return Err(TargetError::Interrupted {
-                        left: Some(format!(
-                            "the partial source upload {path} is still on the server: {why}"
-                        )),
-                    })
-                }
+            let upload = sftp_bench::upload_source(&client, &data, &path, keep_going)?;
+            if upload != SourceUpload::Whole {
+                return Err(TargetError::Interrupted {
+                    left: upload.left_behind(&path),
+                });
             }
             uploaded_source = Some(path.clone());
             Some(path)

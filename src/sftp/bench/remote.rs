@@ -27,6 +27,7 @@ pub fn remote_size(cfg: &ClientConfig, path: &str) -> Result<u64, BenchError> {
 
 /// How the source upload ended.
 #[derive(Debug, PartialEq, Eq)]
+#[must_use]
 pub enum SourceUpload {
     /// The whole file is on the server, its size checked.
     Whole,
@@ -36,6 +37,20 @@ pub enum SourceUpload {
     Removed,
     /// `keep_going` said stop, and removing the partial file failed: why.
     Left(String),
+}
+
+impl SourceUpload {
+    /// One line on what a stopped upload left on the server (`None` when
+    /// there is nothing to say: whole, or nothing was created).
+    pub fn left_behind(&self, path: &str) -> Option<String> {
+        match self {
+            SourceUpload::Whole | SourceUpload::NotStarted => None,
+            SourceUpload::Removed => Some(format!("removed the partial source upload {path}")),
+            SourceUpload::Left(why) => Some(format!(
+                "the partial source upload {path} is still on the server: {why}"
+            )),
+        }
+    }
 }
 
 /// Uploads `data` to `path` once, before the schedule starts (not timed,
@@ -66,27 +81,27 @@ pub fn upload_source(
         .sftp
         .open_mode(Path::new(path), flags, 0o644, ssh2::OpenType::File)
         .map_err(|e| err(e.message().to_string()))?;
-    let abandon = |file: ssh2::File| {
-        drop(file);
-        match conn.sftp.unlink(Path::new(path)) {
-            Ok(()) => SourceUpload::Removed,
-            Err(e) => SourceUpload::Left(e.message().to_string()),
-        }
-    };
     // Pieces of 4 MiB: deep enough for libssh2 to pipeline, short enough
     // that Ctrl-C is heard within a fraction of a second.
+    let mut whole = true;
     for piece in data.chunks(4 << 20) {
         if !keep_going() {
-            let outcome = abandon(file);
-            conn.disconnect();
-            return Ok(outcome);
+            whole = false;
+            break;
         }
         file.write_all(piece).map_err(|e| err(e.to_string()))?;
     }
-    file.close().map_err(|e| err(e.message().to_string()))?;
-    if !keep_going() {
-        // Whole, but the run will not read it: it would be left behind.
-        let outcome = abandon(file);
+    if whole {
+        file.close().map_err(|e| err(e.message().to_string()))?;
+    }
+    // Stopped part-way, or whole but the run will not read it: either way
+    // it would be left behind.
+    if !whole || !keep_going() {
+        drop(file);
+        let outcome = match conn.sftp.unlink(Path::new(path)) {
+            Ok(()) => SourceUpload::Removed,
+            Err(e) => SourceUpload::Left(e.message().to_string()),
+        };
         conn.disconnect();
         return Ok(outcome);
     }
