@@ -1,8 +1,8 @@
-//! A third protocol through the public `Workload` trait: a line echo over
-//! TCP. The example starts its own echo server on 127.0.0.1:0, then sweeps
-//! 1, 2 and 4 clients with perf's sweep, which writes perf.csv, perf.json,
-//! samples/ and the charts. Nothing in the engine, recorder, CSV or charts
-//! knows about this protocol.
+//! A third protocol through the public `WorkloadShape` and `Workload`
+//! traits: a line echo over TCP. The example starts its own echo server on
+//! 127.0.0.1:0, then sweeps 1, 2 and 4 clients with perf's sweep, which
+//! writes perf.csv, perf.json, samples/ and the charts. Nothing in the
+//! engine, recorder, CSV or charts knows about this protocol.
 //!
 //!     cargo run --example custom_workload [-- OUT_DIR]
 //!
@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 use xfer::load::{Pacing, RetryPolicy, StopAfter};
-use xfer::load::{PhaseTimer, Severity, StepDone, StepError, Stopper, Workload};
+use xfer::load::{PhaseTimer, Severity, StepDone, StepError, Stopper, Workload, WorkloadShape};
 use xfer::perf::results::PerfReport;
 use xfer::perf::sweep::{self, SweepConfig, Threads};
 use xfer::perf::{plot, write_charts};
@@ -35,9 +35,9 @@ fn failed(kind: &'static str, e: std::io::Error) -> StepError {
     }
 }
 
-impl Workload for LineEcho {
-    type User = Option<(BufReader<TcpStream>, TcpStream)>;
-
+/// What the engine, recorder and files need to know about the workload: its
+/// phases (CSV columns), which one is the response time, and steps per pass.
+impl WorkloadShape for LineEcho {
     fn phases(&self) -> &'static [&'static str] {
         PHASES
     }
@@ -47,6 +47,12 @@ impl Workload for LineEcho {
     fn steps_per_pass(&self) -> u64 {
         1
     }
+}
+
+/// How one step runs, on the user's own thread.
+impl Workload for LineEcho {
+    type User = Option<(BufReader<TcpStream>, TcpStream)>;
+
     fn new_user(&self, _user: u32) -> Self::User {
         None // connecting is part of a step, so that it is timed and retried
     }

@@ -285,7 +285,7 @@ fn run_user<W: Workload>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{Pacing, RetryPolicy, StepDone};
+    use crate::load::{Pacing, RetryPolicy, StepDone, WorkloadShape};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A workload that fails every step's first `fail_first` attempts; user
@@ -312,8 +312,7 @@ mod tests {
         }
     }
 
-    impl Workload for Flaky {
-        type User = (u32, u32);
+    impl WorkloadShape for Flaky {
         fn phases(&self) -> &'static [&'static str] {
             &["write"]
         }
@@ -323,6 +322,10 @@ mod tests {
         fn steps_per_pass(&self) -> u64 {
             3
         }
+    }
+
+    impl Workload for Flaky {
+        type User = (u32, u32);
         fn new_user(&self, user: u32) -> (u32, u32) {
             (user, 0)
         }
@@ -522,8 +525,7 @@ mod tests {
     /// per user at the end.
     struct FullDisk;
 
-    impl Workload for FullDisk {
-        type User = Vec<String>;
+    impl WorkloadShape for FullDisk {
         fn phases(&self) -> &'static [&'static str] {
             &["write"]
         }
@@ -533,6 +535,10 @@ mod tests {
         fn steps_per_pass(&self) -> u64 {
             1
         }
+    }
+
+    impl Workload for FullDisk {
+        type User = Vec<String>;
         fn new_user(&self, _user: u32) -> Vec<String> {
             Vec::new()
         }

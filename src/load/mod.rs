@@ -5,6 +5,14 @@
 //! request) for one user and which phases of it it timed. Adding a protocol
 //! means writing a `Workload`, never touching the engine.
 //!
+//! What a workload looks like from outside (its phases, which of them is the
+//! response time, steps per pass, the error kinds that get a column) is its
+//! [`WorkloadShape`], declared once and required by both [`Workload`] and
+//! [`event_loop::EventWorkload`]: a protocol that runs under both drivers
+//! (perf's TCP requests) cannot say one thing to one driver and another to
+//! the other, and code that only lays out columns and summaries needs no
+//! driver's trait.
+//!
 //! Every user is one OS thread (blocking I/O, as libssh2 wants). Each attempt of
 //! each step becomes one [`Sample`], sent over a crossbeam channel to the one
 //! thread that called [`run`], which hands it to an observer (CSV writer,
@@ -29,11 +37,11 @@ use std::time::{Duration, Instant};
 /// The most phases a workload may time per step.
 pub const MAX_PHASES: usize = 9;
 
-/// What a protocol plugs into the engine.
-pub trait Workload: Sync {
-    /// Per-user state (a connection, an open file); created on the user's thread.
-    type User;
-
+/// A workload's shape: what the drivers, the recorder and the files need to
+/// know about it before any step runs. Both driver traits ([`Workload`] and
+/// [`event_loop::EventWorkload`]) require it, so it is declared once per
+/// workload whichever drivers can run it.
+pub trait WorkloadShape {
     /// Names of the phases a step may time, in the order they happen. At most
     /// [`MAX_PHASES`]; they become CSV columns and summary rows.
     fn phases(&self) -> &'static [&'static str];
@@ -51,6 +59,13 @@ pub trait Workload: Sync {
     fn error_kinds(&self) -> &'static [&'static str] {
         &[]
     }
+}
+
+/// What a protocol plugs into the engine: its [`WorkloadShape`], and how to
+/// run one step to completion on a user's own thread.
+pub trait Workload: WorkloadShape + Sync {
+    /// Per-user state (a connection, an open file); created on the user's thread.
+    type User;
 
     /// Creates user `user`'s state. Should not do network I/O: connecting is
     /// part of a step so that it is timed and retried.

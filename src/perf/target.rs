@@ -16,7 +16,7 @@
 use super::embedded::EmbeddedTcp;
 use super::sweep::{self, EventLoop, SweepConfig, SweepOutcome, Threads};
 use super::PerfError;
-use crate::load::{Pacing, StopAfter, Stopper, Workload};
+use crate::load::{Pacing, StopAfter, Stopper, WorkloadShape};
 use crate::perf::results::PointRun;
 use crate::sftp::bench::{self as sftp_bench, BenchError};
 use crate::sftp::client::{ClientConfig, SftpTarget};

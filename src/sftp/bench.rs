@@ -13,7 +13,7 @@ use super::client::Provenance;
 use super::client::{self, ClientConfig, HostKeyTrust, SessionInfo};
 use super::source::Source;
 use super::workload::{ChunkTransfer, ConnectionMode, Op, OpMix, Verify};
-use crate::load::{self, shard, EngineConfig, Event, Pacing, StopAfter, Stopper, Workload};
+use crate::load::{self, shard, EngineConfig, Event, Pacing, StopAfter, Stopper, WorkloadShape};
 use crate::report::csv_out::{users_csv, Flush, SampleCsv};
 use crate::report::format::{self, RunManifest};
 use crate::report::progress::{RunFigures, RunProgress};

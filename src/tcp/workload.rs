@@ -12,7 +12,7 @@
 //! only chooses it for `tcp://` targets.
 
 use super::client::{ClientError, Connection};
-use crate::load::{PhaseTimer, Severity, StepDone, StepError, Workload};
+use crate::load::{PhaseTimer, Severity, StepDone, StepError, Workload, WorkloadShape};
 use rand::Rng;
 use std::io;
 use std::sync::Arc;
@@ -113,9 +113,9 @@ impl TcpRequests {
     }
 }
 
-impl Workload for TcpRequests {
-    type User = TcpUser;
-
+/// The same for both drivers: the event-loop client
+/// ([`super::nonblocking`]) times the same phases and reports the same kinds.
+impl WorkloadShape for TcpRequests {
     fn phases(&self) -> &'static [&'static str] {
         PHASES
     }
@@ -131,6 +131,10 @@ impl Workload for TcpRequests {
     fn error_kinds(&self) -> &'static [&'static str] {
         crate::report::timeseries::HTTP_ERROR_KINDS
     }
+}
+
+impl Workload for TcpRequests {
+    type User = TcpUser;
 
     fn new_user(&self, user: u32) -> TcpUser {
         use rand::SeedableRng;

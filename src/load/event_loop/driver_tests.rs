@@ -14,8 +14,7 @@ struct Immediate {
     calls: AtomicU32,
 }
 
-impl EventWorkload for Immediate {
-    type User = u32;
+impl WorkloadShape for Immediate {
     fn phases(&self) -> &'static [&'static str] {
         &["write"]
     }
@@ -25,6 +24,10 @@ impl EventWorkload for Immediate {
     fn steps_per_pass(&self) -> u64 {
         2
     }
+}
+
+impl EventWorkload for Immediate {
+    type User = u32;
     fn step_timeout(&self) -> Duration {
         Duration::from_secs(5)
     }

@@ -8,7 +8,12 @@
 //! It emits the same [`Event`]s as the blocking driver (phases, intended and
 //! actual starts, attempts, errors by kind), so the recorder, CSV/JSON and
 //! charts do not know which driver ran. A protocol plugs in by implementing
-//! [`EventWorkload`]; nothing here knows about HTTP.
+//! [`EventWorkload`]; nothing here knows about HTTP. Its phases, response
+//! phase, steps per pass and error kinds are not part of that trait but of
+//! its supertrait [`WorkloadShape`], which the blocking driver's
+//! [`Workload`](super::Workload) requires too: a protocol that both drivers
+//! can run (perf's TCP requests) declares them once, and the two drivers
+//! cannot disagree on its columns.
 //!
 //! Why mio and not tokio's current-thread runtime per core: measured side by
 //! side (`scripts/bench-peers P4TOKIO`: `benches/event_loop.rs` with each
@@ -35,7 +40,9 @@
 mod driver;
 mod timerfd;
 
-use super::{EngineConfig, Event, PhaseTimer, RunOutcome, StepDone, StepError, Stopper};
+use super::{
+    EngineConfig, Event, PhaseTimer, RunOutcome, StepDone, StepError, Stopper, WorkloadShape,
+};
 use crossbeam::channel;
 use driver::Loop;
 use mio::{Registry, Token};
@@ -50,25 +57,12 @@ const SCRATCH: usize = 64 * 1024;
 
 /// What a non-blocking protocol plugs into the event-loop driver. Like
 /// [`super::Workload`], but a step is started, then advanced on readiness
-/// events, instead of being run to completion on its own thread.
-pub trait EventWorkload: Sync {
+/// events, instead of being run to completion on its own thread. Its phases,
+/// response phase, steps per pass and error kinds are its [`WorkloadShape`],
+/// shared with [`super::Workload`] when a protocol implements both.
+pub trait EventWorkload: WorkloadShape + Sync {
     /// Per-user state (a connection and its buffers); created on its loop.
     type User: Send;
-
-    /// Names of the phases a step may time, in order; at most [`MAX_PHASES`](super::MAX_PHASES).
-    fn phases(&self) -> &'static [&'static str];
-
-    /// The phase whose time is a step's response time.
-    fn response_phase(&self) -> usize;
-
-    /// Steps in one pass over the work (1 for a request).
-    fn steps_per_pass(&self) -> u64;
-
-    /// The failure kinds this workload reports, each a column of the time
-    /// series (kinds not listed count in `failed_other`).
-    fn error_kinds(&self) -> &'static [&'static str] {
-        &[]
-    }
 
     /// How long an attempt may take before the driver aborts it as a
     /// `timeout` error.

@@ -16,7 +16,7 @@ mod upload;
 
 use super::client::{self, classify_ssh, phase, ClientConfig, Connection, IoFailure, PHASES};
 use super::source::Source;
-use crate::load::{PhaseTimer, Severity, StepDone, StepError, Workload};
+use crate::load::{PhaseTimer, Severity, StepDone, StepError, Workload, WorkloadShape};
 use ssh2::File;
 use std::sync::Arc;
 
@@ -231,9 +231,7 @@ impl ChunkTransfer {
     }
 }
 
-impl Workload for ChunkTransfer {
-    type User = UserState;
-
+impl WorkloadShape for ChunkTransfer {
     fn phases(&self) -> &'static [&'static str] {
         PHASES
     }
@@ -255,6 +253,10 @@ impl Workload for ChunkTransfer {
     fn error_kinds(&self) -> &'static [&'static str] {
         crate::report::timeseries::SFTP_ERROR_KINDS
     }
+}
+
+impl Workload for ChunkTransfer {
+    type User = UserState;
 
     fn new_user(&self, user: u32) -> UserState {
         UserState {

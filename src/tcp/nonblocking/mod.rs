@@ -21,7 +21,7 @@ use super::protocol;
 use crate::load::event_loop::{EventWorkload, Io, Progress};
 use crate::load::{Severity, StepDone, StepError};
 use crate::tcp::client::is_peer_close;
-use crate::tcp::workload::{phase, status_kind, Connections, TcpRequests, PHASES};
+use crate::tcp::workload::{phase, status_kind, Connections, TcpRequests};
 use mio::net::TcpStream;
 use mio::Interest;
 use rand::{Rng, SeedableRng};
@@ -322,22 +322,6 @@ impl TcpRequests {
 
 impl EventWorkload for TcpRequests {
     type User = NbUser;
-
-    fn phases(&self) -> &'static [&'static str] {
-        PHASES
-    }
-
-    fn response_phase(&self) -> usize {
-        phase::REQUEST
-    }
-
-    fn steps_per_pass(&self) -> u64 {
-        1
-    }
-
-    fn error_kinds(&self) -> &'static [&'static str] {
-        crate::report::timeseries::HTTP_ERROR_KINDS
-    }
 
     fn step_timeout(&self) -> Duration {
         self.timeout
