@@ -35,6 +35,18 @@ mod sshbuffer;
 
 pub use negotiation::{Names, Preferred};
 
+/// xfer patch (XFER-PATCH.md, change 3): checks that chacha20-poly1305 runs
+/// on OpenSSL 3 and agrees byte for byte with aws-lc's implementation; the
+/// error names the first disagreement, or says the OpenSSL path is not
+/// built. For xfer's test suite: this copy cannot run its own tests.
+#[doc(hidden)]
+pub fn xfer_chacha20poly1305_self_check() -> Result<(), String> {
+    #[cfg(xfer_openssl3)]
+    return cipher::chacha20poly1305_openssl::self_check();
+    #[cfg(not(xfer_openssl3))]
+    return Err("russh was built without OpenSSL 3 (feature xfer-openssl, or openssl-sys found an older OpenSSL)".into());
+}
+
 mod pty;
 
 pub use pty::Pty;

@@ -37,10 +37,17 @@ impl super::Cipher for SshChacha20Poly1305Cipher {
         _: &[u8],
         _: &dyn MacAlgorithm,
     ) -> Box<dyn super::OpeningKey + Send> {
-        Box::new(OpeningKey(chacha20_poly1305_openssh::OpeningKey::new(
+        let key = OpeningKey(chacha20_poly1305_openssh::OpeningKey::new(
             #[allow(clippy::unwrap_used)]
             k.try_into().unwrap(),
-        )))
+        ));
+        // xfer patch: OpenSSL 3's ChaCha20 and Poly1305 when it has them.
+        #[cfg(xfer_openssl3)]
+        let key = match super::chacha20poly1305_openssl::OpeningKey::new(k, key) {
+            Ok(ossl) => return Box::new(ossl),
+            Err(key) => key,
+        };
+        Box::new(key)
     }
 
     fn make_sealing_key(
@@ -50,16 +57,23 @@ impl super::Cipher for SshChacha20Poly1305Cipher {
         _: &[u8],
         _: &dyn MacAlgorithm,
     ) -> Box<dyn super::SealingKey + Send> {
-        Box::new(SealingKey(chacha20_poly1305_openssh::SealingKey::new(
+        let key = SealingKey(chacha20_poly1305_openssh::SealingKey::new(
             #[allow(clippy::unwrap_used)]
             k.try_into().unwrap(),
-        )))
+        ));
+        // xfer patch: OpenSSL 3's ChaCha20 and Poly1305 when it has them.
+        #[cfg(xfer_openssl3)]
+        let key = match super::chacha20poly1305_openssl::SealingKey::new(k, key) {
+            Ok(ossl) => return Box::new(ossl),
+            Err(key) => key,
+        };
+        Box::new(key)
     }
 }
 
-pub struct OpeningKey(chacha20_poly1305_openssh::OpeningKey);
+pub struct OpeningKey(pub(super) chacha20_poly1305_openssh::OpeningKey);
 
-pub struct SealingKey(chacha20_poly1305_openssh::SealingKey);
+pub struct SealingKey(pub(super) chacha20_poly1305_openssh::SealingKey);
 
 impl super::OpeningKey for OpeningKey {
     fn decrypt_packet_length(

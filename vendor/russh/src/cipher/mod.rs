@@ -43,6 +43,8 @@ use crate::sshbuffer::SSHBuffer;
 pub(crate) mod block;
 pub(crate) mod cbc;
 pub(crate) mod chacha20poly1305;
+#[cfg(xfer_openssl3)]
+pub(crate) mod chacha20poly1305_openssl;
 pub(crate) mod clear;
 pub(crate) mod gcm;
 
