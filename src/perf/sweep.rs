@@ -15,7 +15,8 @@ use super::results::{
 use super::PerfError;
 use crate::load::event_loop::{self, EventWorkload, LoopLag};
 use crate::load::{
-    self, EngineConfig, Event, Pacing, RetryPolicy, RunOutcome, Shard, StopAfter, Stopper, Workload,
+    self, EngineConfig, Event, Pacing, RetryPolicy, RunOutcome, Shard, StopAfter, Stopper,
+    Workload, WorkloadShape,
 };
 use crate::report::csv_out::{Flush, SampleCsv};
 use crate::report::format::{self, FORMAT_VERSION, PERF_CSV, PERF_JSON, SAMPLES_DIR};
@@ -32,14 +33,9 @@ use std::time::{Duration, Instant};
 /// user, to `observe` on the calling thread. Whatever runs the users, the
 /// samples, recorder, CSV, JSON and charts are the same.
 pub trait Driver {
-    /// The workload's phase names (CSV columns, summary rows).
-    fn phases(&self) -> &'static [&'static str];
-    /// Index of the phase that is a step's response time.
-    fn response_phase(&self) -> usize;
-    /// Steps in one pass over the work.
-    fn steps_per_pass(&self) -> u64;
-    /// The failure kinds that get a time-series column each.
-    fn error_kinds(&self) -> &'static [&'static str];
+    /// The workload's phases, response phase, pass length and failure
+    /// kinds, whichever driver runs it.
+    fn shape(&self) -> &dyn WorkloadShape;
     /// One run with `engine.users` users (this shard's of them), timed from
     /// `origin`. `observe(None)` is an idle tick, at least every 10 ms.
     fn run(
@@ -59,17 +55,8 @@ pub trait Driver {
 pub struct Threads<'a, W>(pub &'a W);
 
 impl<W: Workload> Driver for Threads<'_, W> {
-    fn phases(&self) -> &'static [&'static str] {
-        self.0.phases()
-    }
-    fn response_phase(&self) -> usize {
-        self.0.response_phase()
-    }
-    fn steps_per_pass(&self) -> u64 {
-        self.0.steps_per_pass()
-    }
-    fn error_kinds(&self) -> &'static [&'static str] {
-        self.0.error_kinds()
+    fn shape(&self) -> &dyn WorkloadShape {
+        self.0
     }
     fn run(
         &self,
@@ -103,17 +90,8 @@ impl<'a, W> EventLoop<'a, W> {
 }
 
 impl<W: EventWorkload> Driver for EventLoop<'_, W> {
-    fn phases(&self) -> &'static [&'static str] {
-        self.workload.phases()
-    }
-    fn response_phase(&self) -> usize {
-        self.workload.response_phase()
-    }
-    fn steps_per_pass(&self) -> u64 {
-        self.workload.steps_per_pass()
-    }
-    fn error_kinds(&self) -> &'static [&'static str] {
-        self.workload.error_kinds()
+    fn shape(&self) -> &dyn WorkloadShape {
+        self.workload
     }
     fn run(
         &self,
@@ -266,7 +244,7 @@ pub fn run<D: Driver + ?Sized>(
     write_report(&cfg.out_dir, &report)?;
 
     let per_client = match cfg.stop {
-        StopAfter::Passes(n) => Some(n * driver.steps_per_pass()),
+        StopAfter::Passes(n) => Some(n * driver.shape().steps_per_pass()),
         StopAfter::Duration(_) => None,
     };
     let shard_users = |c: u32| cfg.shard.users(c).len() as u64;
@@ -314,13 +292,18 @@ pub fn run<D: Driver + ?Sized>(
                 cfg.repeat
             ));
             let mut samples = match cfg.samples {
-                true => Some(samples_csv(&cfg.out_dir, clients, repeat, driver.phases())?),
+                true => Some(samples_csv(
+                    &cfg.out_dir,
+                    clients,
+                    repeat,
+                    driver.shape().phases(),
+                )?),
                 false => None,
             };
             let mut sample_error = None;
             let mut recorder = Recorder::for_users(
-                driver.phases(),
-                driver.response_phase(),
+                driver.shape().phases(),
+                driver.shape().response_phase(),
                 cfg.shard.users(clients),
             );
             let origin = Instant::now();
@@ -413,9 +396,9 @@ fn series_out<D: Driver + ?Sized>(
         &sdir.join(format::hlog_file(clients, repeat)),
         start,
         interval,
-        driver.error_kinds(),
-        driver.phases(),
-        driver.response_phase(),
+        driver.shape().error_kinds(),
+        driver.shape().phases(),
+        driver.shape().response_phase(),
     )
     .map_err(io_err(&csv))
 }

@@ -29,7 +29,7 @@
 //!
 //! Replies in memory per session: the batch being sent, one batch queued
 //! ([`REPLY_QUEUE`]) and the one being built, each at most
-//! [`READ_BATCH`](super::reads::READ_BATCH) plus one read (256 KiB) of file
+//! [`READ_BATCH`] plus one read (256 KiB) of file
 //! data: about 4 MiB while downloading, nothing while idle. What russh's
 //! session queue holds of them are slices of the batch being sent (shared,
 //! not copied), never more than the client's window.
