@@ -1,5 +1,6 @@
 //! Each AEAD cipher sftp-serve offers carries OpenSSH `sftp` uploads and
-//! downloads byte for byte, through rekeying.
+//! downloads byte for byte, through rekeying; so does paramiko, asking for
+//! new keys in the middle of an upload and of a prefetched download.
 //!
 //! sftp-serve's russh is patched (vendor/russh/XFER-PATCH.md, change 3):
 //! chacha20-poly1305 runs on OpenSSL 3's ChaCha20 and Poly1305 instead of
@@ -8,10 +9,9 @@
 //! OpenSSH refuse the first packet; rekeying every 16 KiB (dozens of key
 //! exchanges per transfer, each while sftp-serve is busy receiving or
 //! sending) replaces the keys mid-transfer. The client offers only the one
-//! cipher, so no other
-//! can pass in its place, and the self-check proves the OpenSSL path is
-//! the one built (it would be silently skipped otherwise) and agrees with
-//! aws-lc byte for byte.
+//! cipher, so no other can pass in its place, and the self-check proves
+//! the OpenSSL path is the one built (it would be silently skipped
+//! otherwise) and agrees with aws-lc byte for byte.
 
 mod support;
 
@@ -138,4 +138,94 @@ fn aes128_gcm_put_and_get_are_byte_identical() {
 #[test]
 fn aes256_gcm_put_and_get_are_byte_identical() {
     put_and_get_are_byte_identical("aes256-gcm@openssh.com");
+}
+
+/// paramiko asks for a key exchange (`renegotiate_keys`, which returns once
+/// the new keys are in use) four times in the middle of an upload and four
+/// times in the middle of a download with prefetch, while sftp-serve is
+/// taking WRITEs or sending READ replies as fast as the window admits.
+/// paramiko's own byte limit is left alone: it never checks whether an
+/// exchange is already under way, and a request during its automatic one
+/// sends a second KEXINIT, which sftp-serve rightly refuses. Arguments:
+/// port, user, key, file to send. Prints `ok UPLOAD_REKEYS DOWNLOAD_REKEYS`.
+const PARAMIKO_REKEYS: &str = r#"
+import io, socket, sys, paramiko
+port, user, key, path = sys.argv[1:]
+sock = socket.create_connection(('127.0.0.1', int(port)))
+sock.settimeout(30)
+t = paramiko.Transport(sock)
+t.start_client(timeout=20)
+t.auth_publickey(user, paramiko.Ed25519Key.from_private_key_file(key))
+sftp = paramiko.SFTPClient.from_transport(t)
+data = open(path, 'rb').read()
+def rekeying(count):
+    def progress(done, total):
+        if count[0] < 4 and done >= (count[0] + 1) * 600000:
+            count[0] += 1
+            t.renegotiate_keys()
+    return progress
+up, down = [0], [0]
+sftp.putfo(io.BytesIO(data), 'p.dat', callback=rekeying(up))
+out = io.BytesIO()
+sftp.getfo('p.dat', out, callback=rekeying(down), prefetch=True)
+assert out.getvalue() == data, 'download differs'
+print('ok', up[0], down[0])
+"#;
+
+#[test]
+fn paramiko_rekeying_mid_upload_and_mid_download_keeps_bytes_identical() {
+    use std::os::unix::process::CommandExt;
+    let Some(s) = XferSftpServe::start() else {
+        return;
+    };
+    if !support::have_paramiko() {
+        return;
+    }
+    let data = content(SIZE);
+    let local = s.scratch().join("p.dat");
+    std::fs::write(&local, &data).unwrap();
+    let log_path = s.scratch().join("paramiko.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let out_path = s.scratch().join("paramiko.out");
+    let mut child = Command::new("python3")
+        .process_group(0)
+        .arg("-c")
+        .arg(PARAMIKO_REKEYS)
+        .arg(s.addr.port().to_string())
+        .arg(s.user)
+        .arg(&s.key)
+        .arg(&local)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) on the process group of our own child.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            child.wait().unwrap();
+            panic!(
+                "paramiko ran over 30 s (a key exchange unanswered?):\n{}",
+                read(&log_path)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    let stdout = read(&out_path);
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    assert!(
+        status.success() && words.len() == 3 && words[0] == "ok",
+        "{status:?}\nstdout: {stdout}\nstderr: {}",
+        read(&log_path)
+    );
+    assert_eq!(words[1], "4", "key exchanges requested mid-upload");
+    assert_eq!(words[2], "4", "key exchanges requested mid-download");
+    assert!(
+        std::fs::read(s.root.join("p.dat")).unwrap() == data,
+        "upload differs"
+    );
 }
