@@ -1,14 +1,231 @@
-//! sftp-serve's ciphers.
+//! Each AEAD cipher sftp-serve offers carries OpenSSH `sftp` uploads and
+//! downloads byte for byte, through rekeying; so does paramiko, asking for
+//! new keys in the middle of an upload and of a prefetched download.
 //!
 //! sftp-serve's russh is patched (vendor/russh/XFER-PATCH.md, change 3):
 //! chacha20-poly1305 runs on OpenSSL 3's ChaCha20 and Poly1305 instead of
 //! aws-lc's. The construction has three places to go wrong (the key halves,
 //! the IV's counter and nonce, the sequence number), and any of them makes
-//! OpenSSH refuse the first packet. The self-check proves the OpenSSL path
-//! is the one built (it would be silently skipped otherwise) and agrees
-//! with aws-lc byte for byte.
+//! OpenSSH refuse the first packet; rekeying every 16 KiB (dozens of key
+//! exchanges per transfer, each while sftp-serve is busy receiving or
+//! sending) replaces the keys mid-transfer. The client offers only the one
+//! cipher, so no other can pass in its place, and the self-check proves
+//! the OpenSSL path is the one built (it would be silently skipped
+//! otherwise) and agrees with aws-lc byte for byte.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::peer;
+use support::sftp_serve::XferSftpServe;
 
 #[test]
 fn russh_chacha20_poly1305_runs_on_openssl_and_agrees_with_aws_lc() {
     russh::xfer_chacha20poly1305_self_check().unwrap();
+}
+
+/// Not a multiple of SFTP's 32 KiB requests or of the 16 KiB rekey limit.
+const SIZE: usize = 3_000_017;
+
+fn content(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// `sftp -c CIPHER -b BATCH` with rekeying every 16 KiB, bounded in time;
+/// returns the client's verbose log (it names the negotiated cipher).
+fn sftp(s: &XferSftpServe, cipher: &str, batch: &str, cwd: &Path) -> String {
+    let file = cwd.join("batch");
+    std::fs::write(&file, batch).unwrap();
+    // The verbose log goes to a file, not a pipe read only after exit: a
+    // log longer than the pipe's 64 KiB buffer (every rekey adds about a
+    // kilobyte) leaves ssh blocked writing it with the transfer done, the
+    // connection open and the batch unfinished, which looked exactly like
+    // a server that never answered a KEXINIT.
+    let log_path = cwd.join("sftp.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new("sftp")
+        .current_dir(cwd)
+        .args(["-v", "-c", cipher, "-o", "RekeyLimit=16K"])
+        .args(["-P", &s.addr.port().to_string(), "-i"])
+        .arg(&s.key)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args(["-o", "PasswordAuthentication=no", "-o", "ConnectTimeout=20"])
+        .arg("-b")
+        .arg(&file)
+        .arg(format!("{}@127.0.0.1", s.user))
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "sftp -c {cipher} ran over 20 s (hung?):\n{}",
+                String::from_utf8_lossy(&std::fs::read(&log_path).unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    let log = String::from_utf8_lossy(&std::fs::read(&log_path).unwrap()).into_owned();
+    assert!(status.success(), "sftp -c {cipher}: {status:?}\n{log}");
+    log
+}
+
+fn put_and_get_are_byte_identical(cipher: &str) {
+    if peer("sftp").is_none() {
+        return;
+    }
+    let Some(s) = XferSftpServe::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let data = content(SIZE);
+    std::fs::write(work.path().join("up.dat"), &data).unwrap();
+    let log = sftp(&s, cipher, "put up.dat\nget up.dat down.dat\n", work.path());
+    for way in ["client->server", "server->client"] {
+        assert!(
+            log.contains(&format!("kex: {way} cipher: {cipher}")),
+            "{cipher} not negotiated {way}:\n{log}"
+        );
+    }
+    assert!(
+        log.matches("SSH2_MSG_NEWKEYS sent").count() >= 10,
+        "expected rekeying every 16 KiB:\n{log}"
+    );
+    assert!(
+        std::fs::read(s.root.join("up.dat")).unwrap() == data,
+        "{cipher}: upload differs"
+    );
+    assert!(
+        std::fs::read(work.path().join("down.dat")).unwrap() == data,
+        "{cipher}: download differs"
+    );
+}
+
+#[test]
+fn chacha20_poly1305_put_and_get_are_byte_identical() {
+    put_and_get_are_byte_identical("chacha20-poly1305@openssh.com");
+}
+
+#[test]
+fn aes128_gcm_put_and_get_are_byte_identical() {
+    put_and_get_are_byte_identical("aes128-gcm@openssh.com");
+}
+
+#[test]
+fn aes256_gcm_put_and_get_are_byte_identical() {
+    put_and_get_are_byte_identical("aes256-gcm@openssh.com");
+}
+
+/// paramiko asks for a key exchange (`renegotiate_keys`, which returns once
+/// the new keys are in use) four times in the middle of an upload and four
+/// times in the middle of a download with prefetch, while sftp-serve is
+/// taking WRITEs or sending READ replies as fast as the window admits.
+/// paramiko's own byte limit is left alone: it never checks whether an
+/// exchange is already under way, and a request during its automatic one
+/// sends a second KEXINIT, which sftp-serve rightly refuses. Arguments:
+/// port, user, key, file to send. Prints `ok UPLOAD_REKEYS DOWNLOAD_REKEYS`.
+const PARAMIKO_REKEYS: &str = r#"
+import io, socket, sys, paramiko
+port, user, key, path = sys.argv[1:]
+sock = socket.create_connection(('127.0.0.1', int(port)))
+sock.settimeout(30)
+t = paramiko.Transport(sock)
+t.start_client(timeout=20)
+t.auth_publickey(user, paramiko.Ed25519Key.from_private_key_file(key))
+sftp = paramiko.SFTPClient.from_transport(t)
+data = open(path, 'rb').read()
+def rekeying(count):
+    def progress(done, total):
+        if count[0] < 4 and done >= (count[0] + 1) * 600000:
+            count[0] += 1
+            t.renegotiate_keys()
+    return progress
+up, down = [0], [0]
+sftp.putfo(io.BytesIO(data), 'p.dat', callback=rekeying(up))
+out = io.BytesIO()
+sftp.getfo('p.dat', out, callback=rekeying(down), prefetch=True)
+assert out.getvalue() == data, 'download differs'
+print('ok', up[0], down[0])
+"#;
+
+#[test]
+fn paramiko_rekeying_mid_upload_and_mid_download_keeps_bytes_identical() {
+    use std::os::unix::process::CommandExt;
+    let Some(s) = XferSftpServe::start() else {
+        return;
+    };
+    if !support::have_paramiko() {
+        return;
+    }
+    let data = content(SIZE);
+    let local = s.scratch().join("p.dat");
+    std::fs::write(&local, &data).unwrap();
+    let log_path = s.scratch().join("paramiko.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let out_path = s.scratch().join("paramiko.out");
+    let mut child = Command::new("python3")
+        .process_group(0)
+        .arg("-c")
+        .arg(PARAMIKO_REKEYS)
+        .arg(s.addr.port().to_string())
+        .arg(s.user)
+        .arg(&s.key)
+        .arg(&local)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) on the process group of our own child.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            child.wait().unwrap();
+            panic!(
+                "paramiko ran over 30 s (a key exchange unanswered?):\n{}",
+                read(&log_path)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    let stdout = read(&out_path);
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    assert!(
+        status.success() && words.len() == 3 && words[0] == "ok",
+        "{status:?}\nstdout: {stdout}\nstderr: {}",
+        read(&log_path)
+    );
+    assert_eq!(words[1], "4", "key exchanges requested mid-upload");
+    assert_eq!(words[2], "4", "key exchanges requested mid-download");
+    assert!(
+        std::fs::read(s.root.join("p.dat")).unwrap() == data,
+        "upload differs"
+    );
 }
