@@ -59,6 +59,7 @@ impl World {
             extra: extra.iter().map(|a| a.to_string()).collect(),
             root: Some(self.root()),
             authorized_keys: Some(self.path("keys/authorized_keys")),
+            ..Options::default()
         })
         .expect("ssh-keygen is there: World::new ran it");
         let line = &s.banner;

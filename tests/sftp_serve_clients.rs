@@ -283,6 +283,35 @@ fn clients_killed_mid_download_free_their_session_slots() {
     );
 }
 
+/// The session line says how a session ended: a client that logs out is
+/// `ok`, one whose connection dies mid-download is not (it used to be `ok`
+/// too, because the error that ended the session was dropped).
+#[test]
+fn a_session_lost_mid_download_is_not_logged_ok() {
+    if !have_sftp() || !have_paramiko() {
+        return;
+    }
+    let s = XferSftpServe::start_with(Options {
+        stderr_lines: true,
+        ..Options::default()
+    })
+    .unwrap();
+    put_file(&s, "big.bin", 16 * 1024 * 1024, 5);
+    assert!(sftp_pwd_works(&s));
+    let clean = s.next_session_line(CLIENT_TIMEOUT);
+    assert!(clean.ends_with(" ok (publickey)"), "{clean}");
+
+    let (mut client, _out) = stalled_download(&s);
+    client.0.kill().unwrap();
+    client.0.wait().unwrap();
+    let lost = s.next_session_line(CLIENT_TIMEOUT);
+    assert!(!lost.contains(" ok "), "{lost}");
+    assert!(
+        lost.contains(" failed (publickey): connection lost ("),
+        "{lost}"
+    );
+}
+
 #[test]
 fn idle_timeout_ends_a_stalled_download() {
     if !have_sftp() || !have_paramiko() {
@@ -295,6 +324,7 @@ fn idle_timeout_ends_a_stalled_download() {
             "--idle-timeout".into(),
             "2s".into(),
         ],
+        stderr_lines: true,
         ..Options::default()
     })
     .unwrap();
@@ -305,6 +335,19 @@ fn idle_timeout_ends_a_stalled_download() {
         Duration::from_secs(20),
         "the idle timeout frees the slot of a stalled download",
         || sftp_pwd_works(&s),
+    );
+    // Its line says so (past the refused tries, and the `pwd` that got
+    // in, whichever line came first).
+    let line = loop {
+        let line = s.next_session_line(CLIENT_TIMEOUT);
+        if !line.ends_with("refused: --max-sessions reached") && !line.ends_with(" ok (publickey)")
+        {
+            break line;
+        }
+    };
+    assert!(
+        line.ends_with(" timed out (publickey): idle for longer than --idle-timeout"),
+        "{line}"
     );
 }
 

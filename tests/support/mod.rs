@@ -237,11 +237,19 @@ impl Drop for KillOnDrop {
 /// printed on stdout (the bound address comes first), without sleeping: the
 /// line is printed once the socket is bound.
 pub fn spawn_server(args: &[&str]) -> (KillOnDrop, String, BufReader<ChildStdout>) {
+    spawn_server_with(args, Stdio::inherit())
+}
+
+/// [`spawn_server`] with the server's stderr going to `stderr`.
+pub fn spawn_server_with(
+    args: &[&str],
+    stderr: Stdio,
+) -> (KillOnDrop, String, BufReader<ChildStdout>) {
     let mut child = xfer()
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("spawn xfer server");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));

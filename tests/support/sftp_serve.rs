@@ -28,6 +28,9 @@ pub struct XferSftpServe {
     pub server: KillOnDrop,
     /// The rest of the server's stdout, kept open so it never sees EPIPE.
     pub stdout: BufReader<ChildStdout>,
+    /// The server's stderr lines, when started with `Options::stderr_lines`
+    /// (read on a thread, so the server never blocks on a full pipe).
+    pub stderr: Option<std::sync::mpsc::Receiver<String>>,
     dir: tempfile::TempDir,
 }
 
@@ -42,6 +45,8 @@ pub struct Options<'a> {
     pub root: Option<PathBuf>,
     /// Authorize the keys in this file instead of the generated `key`.
     pub authorized_keys: Option<PathBuf>,
+    /// Capture stderr (`XferSftpServe::stderr`) instead of inheriting it.
+    pub stderr_lines: bool,
 }
 
 impl XferSftpServe {
@@ -93,7 +98,23 @@ impl XferSftpServe {
         }
         args.extend(opts.extra);
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (server, first, mut lines) = spawn_server(&argv);
+        let (mut server, first, mut lines) = match opts.stderr_lines {
+            true => super::spawn_server_with(&argv, std::process::Stdio::piped()),
+            false => spawn_server(&argv),
+        };
+        let stderr = server.0.stderr.take().map(|err| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    eprintln!("{line}");
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
         let addr = addr_in(&first);
         // The second line is `host key for known_hosts: ssh-ed25519 AAAA...`.
         let mut second = String::new();
@@ -116,8 +137,23 @@ impl XferSftpServe {
             banner: first,
             server,
             stdout: lines,
+            stderr,
             dir,
         })
+    }
+
+    /// The next `session N ...` line on the captured stderr, within
+    /// `limit`; panics when none comes.
+    pub fn next_session_line(&self, limit: std::time::Duration) -> String {
+        let rx = self.stderr.as_ref().expect("started with stderr_lines");
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx.recv_timeout(left).expect("a session line on stderr");
+            if line.starts_with("xfer sftp-serve: session ") {
+                return line;
+            }
+        }
     }
 
     /// `sftp://tester@ADDR/DIR`.

@@ -18,7 +18,15 @@ pub struct SessionRecord {
     peer: SocketAddr,
     started: Instant,
     user: Mutex<Option<String>>,
+    /// How the session ended short of a login ("authentication failed",
+    /// "login timed out", ...); unused once `method` is set.
     outcome: Mutex<&'static str>,
+    /// The authentication method that logged the user in.
+    method: Mutex<Option<&'static str>>,
+    /// What ended a logged-in session other than the client's goodbye (a
+    /// lost connection, a protocol error, the idle timeout): a verb and the
+    /// detail.
+    end: Mutex<Option<(&'static str, String)>>,
     pub(crate) bytes_read: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
     /// Files open in the SFTP handler; shutdown waits for them to close.
@@ -44,6 +52,8 @@ impl SessionRecord {
             started: Instant::now(),
             user: Mutex::new(None),
             outcome: Mutex::new("unauthenticated"),
+            method: Mutex::new(None),
+            end: Mutex::new(None),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             open_files: AtomicUsize::new(0),
@@ -71,8 +81,29 @@ impl SessionRecord {
         self.user.lock().map(|u| u.is_some()).unwrap_or(true)
     }
 
-    pub(crate) fn set_user(&self, user: &str) {
+    /// `user` logged in by `method` ("password", "publickey").
+    pub(crate) fn set_logged_in(&self, user: &str, method: &'static str) {
         *self.user.lock().unwrap_or_else(|e| e.into_inner()) = Some(user.to_string());
+        *self.method.lock().unwrap_or_else(|e| e.into_inner()) = Some(method);
+    }
+
+    /// The session ended other than by the client's goodbye: `how`
+    /// ("failed", "timed out") and `detail`, for the session line.
+    pub(crate) fn set_end(&self, how: &'static str, detail: String) {
+        *self.end.lock().unwrap_or_else(|e| e.into_inner()) = Some((how, detail));
+    }
+
+    /// The end of the session line: `ok (METHOD)` after the client's
+    /// goodbye, `HOW (METHOD): DETAIL` when something else ended a
+    /// logged-in session, or why there was no login.
+    fn ending(&self) -> String {
+        let method = *self.method.lock().unwrap_or_else(|e| e.into_inner());
+        let end = self.end.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match (method, end) {
+            (Some(m), None) => format!("ok ({m})"),
+            (Some(m), Some((how, detail))) => format!("{how} ({m}): {detail}"),
+            (None, _) => (*self.outcome.lock().unwrap_or_else(|e| e.into_inner())).to_string(),
+        }
     }
 
     pub(crate) fn set_outcome(&self, outcome: &'static str) {
@@ -91,7 +122,7 @@ impl Drop for SessionRecord {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .unwrap_or_else(|| "-".to_string());
-        let outcome = *self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        let outcome = self.ending();
         self.shared.note(
             Note::Session,
             format_args!(

@@ -134,7 +134,22 @@ impl Connection {
         let mut login_checked = false;
         loop {
             tokio::select! {
-                _ = &mut session => return,
+                ended = &mut session => {
+                    // A client's goodbye ends the session with Ok; a lost
+                    // connection or a protocol error must not read "ok".
+                    match ended {
+                        Ok(()) => {}
+                        Err(russh::Error::InactivityTimeout) => record.set_end(
+                            "timed out",
+                            "idle for longer than --idle-timeout".into(),
+                        ),
+                        Err(russh::Error::IO(e)) => {
+                            record.set_end("failed", format!("connection lost ({e})"))
+                        }
+                        Err(e) => record.set_end("failed", e.to_string()),
+                    }
+                    return;
+                }
                 _ = &mut login_timer, if !login_checked => {
                     login_checked = true;
                     if !logged_in() {
@@ -211,9 +226,8 @@ impl SshHandler {
         user_ok && key_ok && !self.record.refused()
     }
 
-    fn accepted(&self, user: &str, how: &'static str) -> Auth {
-        self.record.set_user(user);
-        self.record.set_outcome(how);
+    fn accepted(&self, user: &str, method: &'static str) -> Auth {
+        self.record.set_logged_in(user, method);
         Auth::Accept
     }
 }
@@ -236,7 +250,7 @@ impl russh::server::Handler for SshHandler {
             None => false,
         };
         if ok && !self.record.refused() {
-            Ok(self.accepted(user, "ok (password)"))
+            Ok(self.accepted(user, "password"))
         } else {
             self.record.set_outcome("authentication failed");
             Ok(self.reject())
@@ -262,7 +276,7 @@ impl russh::server::Handler for SshHandler {
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         if self.key_allowed(user, key.public_key) {
-            Ok(self.accepted(user, "ok (publickey)"))
+            Ok(self.accepted(user, "publickey"))
         } else {
             self.record.set_outcome("authentication failed");
             Ok(self.reject())
