@@ -86,22 +86,8 @@ fn keygen(path: &Path) {
 }
 
 /// Waits for `child` at most `limit`, killing it when it overruns.
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "client ran longer than {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_bounded(child: Child, limit: Duration) -> Output {
+    support::wait::output_of(child, limit, "client")
 }
 
 /// The common part of every sftp invocation.

@@ -31,26 +31,10 @@ fn content(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// Waits for `child` at most `limit`; kills it and fails when it overruns.
-fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            // The whole group: `sftp` leaves its `ssh` child holding the pipes.
-            // SAFETY: kill(2) on the process group of our own child.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{what} ran longer than {limit:?} (hung?); stdout: {} stderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Waits for `child` at most `limit`; kills it (and its group) and fails
+/// when it overruns.
+fn wait_bounded(child: Child, limit: Duration, what: &str) -> Output {
+    support::wait::output_of(child, limit, what)
 }
 
 fn text(out: &Output) -> String {

@@ -9,7 +9,7 @@ mod support;
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::have_paramiko;
 use support::sftp_serve::XferSftpServe;
 
@@ -93,7 +93,7 @@ fn pipelined_writes_and_reads_are_answered_in_order_with_the_bytes_written() {
             "OTHER",
             &format!("b'{}'", String::from_utf8(other).unwrap()),
         );
-    let mut child = Command::new("python3")
+    let child = Command::new("python3")
         .process_group(0)
         .arg("-c")
         .arg(&script)
@@ -102,16 +102,11 @@ fn pipelined_writes_and_reads_are_answered_in_order_with_the_bytes_written() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            // SAFETY: kill(2) on the process group of our own child.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            panic!("paramiko hung: a reply missing or out of order");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = support::wait::output_of(
+        child,
+        Duration::from_secs(60),
+        "paramiko (hung: a reply missing or out of order?)",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.trim() == "ok 49",

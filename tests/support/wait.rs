@@ -3,6 +3,7 @@
 //! a test is as fast as the machine allows and still fails in bounded time
 //! when the condition never comes.
 
+use std::io::Read;
 use std::process::{Child, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
@@ -38,18 +39,53 @@ pub fn exit(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
     status.unwrap()
 }
 
-/// Waits for `child` and collects its output; past `limit` kills it and
-/// panics with what it printed, so a hung process fails the test in
-/// bounded time.
-pub fn output(mut child: Child, limit: Duration) -> Output {
-    if poll(limit, || child.try_wait().unwrap().is_some()) {
-        return child.wait_with_output().unwrap();
+/// Waits for `child` and collects its output; past `limit` kills it (and
+/// its process group, when it leads one: `sftp` leaves its `ssh` holding
+/// the pipes) and panics with `what` and what it printed, so a hung
+/// process fails the test in bounded time.
+///
+/// The pipes are read while waiting, on threads: a child that prints more
+/// than a pipe holds (64 KiB; `sftp -v` through many rekeys does) would
+/// otherwise block on its next write and look hung.
+pub fn output_of(mut child: Child, limit: Duration, what: &str) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
     }
-    let _ = child.kill();
-    let o = child.wait_with_output().unwrap();
-    panic!(
-        "gave up after {limit:?}\nstdout:\n{}\nstderr:\n{}",
+    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let finished = poll(limit, || child.try_wait().unwrap().is_some());
+    if !finished {
+        let pid = child.id() as i32;
+        // SAFETY: getpgid/kill(2) on our own child's pid and, when it leads
+        // its group, that group.
+        unsafe {
+            if libc::getpgid(pid) == pid {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    let o = Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    assert!(
+        finished,
+        "{what}: gave up after {limit:?}\nstdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+    o
+}
+
+/// [`output_of`] for a child that needs no name.
+pub fn output(child: Child, limit: Duration) -> Output {
+    output_of(child, limit, "child")
 }
