@@ -306,6 +306,23 @@ fn rclone_refuses_a_host_key_not_in_known_hosts() {
     );
 }
 
+/// Go's SSH client ends a connection by closing its channels and then the
+/// socket, without SSH_MSG_DISCONNECT: that is a goodbye, not a lost
+/// connection, and the session line must read `ok` (it read
+/// `failed (publickey): connection lost (early eof)`).
+#[test]
+fn rclone_sessions_are_logged_ok() {
+    if peer("rclone").is_none() {
+        return;
+    }
+    let s = serve().unwrap();
+    std::fs::write(s.root.join("one.txt"), "x").unwrap();
+    let out = run(rclone(&s, &["lsf", "X:"]), "rclone lsf");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one.txt\n");
+    let line = s.next_session_line(CLIENT_TIMEOUT);
+    assert!(line.ends_with(" ok (publickey)"), "{line}");
+}
+
 // ------------------------------------------------------------------ curl
 
 /// `curl -sS` logged in with the authorized key, trusting only the
