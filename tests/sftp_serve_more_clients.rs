@@ -151,6 +151,15 @@ fn rclone(s: &XferSftpServe, args: &[&str]) -> Command {
 }
 
 fn rclone_trusting(s: &XferSftpServe, known_hosts: &Path, args: &[&str]) -> Command {
+    let mut c = rclone_defaults(s, known_hosts, args);
+    c.env("RCLONE_CONFIG_X_SHELL_TYPE", "none")
+        .env("RCLONE_CONFIG_X_DISABLE_HASHCHECK", "true");
+    c
+}
+
+/// `rclone ARGS` with only what a user must configure: rclone then probes
+/// for a shell and for hash commands with `exec`, which sftp-serve refuses.
+fn rclone_defaults(s: &XferSftpServe, known_hosts: &Path, args: &[&str]) -> Command {
     let mut c = Command::new("rclone");
     c.env_remove("SSH_AUTH_SOCK")
         .env("HOME", s.scratch())
@@ -160,8 +169,6 @@ fn rclone_trusting(s: &XferSftpServe, known_hosts: &Path, args: &[&str]) -> Comm
         .env("RCLONE_CONFIG_X_USER", s.user)
         .env("RCLONE_CONFIG_X_KEY_FILE", &s.key)
         .env("RCLONE_CONFIG_X_KNOWN_HOSTS_FILE", known_hosts)
-        .env("RCLONE_CONFIG_X_SHELL_TYPE", "none")
-        .env("RCLONE_CONFIG_X_DISABLE_HASHCHECK", "true")
         .args(["--config", "/dev/null"])
         .args(["--contimeout", "20s", "--timeout", "20s"])
         .args(["--retries", "1", "--low-level-retries", "1"])
@@ -280,6 +287,30 @@ fn rclone_copyto_each_size_both_ways() {
         );
         assert_file(&back, &data);
     }
+}
+
+/// With rclone's defaults it runs `echo` (shell detection) and `md5sum`
+/// and `sha1sum` (hash detection) before the transfer; sftp-serve refuses
+/// every command and rclone carries on without them.
+#[test]
+fn rclone_with_default_settings_survives_its_command_probes() {
+    if peer("rclone").is_none() {
+        return;
+    }
+    let s = serve().unwrap();
+    let data = content(SIZES[2], 25);
+    let src = s.scratch().join("src");
+    std::fs::write(&src, &data).unwrap();
+    let up = ["copyto", src.to_str().unwrap(), "X:d.bin"];
+    run(rclone_defaults(&s, &s.known_hosts, &up), "rclone copyto up");
+    assert_file(&s.root.join("d.bin"), &data);
+    let back = s.scratch().join("back");
+    let down = ["copyto", "X:d.bin", back.to_str().unwrap()];
+    run(
+        rclone_defaults(&s, &s.known_hosts, &down),
+        "rclone copyto down",
+    );
+    assert_file(&back, &data);
 }
 
 /// rclone checks the host key it is given: a known_hosts naming another
@@ -478,6 +509,58 @@ fn curl_quote_commands_rename_remove_and_make_dirs() {
     }
 }
 
+/// `-C -` resumes an upload (appending at the server's size) and a
+/// download (reading from the local size); `-Q` chmod, mtime, ln (a
+/// symlink) and statvfs reach the disk.
+#[test]
+fn curl_resumes_both_ways_and_sets_attributes() {
+    if peer("curl").is_none() {
+        return;
+    }
+    let s = serve().unwrap();
+    let data = content(SIZES[3], 45);
+    let cut = 1_234_567;
+    let src = s.scratch().join("src");
+    std::fs::write(&src, &data).unwrap();
+    std::fs::write(s.root.join("up.bin"), &data[..cut]).unwrap();
+    let mut c = curl(&s);
+    c.args(["-C", "-", "-T"])
+        .arg(&src)
+        .arg(curl_url(&s, "up.bin"));
+    run(c, "curl -C - -T");
+    assert_file(&s.root.join("up.bin"), &data);
+
+    let part = s.scratch().join("part");
+    std::fs::write(&part, &data[..cut]).unwrap();
+    let mut c = curl(&s);
+    c.args(["-C", "-", "-o"])
+        .arg(&part)
+        .arg(curl_url(&s, "up.bin"));
+    run(c, "curl -C - -o");
+    assert_file(&part, &data);
+
+    let mut c = curl(&s);
+    c.args(["-Q", "chmod 600 /up.bin"])
+        .args(["-Q", "mtime \"Sun, 06 Nov 1994 08:49:37 GMT\" /up.bin"])
+        .args(["-Q", "ln /up.bin /link"])
+        .args(["-Q", "statvfs /"])
+        .arg(curl_url(&s, ""));
+    run(c, "curl -Q chmod mtime ln statvfs");
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(s.root.join("up.bin")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let mtime = meta.modified().unwrap();
+    assert_eq!(
+        mtime,
+        SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777)
+    );
+    assert!(std::fs::symlink_metadata(s.root.join("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_file(&s.root.join("link"), &data);
+}
+
 // ------------------------------------------------------------------ lftp
 
 /// `lftp -f SCRIPT` connected to the server through `ssh` with the
@@ -549,6 +632,43 @@ fn lftp_mirrors_both_ways_and_gets_in_segments() {
     assert!(!s.root.join("p1.bin").exists());
     assert!(s.root.join("p0.bin").exists());
     assert!(s.root.join("made").is_dir() && !s.root.join("gone").exists());
+}
+
+/// `mkdir -p`, `mirror --parallel=4` both ways, `put -c` and `get -c`
+/// resuming at an offset, `chmod`, and `rm -r` of a tree.
+#[test]
+fn lftp_resumes_mirrors_in_parallel_and_removes_trees() {
+    if peer("lftp").is_none() || peer("ssh").is_none() {
+        return;
+    }
+    let s = serve().unwrap();
+    let local = s.scratch().join("tree");
+    make_tree(&local, 70);
+    let data = content(SIZES[3], 75);
+    let cut = 1_000_003;
+    std::fs::write(s.scratch().join("whole"), &data).unwrap();
+    std::fs::write(s.root.join("up.bin"), &data[..cut]).unwrap();
+    std::fs::write(s.scratch().join("part"), &data[..cut]).unwrap();
+    std::fs::write(s.root.join("down.bin"), &data).unwrap();
+    let body = "mkdir -p /a/b/c
+                mirror -R --parallel=4 tree /a/b/c/tree
+                mirror --parallel=4 /a/b/c/tree back
+                put -c whole -o /up.bin
+                get -c /down.bin -o part
+                chmod 600 /up.bin
+                rm -r /a/b
+";
+    run(lftp(&s, body), "lftp");
+    assert_same_tree(&local, &s.scratch().join("back"));
+    assert_file(&s.root.join("up.bin"), &data);
+    assert_file(&s.scratch().join("part"), &data);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.root.join("up.bin"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(s.root.join("a").is_dir() && !s.root.join("a/b").exists());
 }
 
 /// lftp stops at the first failing command: a `get` of a missing file
