@@ -685,3 +685,53 @@ fn lftp_reports_a_missing_file() {
     );
     assert!(!s.scratch().join("m").exists());
 }
+
+// ---------------------------------------------------------- all three
+
+/// On a `--read-only` server each client's upload is refused with a
+/// message that says why (permission denied, read-only), nothing lands on
+/// disk, and downloads keep working on the same server.
+#[test]
+fn a_read_only_server_refuses_each_clients_upload_with_a_reason() {
+    if peer("rclone").is_none() || peer("curl").is_none() || peer("lftp").is_none() {
+        return;
+    }
+    let s = XferSftpServe::start_with(Options {
+        extra: vec!["--read-only".into()],
+        ..Options::default()
+    })
+    .unwrap();
+    let data = content(SIZES[2], 80);
+    std::fs::write(s.root.join("there.bin"), &data).unwrap();
+    let src = s.scratch().join("src");
+    std::fs::write(&src, b"new").unwrap();
+
+    let out = run_fails(
+        rclone(&s, &["copyto", src.to_str().unwrap(), "X:r.bin"]),
+        "rclone copyto to a read-only server",
+    );
+    let err = support::stderr(&out);
+    assert!(err.contains("permission denied"), "{err}");
+
+    let mut c = curl(&s);
+    c.arg("-T").arg(&src).arg(curl_url(&s, "c.bin"));
+    let out = run_fails(c, "curl -T to a read-only server");
+    let err = support::stderr(&out);
+    assert!(err.contains("Permission denied"), "{err}");
+
+    let out = run_fails(
+        lftp(&s, "put src -o /l.bin"),
+        "lftp put to a read-only server",
+    );
+    let err = support::stderr(&out);
+    assert!(err.contains("read-only"), "{err}");
+
+    for name in ["r.bin", "c.bin", "l.bin"] {
+        assert!(!s.root.join(name).exists(), "{name} was written");
+    }
+    let back = s.scratch().join("back");
+    let mut c = curl(&s);
+    c.arg("-o").arg(&back).arg(curl_url(&s, "there.bin"));
+    run(c, "curl -o from a read-only server");
+    assert_file(&back, &data);
+}
