@@ -29,6 +29,10 @@ pub struct SessionRecord {
     end: Mutex<Option<(&'static str, String)>>,
     pub(crate) bytes_read: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
+    /// Channels the client opened and has not ended yet (by EOF or
+    /// CLOSE): a connection whose socket closes with none live ended by
+    /// the client's choice, with or without SSH_MSG_DISCONNECT.
+    pub(crate) live_channels: AtomicUsize,
     /// Files open in the SFTP handler; shutdown waits for them to close.
     pub(crate) open_files: AtomicUsize,
     /// Signalled whenever `open_files` drops to zero.
@@ -56,6 +60,7 @@ impl SessionRecord {
             end: Mutex::new(None),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
+            live_channels: AtomicUsize::new(0),
             open_files: AtomicUsize::new(0),
             files_closed: tokio::sync::Notify::new(),
             counted,

@@ -10,7 +10,7 @@ use russh::keys::PrivateKey;
 use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, Disconnect, MethodKind, MethodSet};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -88,6 +88,7 @@ impl Connection {
         let handler = SshHandler {
             record: self.record.clone(),
             channels: HashMap::new(),
+            live: HashSet::new(),
             sftp_started: false,
         };
         if self.refuse {
@@ -135,18 +136,9 @@ impl Connection {
         loop {
             tokio::select! {
                 ended = &mut session => {
-                    // A client's goodbye ends the session with Ok; a lost
-                    // connection or a protocol error must not read "ok".
-                    match ended {
-                        Ok(()) => {}
-                        Err(russh::Error::InactivityTimeout) => record.set_end(
-                            "timed out",
-                            "idle for longer than --idle-timeout".into(),
-                        ),
-                        Err(russh::Error::IO(e)) => {
-                            record.set_end("failed", format!("connection lost ({e})"))
-                        }
-                        Err(e) => record.set_end("failed", e.to_string()),
+                    let live = record.live_channels.load(Ordering::SeqCst);
+                    if let Some((how, detail)) = abnormal_end(ended, live) {
+                        record.set_end(how, detail);
                     }
                     return;
                 }
@@ -183,10 +175,32 @@ impl Connection {
     }
 }
 
+/// How a logged-in session ended, when not by the client's goodbye: a
+/// verb and the detail for its line (`None`: a goodbye). `live` is the
+/// number of channels the client had not ended when the session stopped.
+fn abnormal_end(ended: Result<(), russh::Error>, live: usize) -> Option<(&'static str, String)> {
+    match ended {
+        Ok(()) => None,
+        Err(russh::Error::InactivityTimeout) => {
+            Some(("timed out", "idle for longer than --idle-timeout".into()))
+        }
+        // Go's x/crypto/ssh (rclone) sends EOF on its channel and then
+        // closes the socket, with no CHANNEL_CLOSE or SSH_MSG_DISCONNECT:
+        // with every channel ended by the client, that is its goodbye.
+        Err(russh::Error::IO(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof && live == 0 => {
+            None
+        }
+        Err(russh::Error::IO(e)) => Some(("failed", format!("connection lost ({e})"))),
+        Err(e) => Some(("failed", e.to_string())),
+    }
+}
+
 /// The russh handler of one connection.
 pub(crate) struct SshHandler {
     record: Arc<SessionRecord>,
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Channels opened and not yet ended by the client (EOF or CLOSE).
+    live: HashSet<ChannelId>,
     sftp_started: bool,
 }
 
@@ -224,6 +238,14 @@ impl SshHandler {
             .iter()
             .any(|k| k.key_data() == key.key_data());
         user_ok && key_ok && !self.record.refused()
+    }
+
+    /// The client ended `channel` (EOF or CLOSE, whichever came first).
+    fn ended(&mut self, channel: ChannelId) {
+        self.live.remove(&channel);
+        self.record
+            .live_channels
+            .store(self.live.len(), Ordering::SeqCst);
     }
 
     fn accepted(&self, user: &str, method: &'static str) -> Auth {
@@ -289,8 +311,22 @@ impl russh::server::Handler for SshHandler {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        self.live.insert(channel.id());
+        self.record
+            .live_channels
+            .store(self.live.len(), Ordering::SeqCst);
         self.channels.insert(channel.id(), channel);
         reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.remove(&channel);
+        self.ended(channel);
         Ok(())
     }
 
@@ -299,6 +335,7 @@ impl russh::server::Handler for SshHandler {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        self.ended(channel);
         session.close(channel)?;
         Ok(())
     }
@@ -347,6 +384,38 @@ impl russh::server::Handler for SshHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn eof() -> Result<(), russh::Error> {
+        Err(russh::Error::IO(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "early eof",
+        )))
+    }
+
+    #[test]
+    fn a_socket_closed_after_every_channel_ended_is_a_goodbye() {
+        assert_eq!(abnormal_end(Ok(()), 0), None);
+        assert_eq!(abnormal_end(Ok(()), 1), None);
+        assert_eq!(abnormal_end(eof(), 0), None);
+    }
+
+    #[test]
+    fn a_socket_closed_with_a_channel_live_is_a_lost_connection() {
+        assert_eq!(
+            abnormal_end(eof(), 1),
+            Some(("failed", "connection lost (early eof)".into()))
+        );
+        let reset = Err(russh::Error::IO(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        let (how, detail) = abnormal_end(reset, 0).unwrap();
+        assert_eq!(how, "failed");
+        assert!(detail.starts_with("connection lost ("), "{detail}");
+        assert_eq!(
+            abnormal_end(Err(russh::Error::InactivityTimeout), 0),
+            Some(("timed out", "idle for longer than --idle-timeout".into()))
+        );
+    }
 
     #[test]
     fn secret_eq_compares_content_and_length() {
