@@ -691,6 +691,28 @@ fn usage_mistakes_exit_2_with_one_line_naming_the_flag_and_file() {
             "--log-transfers",
             d("no/such/dir/log.csv"),
         ),
+        // russh asserts its rekey limits are at most 1 GiB: a clear line,
+        // never that panic.
+        (
+            vec![
+                "--password-file".into(),
+                d("pw"),
+                "--rekey-limit".into(),
+                "2G".into(),
+            ],
+            "--rekey-limit",
+            "2.00 GiB".into(),
+        ),
+        (
+            vec![
+                "--password-file".into(),
+                d("pw"),
+                "--rekey-limit".into(),
+                "1K".into(),
+            ],
+            "--rekey-limit",
+            "1.00 KiB".into(),
+        ),
     ];
     for (extra, flag, file) in cases {
         let out = xfer()

@@ -1,6 +1,8 @@
 //! Each AEAD cipher sftp-serve offers carries OpenSSH `sftp` uploads and
 //! downloads byte for byte, through rekeying; so does paramiko, asking for
-//! new keys in the middle of an upload and of a prefetched download.
+//! new keys in the middle of an upload and of a prefetched download; and
+//! so do OpenSSH and sftp-bench when sftp-serve starts the exchanges
+//! itself (`--rekey-limit`).
 //!
 //! sftp-serve's russh is patched (vendor/russh/XFER-PATCH.md, change 3):
 //! chacha20-poly1305 runs on OpenSSL 3's ChaCha20 and Poly1305 instead of
@@ -45,6 +47,11 @@ fn content(len: usize) -> Vec<u8> {
 /// `sftp -c CIPHER -b BATCH` with rekeying every 16 KiB, bounded in time;
 /// returns the client's verbose log (it names the negotiated cipher).
 fn sftp(s: &XferSftpServe, cipher: &str, batch: &str, cwd: &Path) -> String {
+    sftp_rekeying(s, cipher, "16K", batch, cwd)
+}
+
+/// [`sftp`] with the client's `RekeyLimit` set to `limit`.
+fn sftp_rekeying(s: &XferSftpServe, cipher: &str, limit: &str, batch: &str, cwd: &Path) -> String {
     let file = cwd.join("batch");
     std::fs::write(&file, batch).unwrap();
     // The verbose log goes to a file, not a pipe read only after exit: a
@@ -56,7 +63,7 @@ fn sftp(s: &XferSftpServe, cipher: &str, batch: &str, cwd: &Path) -> String {
     let log_file = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new("sftp")
         .current_dir(cwd)
-        .args(["-v", "-c", cipher, "-o", "RekeyLimit=16K"])
+        .args(["-v", "-c", cipher, "-o", &format!("RekeyLimit={limit}")])
         .args(["-P", &s.addr.port().to_string(), "-i"])
         .arg(&s.key)
         .arg("-o")
@@ -138,6 +145,104 @@ fn aes128_gcm_put_and_get_are_byte_identical() {
 #[test]
 fn aes256_gcm_put_and_get_are_byte_identical() {
     put_and_get_are_byte_identical("aes256-gcm@openssh.com");
+}
+
+/// `--rekey-limit 16K`: sftp-serve starts the key exchanges itself (russh
+/// initiating them while it sends a download or takes an upload), and
+/// OpenSSH's client, which would not rekey within 3 MB on its own, follows.
+#[test]
+fn server_initiated_rekeying_keeps_openssh_put_and_get_byte_identical() {
+    if peer("sftp").is_none() {
+        return;
+    }
+    let Some(s) = XferSftpServe::start_with(support::sftp_serve::Options {
+        extra: vec!["--rekey-limit".into(), "16K".into()],
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let data = content(SIZE);
+    std::fs::write(work.path().join("up.dat"), &data).unwrap();
+    let cipher = "chacha20-poly1305@openssh.com";
+    let log = sftp_rekeying(
+        &s,
+        cipher,
+        "default",
+        "put up.dat\nget up.dat down.dat\n",
+        work.path(),
+    );
+    assert!(
+        log.matches("SSH2_MSG_NEWKEYS sent").count() >= 10,
+        "expected sftp-serve to rekey every 16 KiB:\n{log}"
+    );
+    assert!(
+        std::fs::read(s.root.join("up.dat")).unwrap() == data,
+        "upload differs"
+    );
+    assert!(
+        std::fs::read(work.path().join("down.dat")).unwrap() == data,
+        "download differs"
+    );
+}
+
+/// The same from xfer's own client: sftp-bench (libssh2) uploads and
+/// downloads, every chunk's SHA-256 compared, while sftp-serve rekeys
+/// every 16 KiB.
+#[test]
+fn server_initiated_rekeying_keeps_sftp_bench_byte_identical() {
+    let Some(s) = XferSftpServe::start_with(support::sftp_serve::Options {
+        extra: vec!["--rekey-limit".into(), "16K".into()],
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let data = content(SIZE);
+    let src = work.path().join("src.dat");
+    std::fs::write(&src, &data).unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        let o = s
+            .bench("")
+            .args([
+                "-c",
+                "2",
+                "-s",
+                "256K",
+                "-d",
+                "0",
+                "--ramp-up",
+                "0",
+                "--retries",
+                "1",
+            ])
+            .args(["--io-timeout", "20s", "--verify", "sha256", "-f"])
+            .arg(&src)
+            .arg("-o")
+            .arg(work.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap();
+        support::assert_ok(&o);
+        let summary = support::rundir::json(&work.path().join(out).join("summary.json"));
+        assert_eq!(summary["failed_attempts"], 0, "{summary}");
+    };
+    run("up", &[]);
+    let uploaded = support::rundir::files_in(&s.root);
+    assert_eq!(uploaded.len(), 2, "{uploaded:?}");
+    for f in &uploaded {
+        assert!(std::fs::read(f).unwrap() == data, "{} differs", f.display());
+    }
+    let name = uploaded[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    run(
+        "down",
+        &["--op", "download", "--remote-file", &format!("/{name}")],
+    );
 }
 
 /// paramiko asks for a key exchange (`renegotiate_keys`, which returns once

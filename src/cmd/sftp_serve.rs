@@ -47,6 +47,10 @@ pub struct SftpServeArgs {
     /// idle sockets cannot hold --max-sessions slots.
     #[arg(long, value_name = "DURATION", value_parser = super::duration_arg, default_value = "30s")]
     pub login_timeout: Duration,
+    /// Start a new key exchange after this many bytes in either direction,
+    /// as sshd's RekeyLimit does (16K to 1G).
+    #[arg(long, value_name = "SIZE", value_parser = super::size_arg, default_value = "1G")]
+    pub rekey_limit: u64,
     /// Refuse every write, rename, removal and attribute change.
     #[arg(long)]
     pub read_only: bool,
@@ -75,6 +79,12 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
     }
     if args.idle_timeout == Some(Duration::ZERO) {
         return Err(usage!("--idle-timeout must be more than 0, got '0'"));
+    }
+    if !(server::MIN_REKEY_LIMIT..=server::MAX_REKEY_LIMIT).contains(&args.rekey_limit) {
+        return Err(usage!(
+            "--rekey-limit must be between 16K and 1G (bytes each way before new keys), got {}",
+            crate::units::Bytes(args.rekey_limit)
+        ));
     }
     let password = match (&args.password_env, &args.password_file) {
         (Some(var), _) => Some(std::env::var(var).map_err(|_| {
@@ -108,6 +118,7 @@ pub fn config_from(args: SftpServeArgs) -> anyhow::Result<SftpServeConfig> {
         max_sessions: args.max_sessions.map(|n| n as usize),
         idle_timeout: args.idle_timeout,
         login_timeout: args.login_timeout,
+        rekey_limit: args.rekey_limit,
         read_only: args.read_only,
         log_transfers: args.log_transfers,
         log_sessions: true,

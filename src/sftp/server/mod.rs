@@ -54,6 +54,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// The largest `rekey_limit`: 1 GiB, what RFC 4253 section 9 recommends and
+/// russh's default (russh refuses more).
+pub const MAX_REKEY_LIMIT: u64 = 1 << 30;
+/// The smallest `rekey_limit`: below this a key exchange would come every
+/// few packets.
+pub const MIN_REKEY_LIMIT: u64 = 16 * 1024;
+
 /// Everything `sftp-serve` needs, validated by the caller (the CLI).
 #[derive(Debug, Clone)]
 pub struct SftpServeConfig {
@@ -76,6 +83,9 @@ pub struct SftpServeConfig {
     pub idle_timeout: Option<Duration>,
     /// Disconnect a connection that has not authenticated after this long.
     pub login_timeout: Duration,
+    /// Start a key exchange after this many bytes in either direction
+    /// (sshd's `RekeyLimit`); at most [`MAX_REKEY_LIMIT`], russh's default.
+    pub rekey_limit: u64,
     /// Refuse every operation that would change the file system.
     pub read_only: bool,
     /// CSV of every write's arrival (`unix_time_us,session,path,offset,len`).
@@ -97,6 +107,7 @@ impl Default for SftpServeConfig {
             max_sessions: None,
             idle_timeout: None,
             login_timeout: LOGIN_GRACE,
+            rekey_limit: MAX_REKEY_LIMIT,
             read_only: false,
             log_transfers: None,
             log_sessions: true,

@@ -46,6 +46,14 @@ pub(crate) fn russh_config(config: &SftpServeConfig, key: PrivateKey) -> russh::
         maximum_packet_size: MAX_PACKET,
         max_auth_attempts: MAX_AUTH_ATTEMPTS,
         inactivity_timeout: config.idle_timeout,
+        // Clamped: russh asserts its limits are at most 1 GiB.
+        limits: {
+            let bytes = config
+                .rekey_limit
+                .clamp(super::MIN_REKEY_LIMIT, super::MAX_REKEY_LIMIT)
+                as usize;
+            russh::Limits::new(bytes, bytes, russh::Limits::default().rekey_time_limit)
+        },
         // Without it libssh2 clients crawl (~22 MB/s instead of ~600 MB/s).
         nodelay: true,
         preferred: russh::Preferred {
