@@ -20,8 +20,8 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::peer;
 use support::sftp_serve::XferSftpServe;
+use support::{content, peer};
 
 #[test]
 fn russh_chacha20_poly1305_runs_on_openssl_and_agrees_with_aws_lc() {
@@ -31,26 +31,9 @@ fn russh_chacha20_poly1305_runs_on_openssl_and_agrees_with_aws_lc() {
 /// Not a multiple of SFTP's 32 KiB requests or of the 16 KiB rekey limit.
 const SIZE: usize = 3_000_017;
 
-fn content(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// `sftp -c CIPHER -b BATCH` with rekeying every 16 KiB, bounded in time;
-/// returns the client's verbose log (it names the negotiated cipher).
-fn sftp(s: &XferSftpServe, cipher: &str, batch: &str, cwd: &Path) -> String {
-    sftp_rekeying(s, cipher, "16K", batch, cwd)
-}
-
-/// [`sftp`] with the client's `RekeyLimit` set to `limit`.
+/// `sftp -c CIPHER -o RekeyLimit=LIMIT -b BATCH`, bounded in time; returns
+/// the client's verbose log (it names the negotiated cipher and counts the
+/// key exchanges).
 fn sftp_rekeying(s: &XferSftpServe, cipher: &str, limit: &str, batch: &str, cwd: &Path) -> String {
     let file = cwd.join("batch");
     std::fs::write(&file, batch).unwrap();
@@ -101,17 +84,38 @@ fn sftp_rekeying(s: &XferSftpServe, cipher: &str, limit: &str, batch: &str, cwd:
     log
 }
 
-fn put_and_get_are_byte_identical(cipher: &str) {
+/// Who starts the key exchanges every 16 KiB.
+#[derive(Clone, Copy, PartialEq)]
+enum Rekeying {
+    /// The client (`sftp -o RekeyLimit=16K`).
+    Client,
+    /// sftp-serve (`--rekey-limit 16K`); the client, which would not
+    /// rekey within 3 MB on its own, follows.
+    Server,
+}
+
+/// OpenSSH `sftp -c CIPHER` puts and gets a 3 MB file through dozens of
+/// key exchanges; both copies must be byte-identical.
+fn put_and_get_are_byte_identical(cipher: &str, rekeying: Rekeying) {
     if peer("sftp").is_none() {
         return;
     }
-    let Some(s) = XferSftpServe::start() else {
+    let mut opts = support::sftp_serve::Options::default();
+    if rekeying == Rekeying::Server {
+        opts.extra = vec!["--rekey-limit".into(), "16K".into()];
+    }
+    let Some(s) = XferSftpServe::start_with(opts) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let data = content(SIZE);
+    let data = content(SIZE, 1);
     std::fs::write(work.path().join("up.dat"), &data).unwrap();
-    let log = sftp(&s, cipher, "put up.dat\nget up.dat down.dat\n", work.path());
+    let client_limit = match rekeying {
+        Rekeying::Client => "16K",
+        Rekeying::Server => "default",
+    };
+    let batch = "put up.dat\nget up.dat down.dat\n";
+    let log = sftp_rekeying(&s, cipher, client_limit, batch, work.path());
     for way in ["client->server", "server->client"] {
         assert!(
             log.contains(&format!("kex: {way} cipher: {cipher}")),
@@ -134,56 +138,24 @@ fn put_and_get_are_byte_identical(cipher: &str) {
 
 #[test]
 fn chacha20_poly1305_put_and_get_are_byte_identical() {
-    put_and_get_are_byte_identical("chacha20-poly1305@openssh.com");
+    put_and_get_are_byte_identical("chacha20-poly1305@openssh.com", Rekeying::Client);
 }
 
 #[test]
 fn aes128_gcm_put_and_get_are_byte_identical() {
-    put_and_get_are_byte_identical("aes128-gcm@openssh.com");
+    put_and_get_are_byte_identical("aes128-gcm@openssh.com", Rekeying::Client);
 }
 
 #[test]
 fn aes256_gcm_put_and_get_are_byte_identical() {
-    put_and_get_are_byte_identical("aes256-gcm@openssh.com");
+    put_and_get_are_byte_identical("aes256-gcm@openssh.com", Rekeying::Client);
 }
 
 /// `--rekey-limit 16K`: sftp-serve starts the key exchanges itself (russh
-/// initiating them while it sends a download or takes an upload), and
-/// OpenSSH's client, which would not rekey within 3 MB on its own, follows.
+/// initiating them while it sends a download or takes an upload).
 #[test]
 fn server_initiated_rekeying_keeps_openssh_put_and_get_byte_identical() {
-    if peer("sftp").is_none() {
-        return;
-    }
-    let Some(s) = XferSftpServe::start_with(support::sftp_serve::Options {
-        extra: vec!["--rekey-limit".into(), "16K".into()],
-        ..Default::default()
-    }) else {
-        return;
-    };
-    let work = tempfile::tempdir().unwrap();
-    let data = content(SIZE);
-    std::fs::write(work.path().join("up.dat"), &data).unwrap();
-    let cipher = "chacha20-poly1305@openssh.com";
-    let log = sftp_rekeying(
-        &s,
-        cipher,
-        "default",
-        "put up.dat\nget up.dat down.dat\n",
-        work.path(),
-    );
-    assert!(
-        log.matches("SSH2_MSG_NEWKEYS sent").count() >= 10,
-        "expected sftp-serve to rekey every 16 KiB:\n{log}"
-    );
-    assert!(
-        std::fs::read(s.root.join("up.dat")).unwrap() == data,
-        "upload differs"
-    );
-    assert!(
-        std::fs::read(work.path().join("down.dat")).unwrap() == data,
-        "download differs"
-    );
+    put_and_get_are_byte_identical("chacha20-poly1305@openssh.com", Rekeying::Server);
 }
 
 /// The same from xfer's own client: sftp-bench (libssh2) uploads and
@@ -198,7 +170,7 @@ fn server_initiated_rekeying_keeps_sftp_bench_byte_identical() {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let data = content(SIZE);
+    let data = content(SIZE, 1);
     let src = work.path().join("src.dat");
     std::fs::write(&src, &data).unwrap();
     let run = |out: &str, extra: &[&str]| {
@@ -286,7 +258,7 @@ fn paramiko_rekeying_mid_upload_and_mid_download_keeps_bytes_identical() {
     if !support::have_paramiko() {
         return;
     }
-    let data = content(SIZE);
+    let data = content(SIZE, 1);
     let local = s.scratch().join("p.dat");
     std::fs::write(&local, &data).unwrap();
     let log_path = s.scratch().join("paramiko.log");

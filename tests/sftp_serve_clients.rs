@@ -12,24 +12,10 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::sftp_serve::{Options, XferSftpServe};
-use support::{have_paramiko, peer};
+use support::{content, have_paramiko, peer};
 
 /// Upper bound for one client run.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Deterministic non-repeating content of `len` bytes.
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// Waits for `child` at most `limit`; kills it (and its group) and fails
 /// when it overruns.

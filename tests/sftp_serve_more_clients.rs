@@ -13,8 +13,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
-use support::peer;
 use support::sftp_serve::{Options, XferSftpServe};
+use support::{content, peer};
 
 /// Upper bound for one client run.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,20 +23,6 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// not a multiple of 32 KiB (SFTP clients' usual request size), and a
 /// few MiB (many requests in flight at once).
 const SIZES: [usize; 4] = [0, 1, 100_003, 3 * 1024 * 1024 + 7];
-
-/// Deterministic non-repeating content of `len` bytes.
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// Runs `cmd` (in its own process group, so a hung child and its helpers
 /// are killed together) and asserts that it succeeded.

@@ -215,6 +215,22 @@ pub fn peer(program: &str) -> Option<PathBuf> {
     found
 }
 
+/// `len` bytes of deterministic, non-repeating content (xorshift from
+/// `seed`): a block sent to the wrong offset, twice or not at all shows,
+/// and different seeds give different files.
+pub fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// A child process killed (and reaped) on drop.
 pub struct KillOnDrop(pub Child);
 
