@@ -24,6 +24,7 @@ use std::ffi::c_int;
 use std::ptr;
 
 use openssl_sys as ffi;
+use zeroize::Zeroizing;
 
 use super::super::Error;
 
@@ -112,9 +113,10 @@ impl ChaCha {
 
     /// The Poly1305 key of sequence number `seqn`: block 0 of the key
     /// stream.
-    fn poly_key(&mut self, seqn: u32) -> Option<[u8; KEY_LEN]> {
-        let mut key = [0u8; KEY_LEN];
-        self.xor(seqn, 0, &mut key).then_some(key)
+    /// Wiped when dropped, as OpenSSH wipes it.
+    fn poly_key(&mut self, seqn: u32) -> Option<Zeroizing<[u8; KEY_LEN]>> {
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        self.xor(seqn, 0, &mut *key).then_some(key)
     }
 }
 
