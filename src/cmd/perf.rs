@@ -376,14 +376,12 @@ fn target_config(args: &PerfArgs) -> anyhow::Result<TargetConfig> {
                 return Err(usage!("--chunk-size must be at least 1 byte, got 0"));
             }
             let url = args.target.as_deref().unwrap_or_default();
-            let ops = ops::check(
-                args.op.into(),
-                args.mix,
-                args.remote_file.is_some(),
-                false,
-                false,
-                false,
-            )?;
+            let ops = ops::check(ops::OpFlags {
+                op: args.op.into(),
+                mix: args.mix,
+                remote_file: args.remote_file.is_some(),
+                ..ops::OpFlags::default()
+            })?;
             TargetConfig::Sftp {
                 client: args
                     .login

@@ -338,6 +338,10 @@ fn response_phase_of(csv: &Path) -> Result<String, CompareError> {
         for (u, (_, col)) in used.iter_mut().zip(&candidates) {
             *u |= rec.get(*col).is_some_and(|v| !v.is_empty());
         }
+        // The first candidate used wins: nothing later can change that.
+        if used.first() == Some(&true) {
+            break;
+        }
     }
     Ok(candidates
         .iter()

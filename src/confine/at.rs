@@ -1,7 +1,7 @@
 //! The operations on one entry beneath the root, as the `*at` syscalls
 //! relative to its directory's descriptor, none of which follows a symlink
-//! under the last name: that is what makes [`ConfinedRoot::beneath`](super::ConfinedRoot::beneath)
-//! (super::ConfinedRoot::beneath) race-free. Apart from `confine.rs` so that
+//! under the last name: that is what makes
+//! [`ConfinedRoot::beneath`](super::ConfinedRoot::beneath) race-free. Apart from `confine.rs` so that
 //! the resolution reads apart from the syscall plumbing.
 
 use std::ffi::{CStr, CString, OsStr, OsString};

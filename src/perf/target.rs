@@ -82,8 +82,6 @@ pub enum TargetError {
     },
     #[error(transparent)]
     Sftp(#[from] BenchError),
-    #[error("--remote-file {0} is empty: there is nothing to download")]
-    EmptyRemoteFile(String),
     /// Ctrl-C during the preflight; what it left behind, if anything.
     #[error("interrupted before the first run; nothing was measured{}", left.as_deref().map(|w| format!(" ({w})")).unwrap_or_default())]
     Interrupted { left: Option<String> },
@@ -98,7 +96,6 @@ impl TargetError {
                 | TargetError::SftpUrl(_)
                 | TargetError::Unsupported(_)
                 | TargetError::TooLarge { .. }
-                | TargetError::EmptyRemoteFile(_)
         ) || matches!(self, TargetError::Sftp(e) if e.is_usage())
     }
 }
@@ -205,8 +202,8 @@ pub struct Prepared {
 /// Makes `target` ready: starts the embedded server, sends the preflight
 /// requests or logs in, and fills in `cfg.target` and `cfg.workload` (for
 /// sftp, `cfg.stop` too: N requests become passes over a small file).
-/// Starts or checks the target. `keep_going` is asked during long preflight
-/// work (the upload of a download source), which tidies up and ends with
+/// `keep_going` is asked during long preflight work (the upload of a
+/// download source), which tidies up and ends with
 /// [`TargetError::Interrupted`] when it says stop.
 pub fn prepare(
     target: TargetConfig,
@@ -299,19 +296,12 @@ impl Prepared {
     pub fn finish(self, keep_going: impl Fn() -> bool) -> Vec<String> {
         let mut warnings = Vec::new();
         if let Driven::Sftp(w, uploaded_source) = &self.driven {
-            // A shard removes its own users' files only: the others' may
-            // still be in use. Downloaders wrote nothing; the file they read
-            // goes only if this run uploaded it.
-            let mut own: Vec<String> = w
-                .remote_paths
-                .iter()
-                .enumerate()
-                .filter(|(u, _)| {
-                    self.own_users.contains(&(*u as u32)) && !w.ops.downloads(*u as u32)
-                })
-                .map(|(_, p)| p.clone())
-                .collect();
-            own.extend(uploaded_source.iter().cloned());
+            let own = sftp_bench::cleanup_paths(
+                &w.remote_paths,
+                self.own_users.iter().copied(),
+                &w.ops,
+                uploaded_source.as_deref(),
+            );
             warnings = sftp_bench::cleanup(&w.client, &own, keep_going).warnings;
         }
         if let Some(e) = self.embedded {

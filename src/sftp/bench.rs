@@ -22,7 +22,9 @@ use crate::report::{write_atomic, Recorder, RunSummary};
 use chrono::{DateTime, Utc};
 
 mod remote;
-pub use remote::{cleanup, remote_size, upload_source, CleanupReport, SourceUpload};
+pub use remote::{
+    cleanup, remote_size, source_upload_note, upload_source, CleanupReport, SourceUpload,
+};
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -88,6 +90,8 @@ pub enum BenchError {
         host: String,
         message: String,
     },
+    #[error("--remote-file {0} is empty: there is nothing to download")]
+    EmptyRemoteFile(String),
     #[error("uploading the source to {path} before the run: {message}")]
     SourceUpload { path: String, message: String },
 }
@@ -95,7 +99,10 @@ pub enum BenchError {
 impl BenchError {
     /// Whether the error is in what the user typed (exit 2), not in the world.
     pub fn is_usage(&self) -> bool {
-        matches!(self, BenchError::RemoteFile { .. })
+        matches!(
+            self,
+            BenchError::RemoteFile { .. } | BenchError::EmptyRemoteFile(_)
+        )
     }
 }
 
@@ -156,20 +163,35 @@ impl SftpBenchConfig {
         format!("{dir}/{name}")
     }
 
-    /// What `--cleanup` removes: this shard's uploaded files, and the
-    /// source the preflight uploaded (never a `--remote-file`).
+    /// What `--cleanup` removes (see [`cleanup_paths`]) for this shard.
     pub fn cleanup_paths(&self) -> Vec<String> {
-        let users = self.engine.shard.users(self.engine.users);
-        let all = self.remote_paths();
-        let mut paths: Vec<String> = users
-            .filter(|&u| !self.ops.downloads(u))
-            .map(|u| all[u as usize].clone())
-            .collect();
-        if let Some(f) = self.remote_file.as_ref().filter(|f| f.uploaded_by_run) {
-            paths.push(f.path.clone());
-        }
-        paths
+        let own_source = self.remote_file.as_ref().filter(|f| f.uploaded_by_run);
+        cleanup_paths(
+            &self.remote_paths(),
+            self.engine.shard.users(self.engine.users),
+            &self.ops,
+            own_source.map(|f| f.path.as_str()),
+        )
     }
+}
+
+/// What a cleanup removes: the files that `users` (a shard's, by global id)
+/// uploaded, out of every user's `remote_paths`, and the source the run
+/// uploaded itself for its downloads, if it did. Never what a downloader
+/// read otherwise (a `--remote-file`), nor other shards' files, which may
+/// still be in use.
+pub fn cleanup_paths(
+    remote_paths: &[String],
+    users: impl IntoIterator<Item = u32>,
+    ops: &OpMix,
+    own_source: Option<&str>,
+) -> Vec<String> {
+    users
+        .into_iter()
+        .filter(|&u| !ops.downloads(u))
+        .filter_map(|u| remote_paths.get(u as usize).cloned())
+        .chain(own_source.map(str::to_string))
+        .collect()
 }
 
 /// What the preflight connection learned.
@@ -381,5 +403,30 @@ pub fn pinned(cfg: &ClientConfig, host_key: Vec<u8>) -> ClientConfig {
     ClientConfig {
         trust: HostKeyTrust::Pinned(host_key),
         ..cfg.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cleanup_removes_its_uploaders_files_and_its_own_source_only() {
+        let paths: Vec<String> = (0..4).map(|u| format!("/u{u}")).collect();
+        let half = OpMix {
+            op: Op::Mixed,
+            mix: 0.5,
+        };
+        // Users 1 and 3 download (see OpMix::downloads); this shard has 1..4.
+        assert_eq!(
+            cleanup_paths(&paths, 1..4, &half, Some("/src")),
+            ["/u2", "/src"]
+        );
+        assert_eq!(
+            cleanup_paths(&paths, 0..4, &OpMix::UPLOAD, None),
+            ["/u0", "/u1", "/u2", "/u3"]
+        );
+        // A user past the known paths (a larger sweep point) has none.
+        assert_eq!(cleanup_paths(&paths, 3..6, &OpMix::UPLOAD, None), ["/u3"]);
     }
 }

@@ -38,28 +38,42 @@ impl From<OpArg> for Op {
 /// The share of downloading users when `--mix` is not given.
 pub const DEFAULT_MIX: f64 = 0.5;
 
-/// The flag combinations, before anything connects.
-pub fn op_mix(args: &SftpBenchArgs) -> anyhow::Result<OpMix> {
-    check(
-        args.op.into(),
-        args.mix,
-        args.remote_file.is_some(),
-        args.file.is_some(),
-        args.file_size.is_some(),
-        args.verify == VerifyArg::Sha256,
-    )
+/// What [`check`] looks at: `--op`, `--mix`, and which of the flags they
+/// interact with were given. perf has no `--file`, `--file-size` or
+/// `--verify`, and leaves those false.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpFlags {
+    pub op: Op,
+    pub mix: Option<f64>,
+    pub remote_file: bool,
+    pub file: bool,
+    pub file_size: bool,
+    /// `--verify sha256`.
+    pub sha256: bool,
 }
 
-/// [`op_mix`] on plain values, for tests and for perf (which has no
-/// `--file` and no `--verify`).
-pub fn check(
-    op: Op,
-    mix: Option<f64>,
-    remote_file: bool,
-    file: bool,
-    file_size: bool,
-    sha256: bool,
-) -> anyhow::Result<OpMix> {
+/// The flag combinations, before anything connects.
+pub fn op_mix(args: &SftpBenchArgs) -> anyhow::Result<OpMix> {
+    check(OpFlags {
+        op: args.op.into(),
+        mix: args.mix,
+        remote_file: args.remote_file.is_some(),
+        file: args.file.is_some(),
+        file_size: args.file_size.is_some(),
+        sha256: args.verify == VerifyArg::Sha256,
+    })
+}
+
+/// [`op_mix`] on plain values, for tests and for perf.
+pub fn check(flags: OpFlags) -> anyhow::Result<OpMix> {
+    let OpFlags {
+        op,
+        mix,
+        remote_file,
+        file,
+        file_size,
+        sha256,
+    } = flags;
     let name = |op| match op {
         Op::Upload => "upload",
         Op::Download => "download",
@@ -117,12 +131,6 @@ pub fn prepare(cfg: &mut SftpBenchConfig, interrupt: &Interrupt) -> anyhow::Resu
             Some(Err(e)) if e.is_usage() => return Err(usage!("{e}")),
             Some(r) => r?,
         };
-        if size == 0 {
-            return Err(usage!(
-                "--remote-file {} is empty: there is nothing to download",
-                f.path
-            ));
-        }
         f.size = size;
         let path = f.path.clone();
         if !cfg.data.is_empty() && cfg.data.len() as u64 != size {
@@ -163,8 +171,8 @@ pub fn prepare(cfg: &mut SftpBenchConfig, interrupt: &Interrupt) -> anyhow::Resu
     }
     let path = cfg.source_upload_path();
     eprintln!(
-        "preflight: uploading the source ({}) to {path} for the downloads (not measured)",
-        Bytes(cfg.data.len() as u64)
+        "{}",
+        bench::source_upload_note(&path, cfg.data.len() as u64)
     );
     let client = cfg.client.clone();
     let data = cfg.data.clone();
@@ -213,29 +221,68 @@ mod tests {
 
     #[test]
     fn bad_combinations_name_their_flags() {
-        let e = err(check(Op::Upload, Some(0.3), false, false, false, false));
+        let e = err(check(OpFlags {
+            op: Op::Upload,
+            mix: Some(0.3),
+            ..OpFlags::default()
+        }));
         assert!(e.starts_with("--mix") && e.contains("--op upload"), "{e}");
         for m in [0.0, 1.0, -0.5, f64::NAN] {
-            let e = err(check(Op::Mixed, Some(m), false, false, false, false));
+            let e = err(check(OpFlags {
+                op: Op::Mixed,
+                mix: Some(m),
+                ..OpFlags::default()
+            }));
             assert!(e.starts_with("--mix must be between 0 and 1"), "{e}");
         }
-        let e = err(check(Op::Upload, None, true, false, false, false));
+        let e = err(check(OpFlags {
+            op: Op::Upload,
+            remote_file: true,
+            ..OpFlags::default()
+        }));
         assert!(
             e.starts_with("--remote-file") && e.contains("--op download"),
             "{e}"
         );
-        let e = err(check(Op::Download, None, true, false, true, false));
+        let e = err(check(OpFlags {
+            op: Op::Download,
+            remote_file: true,
+            file_size: true,
+            ..OpFlags::default()
+        }));
         assert!(e.starts_with("--file-size"), "{e}");
-        let e = err(check(Op::Download, None, true, false, false, true));
+        let e = err(check(OpFlags {
+            op: Op::Download,
+            remote_file: true,
+            sha256: true,
+            ..OpFlags::default()
+        }));
         assert!(e.contains("--verify sha256") && e.contains("--file"), "{e}");
     }
 
     #[test]
     fn good_combinations_keep_their_share() {
-        let m = check(Op::Mixed, None, false, false, false, false).unwrap();
+        let m = check(OpFlags {
+            op: Op::Mixed,
+            ..OpFlags::default()
+        })
+        .unwrap();
         assert_eq!((m.op, m.mix), (Op::Mixed, DEFAULT_MIX));
-        let m = check(Op::Mixed, Some(0.3), true, true, false, true).unwrap();
+        let m = check(OpFlags {
+            op: Op::Mixed,
+            mix: Some(0.3),
+            remote_file: true,
+            file: true,
+            sha256: true,
+            ..OpFlags::default()
+        })
+        .unwrap();
         assert_eq!((m.op, m.mix), (Op::Mixed, 0.3));
-        assert!(check(Op::Download, None, true, false, false, false).is_ok());
+        assert!(check(OpFlags {
+            op: Op::Download,
+            remote_file: true,
+            ..OpFlags::default()
+        })
+        .is_ok());
     }
 }

@@ -59,10 +59,7 @@ pub(super) fn chunk_transfer(
     } = sftp_bench::preflight(&client)?;
     let client = sftp_bench::pinned(&client, host_key);
     let remote_size = match &o.remote_file {
-        Some(path) => match sftp_bench::remote_size(&client, path)? {
-            0 => return Err(TargetError::EmptyRemoteFile(path.clone())),
-            n => Some(n),
-        },
+        Some(path) => Some(sftp_bench::remote_size(&client, path)?),
         None => None,
     };
     let chunks = match (cfg.stop, remote_size) {
@@ -100,10 +97,7 @@ pub(super) fn chunk_transfer(
                 String::new()
             };
             let path = format!("{dir}/xfer-perf-{}{shard}-src.bin", cfg.run_id);
-            eprintln!(
-                "preflight: uploading the source ({}) to {path} for the downloads (not measured)",
-                Bytes(file_size)
-            );
+            eprintln!("{}", sftp_bench::source_upload_note(&path, file_size));
             let upload = sftp_bench::upload_source(&client, &data, &path, keep_going)?;
             if upload != SourceUpload::Whole {
                 return Err(TargetError::Interrupted {

@@ -8,7 +8,8 @@ use crate::sftp::client::{self, ClientConfig, Connection};
 use std::path::Path;
 
 /// The size of an existing remote file (`--remote-file`), so that a
-/// download run knows its chunks before it starts.
+/// download run knows its chunks before it starts; an empty one, which
+/// has nothing to download, is refused.
 pub fn remote_size(cfg: &ClientConfig, path: &str) -> Result<u64, BenchError> {
     let conn = client::connect(cfg, &mut load::PhaseTimer::default())?;
     let err = |message: String| BenchError::RemoteFile {
@@ -19,7 +20,10 @@ pub fn remote_size(cfg: &ClientConfig, path: &str) -> Result<u64, BenchError> {
     let stat = conn.sftp.stat(Path::new(path));
     conn.disconnect();
     match stat {
-        Ok(st) if st.is_file() => Ok(st.size.unwrap_or(0)),
+        Ok(st) if st.is_file() => match st.size.unwrap_or(0) {
+            0 => Err(BenchError::EmptyRemoteFile(path.to_string())),
+            size => Ok(size),
+        },
         Ok(_) => Err(err("not a regular file".into())),
         Err(e) => Err(err(e.message().to_string())),
     }
@@ -51,6 +55,15 @@ impl SourceUpload {
             )),
         }
     }
+}
+
+/// The line said before [`upload_source`], so that an upload that is not
+/// measured is not a silent wait.
+pub fn source_upload_note(path: &str, size: u64) -> String {
+    format!(
+        "preflight: uploading the source ({}) to {path} for the downloads (not measured)",
+        crate::units::Bytes(size)
+    )
 }
 
 /// Uploads `data` to `path` once, before the schedule starts (not timed,

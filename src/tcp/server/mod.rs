@@ -38,8 +38,10 @@
 //!
 //! This module holds the lifecycle (configuration, bind, the accept loop,
 //! shutdown); the rest is split along its seams: `conn.rs` the
-//! per-connection state machine (`conn/files.rs` its GET and POST of files), `slots.rs` the connection cap and its
-//! reclaim policy, `pace.rs` the minimum rate of bodies (up and down), `temps.rs` the registry of upload temporary files, and
+//! per-connection state machine (`conn/files.rs` its GET and POST of
+//! files), `slots.rs` the connection cap and its reclaim policy, `pace.rs`
+//! the minimum rate of bodies (up and down), `temps.rs` the registry of
+//! upload temporary files, and
 //! [`crate::confine`] the path confinement (openat2 RESOLVE_BENEATH),
 //! which another server can reuse. [`Service`] runs the state machine
 //! without a listener, over any [`Transport`] (the fuzzer drives it so).

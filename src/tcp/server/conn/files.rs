@@ -174,10 +174,7 @@ impl<T: Transport> Conn<'_, T> {
     /// Arms the read timeout for at most `credit` (within the slack, to
     /// spare a setsockopt per read) and returns the timeout armed.
     fn arm_read_timeout(&mut self, credit: Duration) -> Duration {
-        let fits = self
-            .read_timeout
-            .is_some_and(|t| t <= credit + TIMEOUT_SLACK && t * 2 >= credit);
-        if !fits {
+        if !timeout_fits(self.read_timeout, credit) {
             self.set_read_timeout(credit);
         }
         self.read_timeout.unwrap_or(credit)
@@ -222,10 +219,9 @@ impl<T: Transport> Conn<'_, T> {
     /// Arms the write timeout for at most `credit`, like
     /// [`Self::arm_read_timeout`], and returns the timeout armed.
     fn arm_write_timeout(&mut self, credit: Duration) -> Duration {
-        let fits = self
-            .write_timeout
-            .is_some_and(|t| t <= credit + TIMEOUT_SLACK && t * 2 >= credit);
-        if !fits && self.stream.set_write_timeout(credit).is_ok() {
+        if !timeout_fits(self.write_timeout, credit)
+            && self.stream.set_write_timeout(credit).is_ok()
+        {
             self.write_timeout = Some(credit);
         }
         self.write_timeout.unwrap_or(credit)
@@ -273,6 +269,13 @@ impl<T: Transport> Conn<'_, T> {
         }
         Ok(target)
     }
+}
+
+/// Whether the socket timeout already armed (`armed`) will do for `credit`:
+/// not past it by more than the slack, and not so short that the body
+/// would wake for nothing more than once.
+fn timeout_fits(armed: Option<Duration>, credit: Duration) -> bool {
+    armed.is_some_and(|t| t <= credit + TIMEOUT_SLACK && t * 2 >= credit)
 }
 
 /// Why an upload body could not be stored.
