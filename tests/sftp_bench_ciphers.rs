@@ -48,10 +48,10 @@ fn bench(sshd: &Sshd, remote: &Path, out: &Path, cipher: &str, extra: &[&str]) -
 /// The run negotiated `cipher` both ways and every chunk succeeded first
 /// time.
 fn assert_clean_run(out: &Path, cipher: &str, chunks: u64) {
-    let run = rundir::json(&out.join("run.json"));
+    let run = rundir::run_json(out);
     assert_eq!(run["session"]["cipher_client_to_server"], cipher, "{run}");
     assert_eq!(run["session"]["cipher_server_to_client"], cipher, "{run}");
-    let summary = rundir::json(&out.join("summary.json"));
+    let summary = rundir::summary(out);
     assert_eq!(summary["failed_attempts"], 0, "{summary}");
     assert_eq!(summary["users_gave_up"], 0, "{summary}");
     assert_eq!(

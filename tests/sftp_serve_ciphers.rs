@@ -17,9 +17,10 @@
 
 mod support;
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::sftp_serve::XferSftpServe;
 use support::{content, peer};
 
@@ -37,14 +38,13 @@ const SIZE: usize = 3_000_017;
 fn sftp_rekeying(s: &XferSftpServe, cipher: &str, limit: &str, batch: &str, cwd: &Path) -> String {
     let file = cwd.join("batch");
     std::fs::write(&file, batch).unwrap();
-    // The verbose log goes to a file, not a pipe read only after exit: a
-    // log longer than the pipe's 64 KiB buffer (every rekey adds about a
-    // kilobyte) leaves ssh blocked writing it with the transfer done, the
-    // connection open and the batch unfinished, which looked exactly like
-    // a server that never answered a KEXINIT.
-    let log_path = cwd.join("sftp.log");
-    let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new("sftp")
+    // The verbose log is read while sftp runs (`output_of`): read only
+    // after exit, a log longer than the pipe's 64 KiB (every rekey adds
+    // about a kilobyte) left ssh blocked writing it, the transfer done and
+    // the batch unfinished, which looked exactly like a server that never
+    // answered a KEXINIT.
+    let child = Command::new("sftp")
+        .process_group(0)
         .current_dir(cwd)
         .args(["-v", "-c", cipher, "-o", &format!("RekeyLimit={limit}")])
         .args(["-P", &s.addr.port().to_string(), "-i"])
@@ -62,25 +62,17 @@ fn sftp_rekeying(s: &XferSftpServe, cipher: &str, limit: &str, batch: &str, cwd:
         .arg(&file)
         .arg(format!("{}@127.0.0.1", s.user))
         .stdin(Stdio::null())
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!(
-                "sftp -c {cipher} ran over 20 s (hung?):\n{}",
-                String::from_utf8_lossy(&std::fs::read(&log_path).unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = child.wait().unwrap();
-    let log = String::from_utf8_lossy(&std::fs::read(&log_path).unwrap()).into_owned();
-    assert!(status.success(), "sftp -c {cipher}: {status:?}\n{log}");
+    let o = support::wait::output_of(child, Duration::from_secs(20), &format!("sftp -c {cipher}"));
+    let log = support::printed(&o);
+    assert!(
+        o.status.success(),
+        "sftp -c {cipher}: {:?}\n{log}",
+        o.status
+    );
     log
 }
 
@@ -196,7 +188,7 @@ fn server_initiated_rekeying_keeps_sftp_bench_byte_identical() {
             .output()
             .unwrap();
         support::assert_ok(&o);
-        let summary = support::rundir::json(&work.path().join(out).join("summary.json"));
+        let summary = support::rundir::summary(&work.path().join(out));
         assert_eq!(summary["failed_attempts"], 0, "{summary}");
     };
     run("up", &[]);
@@ -251,7 +243,6 @@ print('ok', up[0], down[0])
 
 #[test]
 fn paramiko_rekeying_mid_upload_and_mid_download_keeps_bytes_identical() {
-    use std::os::unix::process::CommandExt;
     let Some(s) = XferSftpServe::start() else {
         return;
     };
@@ -261,10 +252,7 @@ fn paramiko_rekeying_mid_upload_and_mid_download_keeps_bytes_identical() {
     let data = content(SIZE, 1);
     let local = s.scratch().join("p.dat");
     std::fs::write(&local, &data).unwrap();
-    let log_path = s.scratch().join("paramiko.log");
-    let log_file = std::fs::File::create(&log_path).unwrap();
-    let out_path = s.scratch().join("paramiko.out");
-    let mut child = Command::new("python3")
+    let child = Command::new("python3")
         .process_group(0)
         .arg("-c")
         .arg(PARAMIKO_REKEYS)
@@ -273,31 +261,22 @@ fn paramiko_rekeying_mid_upload_and_mid_download_keeps_bytes_identical() {
         .arg(&s.key)
         .arg(&local)
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(log_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            // SAFETY: kill(2) on the process group of our own child.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            child.wait().unwrap();
-            panic!(
-                "paramiko ran over 30 s (a key exchange unanswered?):\n{}",
-                read(&log_path)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = child.wait().unwrap();
-    let stdout = read(&out_path);
+    let o = support::wait::output_of(
+        child,
+        Duration::from_secs(30),
+        "paramiko (a key exchange unanswered?)",
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     let words: Vec<&str> = stdout.split_whitespace().collect();
     assert!(
-        status.success() && words.len() == 3 && words[0] == "ok",
-        "{status:?}\nstdout: {stdout}\nstderr: {}",
-        read(&log_path)
+        o.status.success() && words.len() == 3 && words[0] == "ok",
+        "{:?}\nstdout: {stdout}\nstderr: {}",
+        o.status,
+        support::stderr(&o)
     );
     assert_eq!(words[1], "4", "key exchanges requested mid-upload");
     assert_eq!(words[2], "4", "key exchanges requested mid-download");

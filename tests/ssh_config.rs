@@ -76,8 +76,7 @@ fn a_host_alias_from_dash_f_uploads_byte_identical_files() {
         .unwrap();
     assert_ok(&o);
     assert_uploaded(&dir, 2, &data);
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(work.path().join("run/run.json")).unwrap()).unwrap();
+    let run = support::rundir::run_json(&work.path().join("run"));
     assert_eq!(
         run["target"],
         format!(
@@ -163,8 +162,7 @@ fn the_url_and_flags_win_over_the_config() {
     assert_ok(&o);
     assert_uploaded(&dir, 2, &data);
     // run.json says where each setting came from.
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(work.path().join("run/run.json")).unwrap()).unwrap();
+    let run = support::rundir::run_json(&work.path().join("run"));
     let login = &run["ssh_login"];
     assert_eq!(login["ssh_config"], cfg.to_str().unwrap(), "{login}");
     assert_eq!(login["host_as_given"], "gw", "{login}");
@@ -410,8 +408,7 @@ fn ctrl_c_through_a_proxy_jump_stops_the_run_gracefully() {
     let mut err = String::new();
     std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(130), "{err}");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = support::rundir::summary(&out);
     assert_eq!(summary["interrupted"], true, "{summary}");
     assert_eq!(
         summary["failed_attempts"], 0,
