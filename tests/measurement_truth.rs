@@ -160,16 +160,11 @@ fn a_stalled_server_shows_in_schedule_true_latency_and_the_raw_max() {
         .spawn()
         .unwrap();
     let mut child = support::KillOnDrop(child);
+    let stdout = support::wait::drain(child.0.stdout.take());
     // Stall the server for 2 s once the users are past their first chunks.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(out.join("chunks.csv"))
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
-        < 20
-    {
-        assert!(std::time::Instant::now() < deadline, "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::wait::until(20, "no progress", || {
+        support::rundir::chunk_lines_so_far(&out) >= 19
+    });
     // sshd and the process it forks per session.
     let mut tree = vec![sshd.pid() as i32];
     tree.extend(descendants_of(sshd.pid()));
@@ -184,17 +179,10 @@ fn a_stalled_server_shows_in_schedule_true_latency_and_the_raw_max() {
     for p in &tree {
         unsafe { libc::kill(*p, libc::SIGCONT) };
     }
-    let status = child.0.wait().unwrap();
+    let status = support::wait::exit(&mut child.0, 60, "the run to end after the stall");
     assert!(status.success());
-    let mut stdout = Vec::new();
-    std::io::Read::read_to_end(child.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    let s: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
-    let write = s["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "write")
-        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&stdout.join().unwrap()).unwrap();
+    let write = support::rundir::phase(&s, "write");
     let st = &s["schedule_true"];
     // The chunk in flight during the stall waited it out: raw times show it.
     assert!(

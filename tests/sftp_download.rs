@@ -302,6 +302,7 @@ fn a_download_whose_connection_is_killed_resumes_at_the_failing_offset() {
         .spawn()
         .unwrap();
     let mut child = support::KillOnDrop(child);
+    let stderr = wait::drain(child.0.stderr.take());
     wait::until(60, "a few chunks read before the kill", || {
         ok_reads(&out) >= 4
     });
@@ -312,8 +313,7 @@ fn a_download_whose_connection_is_killed_resumes_at_the_failing_offset() {
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
     let status = wait::exit(&mut child.0, 120, "the run to end after the kill");
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+    let err = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
     assert!(status.success(), "{status:?}: {err}");
     let rows = chunks(&out);
     let failed: Vec<&Row> = rows

@@ -48,15 +48,6 @@ pub fn exit(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
 /// than a pipe holds (64 KiB; `sftp -v` through many rekeys does) would
 /// otherwise block on its next write and look hung.
 pub fn output_of(mut child: Child, limit: Duration, what: &str) -> Output {
-    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
-    }
     let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
     let finished = poll(limit, || child.try_wait().unwrap().is_some());
     if !finished {
@@ -83,6 +74,19 @@ pub fn output_of(mut child: Child, limit: Duration, what: &str) -> Output {
         String::from_utf8_lossy(&o.stderr)
     );
     o
+}
+
+/// Reads `pipe` (a child's stdout or stderr) to its end on a thread, so
+/// that the child never blocks on a full pipe while the test waits for it;
+/// join the handle for the bytes.
+pub fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
 }
 
 /// [`output_of`] for a child that needs no name.
