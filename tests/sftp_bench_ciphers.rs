@@ -132,13 +132,7 @@ fn a_key_encrypted_with(cipher: &str) {
     let Some(sshd) = Sshd::start() else { return };
     let work = tempfile::tempdir().unwrap();
     let key = work.path().join("id_encrypted");
-    let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-Z", cipher])
-        .args(["-N", "correct horse", "-C", "xfer-test", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    support::sshd::keygen_with(&key, "ed25519", "correct horse", &["-Z", cipher]);
     let mut keys = std::fs::read_to_string(sshd.dir.path().join("authorized_keys")).unwrap();
     keys.push_str(&std::fs::read_to_string(key.with_extension("pub")).unwrap());
     std::fs::write(sshd.dir.path().join("authorized_keys"), keys).unwrap();

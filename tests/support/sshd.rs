@@ -44,8 +44,16 @@ pub struct Sshd {
 }
 
 pub fn keygen(path: &Path, kind: &str, passphrase: &str) {
+    keygen_with(path, kind, passphrase, &[]);
+}
+
+/// [`keygen`] with more `ssh-keygen` options (e.g. `-Z CIPHER`, the cipher
+/// that protects the private key).
+pub fn keygen_with(path: &Path, kind: &str, passphrase: &str, extra: &[&str]) {
     let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", kind, "-N", passphrase, "-C", "xfer-test", "-f"])
+        .args(["-q", "-t", kind, "-N", passphrase, "-C", "xfer-test"])
+        .args(extra)
+        .arg("-f")
         .arg(path)
         .stdin(Stdio::null())
         .status()
