@@ -199,7 +199,7 @@ fn a_remote_file_is_read_as_placed_and_one_corrupt_byte_is_a_checksum_failure() 
         .arg(&src)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    support::assert_exit(&o, 1);
     let s = summary(&out);
     assert_eq!(s["errors"], serde_json::json!({"checksum": 2}), "{s}");
     assert_eq!(s["users_gave_up"], 1);
