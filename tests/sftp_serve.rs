@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::sftp_serve::{Options, XferSftpServe};
-use support::{peer, xfer};
+use support::{peer, wait, xfer};
 
 const USER: &str = "tester";
 const PASSWORD: &str = "correct horse battery staple";
@@ -85,11 +85,6 @@ fn keygen(path: &Path) {
     support::sshd::keygen(path, "ed25519", "");
 }
 
-/// Waits for `child` at most `limit`, killing it when it overruns.
-fn wait_bounded(child: Child, limit: Duration) -> Output {
-    support::wait::output_of(child, limit, "client")
-}
-
 /// The common part of every sftp invocation.
 fn sftp_base(w: &World, port: u16) -> Command {
     let mut c = Command::new("sftp");
@@ -127,7 +122,7 @@ fn sftp_key_with(w: &World, port: u16, key: &str, batch: &std::ffi::OsStr) -> Co
 
 fn sftp_key(w: &World, port: u16, batch: &str) -> Output {
     let child = sftp_key_cmd(w, port, "keys/id", batch).spawn().unwrap();
-    wait_bounded(child, CLIENT_TIMEOUT)
+    wait::output_of(child, CLIENT_TIMEOUT, "client")
 }
 
 /// `sftp` logging in with a password fed through SSH_ASKPASS.
@@ -153,7 +148,7 @@ fn sftp_password(w: &World, port: u16, password: &str, batch: &str) -> Output {
         .env("SSH_ASKPASS", &askpass)
         .env("SSH_ASKPASS_REQUIRE", "force")
         .env("DISPLAY", ":0");
-    wait_bounded(c.spawn().unwrap(), CLIENT_TIMEOUT)
+    wait::output_of(c.spawn().unwrap(), CLIENT_TIMEOUT, "client")
 }
 
 fn rand_name() -> String {
@@ -249,7 +244,7 @@ fn wrong_key_is_rejected() {
     let child = sftp_key_cmd(&w, server.port, "keys/other", "put k.bin\n")
         .spawn()
         .unwrap();
-    let out = wait_bounded(child, CLIENT_TIMEOUT);
+    let out = wait::output_of(child, CLIENT_TIMEOUT, "client");
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
@@ -461,7 +456,7 @@ impl Holder {
         } = self;
         drop(stdin);
         drop(stdout);
-        wait_bounded(child, CLIENT_TIMEOUT).status
+        wait::output_of(child, CLIENT_TIMEOUT, "client").status
     }
 }
 
@@ -517,7 +512,7 @@ fn max_sessions_refuses_extra_connections_and_keeps_serving() {
         })
         .collect();
     for child in extra {
-        let out = wait_bounded(child, CLIENT_TIMEOUT);
+        let out = wait::output_of(child, CLIENT_TIMEOUT, "client");
         assert!(!out.status.success(), "{}", text(&out));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("too many sessions"),
@@ -566,7 +561,7 @@ fn two_hundred_concurrent_sessions_each_upload_a_file() {
         })
         .collect();
     for child in children {
-        let out = wait_bounded(child, Duration::from_secs(120));
+        let out = wait::output_of(child, Duration::from_secs(120), "client");
         assert!(out.status.success(), "{}", text(&out));
     }
     for i in 0..n {
@@ -612,7 +607,7 @@ fn sigterm_during_uploads_exits_zero_and_keeps_acknowledged_files_whole() {
             )
         })
         .collect();
-    let first = wait_bounded(children[0].take().unwrap(), CLIENT_TIMEOUT);
+    let first = wait::output_of(children[0].take().unwrap(), CLIENT_TIMEOUT, "client");
     assert!(first.status.success(), "{}", text(&first));
     let pid = server.s.server.0.id() as i32;
     // SAFETY: plain kill(2) on our own child.
@@ -633,7 +628,7 @@ fn sigterm_during_uploads_exits_zero_and_keeps_acknowledged_files_whole() {
     assert_eq!(status.code(), Some(0), "server exit status");
     let mut acknowledged = 1;
     for (i, slot) in children.iter_mut().enumerate().skip(1) {
-        let out = wait_bounded(slot.take().unwrap(), CLIENT_TIMEOUT);
+        let out = wait::output_of(slot.take().unwrap(), CLIENT_TIMEOUT, "client");
         if out.status.success() {
             acknowledged += 1;
             assert_eq!(

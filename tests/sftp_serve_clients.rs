@@ -9,19 +9,13 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::sftp_serve::{Options, XferSftpServe};
-use support::{content, have_paramiko, peer};
+use support::{content, have_paramiko, peer, wait};
 
 /// Upper bound for one client run.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Waits for `child` at most `limit`; kills it (and its group) and fails
-/// when it overruns.
-fn wait_bounded(child: Child, limit: Duration, what: &str) -> Output {
-    support::wait::output_of(child, limit, what)
-}
 
 fn text(out: &Output) -> String {
     format!(
@@ -137,7 +131,7 @@ fn openssh_sftp_default_get_of_64_mib_is_byte_identical() {
     let child = sftp(&s, &[], "get big.bin down.bin\n", &cwd)
         .spawn()
         .unwrap();
-    let out = wait_bounded(child, CLIENT_TIMEOUT, "sftp get");
+    let out = wait::output_of(child, CLIENT_TIMEOUT, "sftp get");
     assert!(out.status.success(), "{}", text(&out));
     assert!(std::fs::read(cwd.join("down.bin")).unwrap() == data);
 }
@@ -158,7 +152,7 @@ fn openssh_sftp_get_with_256_outstanding_256k_reads_is_byte_identical() {
     )
     .spawn()
     .unwrap();
-    let out = wait_bounded(child, CLIENT_TIMEOUT, "sftp -R 256 -B 262144 get");
+    let out = wait::output_of(child, CLIENT_TIMEOUT, "sftp -R 256 -B 262144 get");
     assert!(out.status.success(), "{}", text(&out));
     assert!(std::fs::read(cwd.join("down.bin")).unwrap() == data);
 }
@@ -178,7 +172,7 @@ fn paramiko_default_get_with_prefetch_of_10_mb_is_byte_identical() {
         &key_auth(&s),
         &format!("sftp.get('/ten.bin', '{}')\nprint('done')", local.display()),
     );
-    let out = wait_bounded(
+    let out = wait::output_of(
         python(&script).spawn().unwrap(),
         CLIENT_TIMEOUT,
         "paramiko get",
@@ -224,7 +218,7 @@ fn stalled_download(
 fn sftp_pwd_works(s: &XferSftpServe) -> bool {
     let cwd = s.scratch().to_path_buf();
     let child = sftp(s, &[], "pwd\n", &cwd).spawn().unwrap();
-    wait_bounded(child, CLIENT_TIMEOUT, "sftp pwd")
+    wait::output_of(child, CLIENT_TIMEOUT, "sftp pwd")
         .status
         .success()
 }
@@ -365,7 +359,7 @@ fn with_password() -> Option<XferSftpServe> {
 /// Runs a paramiko script against `s` and asserts that it succeeds and
 /// prints `ok`.
 fn paramiko_ok(script: &str, what: &str) {
-    let out = wait_bounded(python(script).spawn().unwrap(), CLIENT_TIMEOUT, what);
+    let out = wait::output_of(python(script).spawn().unwrap(), CLIENT_TIMEOUT, what);
     assert!(out.status.success(), "{what}: {}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("ok"),
@@ -452,7 +446,7 @@ fn password_is_still_offered_after_wrong_passwords_until_the_sixth() {
         ),
         "",
     );
-    let out = wait_bounded(
+    let out = wait::output_of(
         python(&script).spawn().unwrap(),
         CLIENT_TIMEOUT,
         "six wrong passwords",
@@ -473,7 +467,7 @@ fn openssh_with_an_unauthorized_identity_first_logs_in_with_the_second() {
     let cwd = s.scratch().to_path_buf();
     // The unauthorized key is offered first.
     let mut c = sftp_with_keys(&s, &[&s.other_key, &s.key], &[], "pwd\n", &cwd);
-    let out = wait_bounded(c.spawn().unwrap(), CLIENT_TIMEOUT, "sftp -i other -i id");
+    let out = wait::output_of(c.spawn().unwrap(), CLIENT_TIMEOUT, "sftp -i other -i id");
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Remote working directory: /"),
@@ -505,7 +499,7 @@ fn readlink_never_shows_a_host_path() {
              try:\n        print(p, 'shows', sftp.readlink(p))\n    \
              except IOError as e:\n        print(p, 'refused', e.errno)",
     );
-    let out = wait_bounded(python(&script).spawn().unwrap(), CLIENT_TIMEOUT, "readlink");
+    let out = wait::output_of(python(&script).spawn().unwrap(), CLIENT_TIMEOUT, "readlink");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", text(&out));
     assert!(stdout.contains("/inside shows /dir/f\n"), "{stdout}");
@@ -591,7 +585,7 @@ fn a_small_descriptor_limit_warns_at_start_and_refuses_logins_clearly() {
         ),
     )
     .unwrap();
-    let out = wait_bounded(
+    let out = wait::output_of(
         Command::new("sftp")
             .process_group(0)
             .args(["-P", &addr.port().to_string(), "-i"])
@@ -685,7 +679,7 @@ fn a_directory_swapped_for_a_symlink_never_leads_a_client_outside_the_root() {
          \x20           pass\n\
          print('leaks', leaks, 'oks', oks)\n";
     let script = paramiko_script(&s, &key_auth(&s), body);
-    let out = wait_bounded(
+    let out = wait::output_of(
         python(&script).spawn().unwrap(),
         Duration::from_secs(120),
         "paramiko through a swapping directory",
