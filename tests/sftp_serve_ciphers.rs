@@ -252,17 +252,11 @@ fn paramiko_rekeying_mid_upload_and_mid_download_keeps_bytes_identical() {
     let data = content(SIZE, 1);
     let local = s.scratch().join("p.dat");
     std::fs::write(&local, &data).unwrap();
-    let child = Command::new("python3")
-        .process_group(0)
-        .arg("-c")
-        .arg(PARAMIKO_REKEYS)
+    let child = support::python(PARAMIKO_REKEYS)
         .arg(s.addr.port().to_string())
         .arg(s.user)
         .arg(&s.key)
         .arg(&local)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let o = support::wait::output_of(

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::sftp_serve::{Options, XferSftpServe};
-use support::{content, have_paramiko, peer, wait};
+use support::{content, have_paramiko, peer, python, wait};
 
 /// Upper bound for one client run.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -93,17 +93,6 @@ fn paramiko_script(s: &XferSftpServe, auth: &str, body: &str) -> String {
          {body}\n",
         port = s.addr.port(),
     )
-}
-
-fn python(script: &str) -> Command {
-    let mut c = Command::new("python3");
-    c.process_group(0)
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
 }
 
 fn key_auth(s: &XferSftpServe) -> String {

@@ -7,8 +7,6 @@
 
 mod support;
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::have_paramiko;
 use support::sftp_serve::XferSftpServe;
@@ -93,15 +91,7 @@ fn pipelined_writes_and_reads_are_answered_in_order_with_the_bytes_written() {
             "OTHER",
             &format!("b'{}'", String::from_utf8(other).unwrap()),
         );
-    let child = Command::new("python3")
-        .process_group(0)
-        .arg("-c")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = support::python(&script).spawn().unwrap();
     let out = support::wait::output_of(
         child,
         Duration::from_secs(60),

@@ -231,6 +231,21 @@ pub fn content(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// `python3 -c SCRIPT` in its own process group (so that a bounded wait
+/// kills it with anything it started), output piped for
+/// [`wait::output_of`]; add the script's arguments.
+pub fn python(script: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new("python3");
+    c.process_group(0)
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
 /// A child process killed (and reaped) on drop.
 pub struct KillOnDrop(pub Child);
 
